@@ -1,0 +1,71 @@
+# smack-operators. `make demo` runs the main job, `make test` runs the tests.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+KUBE_BIN := $(shell bash -c '. hack/lib.sh && echo $$KUBE_BIN')
+KUBECTL := $(KUBE_BIN)/kubectl
+# The local control plane's kubeconfig, unless the caller points at another cluster.
+export KUBECONFIG ?= $(CURDIR)/.cluster/kubeconfig
+
+.PHONY: help
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+.PHONY: venv
+venv: $(VENV)/.installed ## Python environment with the operators and dev tools
+
+.PHONY: binaries
+binaries: ## build and cache kube-apiserver, controller-manager, scheduler, kubectl, etcd, kwok
+	hack/build-binaries.sh
+
+.PHONY: cluster-up
+cluster-up: ## start the local control plane (reused when running); prints export KUBECONFIG=...
+	hack/cluster-up.sh
+
+.PHONY: cluster-down
+cluster-down: ## stop the demo operator and the local control plane, delete .cluster/
+	hack/demo.sh stop || true
+	hack/cluster-down.sh
+
+.PHONY: crds
+crds: venv ## regenerate crds/ from the pydantic models
+	$(PY) -m operators.crds
+
+.PHONY: install-crds
+install-crds: ## apply crds/ to the cluster in KUBECONFIG
+	$(KUBECTL) apply --server-side -f crds/
+	$(KUBECTL) wait --for=condition=Established crd --all --timeout=60s
+
+.PHONY: run
+run: venv ## run every operator in the foreground against KUBECONFIG
+	$(PY) -m operators run $(ARGS)
+
+.PHONY: demo
+demo: venv binaries ## local cluster, CRDs, operators, examples/kafka.yaml, and a Ready KafkaCluster
+	hack/demo.sh start
+
+.PHONY: test
+test: venv binaries ## unit tests, then e2e on the local control plane (started if needed)
+	$(PY) -m pytest tests/unit -q
+	$(PY) -m pytest tests/e2e -q
+
+.PHONY: unit
+unit: venv ## unit tests only (no cluster)
+	$(PY) -m pytest tests/unit -q
+
+.PHONY: lint
+lint: venv ## ruff
+	$(VENV)/bin/ruff check operators tests bench
+
+.PHONY: bench
+bench: venv ## benchmarks; they print figures
+	$(PY) bench/reconcile_bench.py

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Start the local control plane: etcd, kube-apiserver, kube-controller-manager and
+# kube-scheduler as host processes (kwokctl --runtime binary, bound to 127.0.0.1),
+# kwok simulating six nodes in three zones and the pod and volume lifecycle.
+# Reuses a running cluster; builds missing binaries first (hack/build-binaries.sh).
+# Prints `export KUBECONFIG=...` on stdout; everything else goes to stderr.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+export KWOK_WORKDIR=$CLUSTER_DIR/kwok
+KUBECONFIG_FILE=$CLUSTER_DIR/kubeconfig
+KWOKCTL=$KWOK_BIN/kwokctl
+kubectl() { "$KUBE_BIN/kubectl" --kubeconfig "$KUBECONFIG_FILE" "$@"; }
+
+"$HACK_DIR/build-binaries.sh" >&2
+start=$(date +%s)
+mkdir -p "$CLUSTER_DIR"
+
+if [ -f "$KUBECONFIG_FILE" ] && kubectl get --raw /readyz >/dev/null 2>&1; then
+  log "cluster $CLUSTER_NAME already running"
+else
+  if "$KWOKCTL" get clusters 2>/dev/null | grep -qx "$CLUSTER_NAME"; then
+    log "removing stopped cluster $CLUSTER_NAME"
+    "$KWOKCTL" delete cluster --name "$CLUSTER_NAME" >&2 || true
+  fi
+  cat > "$CLUSTER_DIR/kwokctl.yaml" <<YAML
+kind: KwokctlConfiguration
+apiVersion: config.kwok.x-k8s.io/v1alpha1
+options:
+  runtime: binary
+  bindAddress: 127.0.0.1
+  kubeVersion: $KUBE_VERSION
+  etcdBinary: $ETCD_BIN/etcd
+  etcdctlBinary: $ETCD_BIN/etcdctl
+  kubeApiserverBinary: $KUBE_BIN/kube-apiserver
+  kubeControllerManagerBinary: $KUBE_BIN/kube-controller-manager
+  kubeSchedulerBinary: $KUBE_BIN/kube-scheduler
+  kwokControllerBinary: $KWOK_BIN/kwok
+  kubectlBinary: $KUBE_BIN/kubectl
+YAML
+  log "creating cluster $CLUSTER_NAME (Kubernetes $KUBE_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION)"
+  PATH=$KUBE_BIN:$PATH "$KWOKCTL" create cluster --name "$CLUSTER_NAME" -c "$CLUSTER_DIR/kwokctl.yaml" \
+    --kubeconfig "$KUBECONFIG_FILE" --enable-crds Stage --wait 120s >&2
+fi
+
+# Stages: nodes become Ready and keep their leases, pods start and become Ready,
+# PVCs are provisioned and bound through the default StorageClass kwok-volume.
+stages=$("$HACK_DIR/kwok-source.sh")/kustomize/stage
+kubectl apply -k "$stages/fast" >&2
+kubectl apply -k "$stages/volume/fast" >&2
+
+# Six nodes in three zones with realistic capacity, so scheduling means something.
+nodes=""
+i=0
+for zone in zone-a zone-b zone-c; do
+  for n in 1 2; do
+    i=$((i + 1))
+    nodes+="---
+apiVersion: v1
+kind: Node
+metadata:
+  name: kwok-$zone-$n
+  annotations: {kwok.x-k8s.io/node: fake, node.alpha.kubernetes.io/ttl: \"0\"}
+  labels:
+    kubernetes.io/hostname: kwok-$zone-$n
+    kubernetes.io/os: linux
+    kubernetes.io/arch: amd64
+    topology.kubernetes.io/zone: $zone
+    topology.kubernetes.io/region: local
+    type: kwok
+spec:
+  podCIDR: 10.244.$i.0/24
+  podCIDRs: [10.244.$i.0/24]
+status:
+  allocatable: {cpu: \"8\", memory: 32Gi, pods: \"110\", ephemeral-storage: 100Gi}
+  capacity: {cpu: \"8\", memory: 32Gi, pods: \"110\", ephemeral-storage: 100Gi}
+  addresses: [{type: InternalIP, address: 192.0.2.$i}]
+  nodeInfo: {architecture: amd64, operatingSystem: linux, kubeletVersion: $KUBE_VERSION}
+"
+  done
+done
+printf '%s' "$nodes" | kubectl apply -f - >&2
+kubectl wait --for=condition=Ready node --all --timeout=60s >&2
+# The default ServiceAccount appears asynchronously; pods cannot be created before it.
+for _ in $(seq 1 60); do kubectl get serviceaccount default >/dev/null 2>&1 && break; sleep 0.5; done
+
+log "cluster $CLUSTER_NAME ready in $(( $(date +%s) - start ))s"
+echo "export KUBECONFIG=$KUBECONFIG_FILE"

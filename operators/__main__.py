@@ -1,0 +1,47 @@
+"""Command line: ``python -m operators run [--only kafka,...]``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+
+OPERATORS = {
+    "kafka": "operators.kafka.handlers",
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m operators", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the operators against the current kubeconfig or in-cluster account")
+    run.add_argument("--only", default=",".join(OPERATORS),
+                     help=f"comma-separated operators to run (default: all of {', '.join(OPERATORS)})")
+    run.add_argument("-n", "--namespace", action="append", default=[],
+                     help="watch only this namespace (repeatable; default: all namespaces)")
+    run.add_argument("--metrics-port", type=int, default=9102, help="Prometheus metrics port (0 disables)")
+    run.add_argument("--liveness-port", type=int, default=8080, help="liveness endpoint /healthz port (0 disables)")
+    run.add_argument("--bind-address", default="0.0.0.0", help="address for metrics and liveness")
+    run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub.add_parser("crds", help="print every CRD as YAML")
+    args = parser.parse_args(argv)
+
+    if args.command == "crds":
+        from .crds import print_crds
+        print_crds()
+        return
+
+    only = [name.strip() for name in args.only.split(",") if name.strip()]
+    unknown = sorted(set(only) - set(OPERATORS))
+    if unknown:
+        parser.error(f"--only: unknown operators {', '.join(unknown)}; choose from {', '.join(OPERATORS)}")
+    from .sdk import runtime  # registers the startup settings
+    for name in only:
+        importlib.import_module(OPERATORS[name])
+    logging.getLogger(__name__).info("operators: %s", ", ".join(only))
+    runtime.run(namespaces=args.namespace, metrics_port=args.metrics_port or None,
+                metrics_addr=args.bind_address, liveness_port=args.liveness_port or None, verbose=args.verbose)
+
+
+if __name__ == "__main__":
+    main()

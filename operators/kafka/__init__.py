@@ -1,0 +1,1 @@
+"""The Kafka operator: KRaft clusters from a KafkaCluster custom resource."""

@@ -1,0 +1,212 @@
+"""KafkaCluster v1alpha1 (group kafka.smack.dev): the spec a user writes and the status we report.
+
+KRaft only: a quorum of dedicated controllers and a set of brokers, each a
+StatefulSet. Field names follow Strimzi's Kafka CR where one exists
+(``version``, ``metadataVersion``, ``listeners``, ``config``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from ..sdk.conditions import Conditions
+from ..sdk.crd import CustomResource, PrinterColumn
+from ..sdk.models import Model, Quantity, cel, validations
+
+GROUP = "kafka.smack.dev"
+
+# Kafka version -> its metadata.version (KRaft feature level). Sources: Apache
+# Kafka release notes and org.apache.kafka.server.common.MetadataVersion
+# (latest production level of each release line).
+METADATA_VERSIONS: dict[str, str] = {
+    "3.9.0": "3.9-IV0",
+    "3.9.1": "3.9-IV0",
+    "4.0.0": "4.0-IV3",
+    "4.0.1": "4.0-IV3",
+    "4.1.0": "4.1-IV1",
+    "4.1.1": "4.1-IV1",
+}
+SUPPORTED_VERSIONS = tuple(METADATA_VERSIONS)
+DEFAULT_VERSION = "4.1.1"
+KafkaVersion = Literal["3.9.0", "3.9.1", "4.0.0", "4.0.1", "4.1.0", "4.1.1"]
+
+# Ports the operator reserves for its own listeners.
+CONTROLLER_PORT = 9090
+REPLICATION_PORT = 9091
+
+# server.properties keys the operator derives from the spec; a user may not set them.
+# listener.name.* is refused as a prefix: per-listener settings come from spec.listeners.
+OWNED_CONFIG_KEYS = (
+    "node.id", "broker.id", "process.roles", "controller.quorum.voters",
+    "controller.quorum.bootstrap.servers", "controller.listener.names", "listeners",
+    "advertised.listeners", "listener.security.protocol.map", "inter.broker.listener.name",
+    "log.dirs", "log.dir", "metadata.log.dir", "broker.rack", "config.providers",
+)
+OWNED_CONFIG_PREFIXES = ("listener.name.",)
+
+_owned_list = "[" + ", ".join(f"'{k}'" for k in OWNED_CONFIG_KEYS) + "]"
+_is_owned = f"(k in {_owned_list} || k.startsWith('listener.name.'))"
+
+
+class Resources(Model):
+    """Compute resources of each pod, as in a container's ``resources``."""
+
+    requests: Annotated[dict[str, Quantity], Field(max_length=8)] = {}
+    limits: Annotated[dict[str, Quantity], Field(max_length=8)] = {}
+
+
+class Storage(Model):
+    """The persistent volume of each pod (its log directories)."""
+
+    model_config = Model.model_config | {"json_schema_extra": validations(
+        cel("self.size == oldSelf.size", "size is immutable after creation (volume expansion is not "
+            "supported yet)", field_path=".size", reason="FieldValueForbidden"),
+        cel("(has(self.storageClassName) ? self.storageClassName : '') == "
+            "(has(oldSelf.storageClassName) ? oldSelf.storageClassName : '')",
+            "storageClassName is immutable after creation", field_path=".storageClassName",
+            reason="FieldValueForbidden"),
+    )}
+
+    size: Annotated[Quantity, Field(description="Size of each pod's volume, e.g. 100Gi.", max_length=32)] = "10Gi"
+    storage_class_name: Annotated[str | None, Field(
+        description="StorageClass of the volumes; the cluster's default class when unset.", max_length=253)] = None
+    delete_claim: Annotated[bool, Field(
+        description="Delete the volumes when the KafkaCluster is deleted. Default false: data outlives the cluster.",
+    )] = False
+
+
+class BrokerSet(Model):
+    """The brokers: they hold partitions and serve clients."""
+
+    replicas: Annotated[int, Field(ge=1, le=200, description="Number of brokers.")] = 3
+    resources: Resources = Resources()
+    storage: Storage = Storage()
+
+
+class ControllerSet(Model):
+    """The KRaft controller quorum: it holds the cluster metadata."""
+
+    replicas: Annotated[Literal[1, 3, 5], Field(
+        description="Voters in the KRaft quorum: 1 (no fault tolerance), 3 or 5 (an odd number).")] = 3
+    resources: Resources = Resources()
+    storage: Storage = Storage(size="2Gi")
+
+
+class Listener(Model):
+    """A client listener on every broker, reached through the headless Service's DNS names."""
+
+    model_config = Model.model_config | {"json_schema_extra": validations(
+        cel("!self.tls || has(self.certificateSecret)",
+            "a tls listener needs certificateSecret: a kubernetes.io/tls Secret with tls.crt and tls.key",
+            field_path=".certificateSecret", reason="FieldValueRequired"),
+        cel("self.port != 9090 && self.port != 9091",
+            message_expression="'port ' + string(self.port) + ' is reserved for the controller (9090) "
+                               "and replication (9091) listeners'",
+            field_path=".port"),
+    )}
+
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{0,15}$", max_length=16,
+                               description="Listener name: lowercase letters and digits, e.g. plain or tls.")]
+    port: Annotated[int, Field(ge=1024, le=65535)]
+    tls: bool = False
+    certificate_secret: Annotated[str | None, Field(max_length=253)] = None
+
+    @model_validator(mode="after")
+    def _tls_needs_secret(self) -> Listener:
+        if self.tls and not self.certificate_secret:
+            raise ValueError("a tls listener needs certificateSecret")
+        if self.port in (CONTROLLER_PORT, REPLICATION_PORT):
+            raise ValueError(f"port {self.port} is reserved")
+        return self
+
+
+ConfigValue = Annotated[int | str, Field(json_schema_extra={"x-kubernetes-int-or-string": True})]
+
+
+class KafkaClusterSpec(Model):
+    """Desired state of a KafkaCluster."""
+
+    version: Annotated[KafkaVersion, Field(description="Apache Kafka version every node runs.")] = DEFAULT_VERSION
+    image: Annotated[str | None, Field(
+        description="Container image; default apache/kafka:<version>.", max_length=512)] = None
+    brokers: BrokerSet = BrokerSet()
+    controllers: ControllerSet = ControllerSet()
+    listeners: Annotated[list[Listener], Field(
+        min_length=1, max_length=8, description="Client listeners; names and ports must be unique.",
+        json_schema_extra=validations(
+            cel("self.all(l, self.exists_one(m, m.name == l.name))", "listener names must be unique"),
+            cel("self.all(l, self.exists_one(m, m.port == l.port))", "listener ports must be unique"),
+        ))] = [Listener(name="plain", port=9092)]
+    config: Annotated[dict[str, ConfigValue], Field(
+        max_length=256,
+        description="server.properties entries passed through to every broker (string or integer values).",
+        json_schema_extra=validations(cel(
+            f"self.all(k, !{_is_owned})",
+            message_expression=f"'keys owned by the operator cannot be set: ' + "
+                               f"self.filter(k, {_is_owned}).join(', ') + "
+                               f"' (they are derived from spec.listeners, spec.brokers and spec.controllers)'",
+            reason="FieldValueForbidden")),
+    )] = {}
+
+    @model_validator(mode="after")
+    def _checks(self) -> KafkaClusterSpec:
+        owned = sorted(k for k in self.config if k in OWNED_CONFIG_KEYS or k.startswith(OWNED_CONFIG_PREFIXES))
+        if owned:
+            raise ValueError(f"keys owned by the operator cannot be set: {', '.join(owned)}")
+        for attr in ("name", "port"):
+            values = [getattr(lst, attr) for lst in self.listeners]
+            if len(values) != len(set(values)):
+                raise ValueError(f"listener {attr}s must be unique")
+        return self
+
+    @property
+    def image_ref(self) -> str:
+        return self.image or f"apache/kafka:{self.version}"
+
+    @property
+    def metadata_version(self) -> str:
+        return METADATA_VERSIONS[self.version]
+
+
+class NodeSetStatus(Model):
+    desired: int = 0
+    ready: int = 0
+    updated: int = 0
+
+
+class ListenerStatus(Model):
+    name: str
+    bootstrap_servers: str
+
+
+class KafkaClusterStatus(Model):
+    """Observed state of a KafkaCluster."""
+
+    observed_generation: int | None = None
+    conditions: Conditions = []
+    cluster_id: str | None = None
+    version: str | None = Field(default=None, description="Kafka version all nodes run, once they agree.")
+    metadata_version: str | None = None
+    bootstrap_servers: str | None = Field(default=None, description="host:port of the first listener.")
+    listeners: list[ListenerStatus] = []
+    brokers: NodeSetStatus = NodeSetStatus()
+    controllers: NodeSetStatus = NodeSetStatus()
+
+
+KAFKA_CLUSTER = CustomResource(
+    group=GROUP,
+    kind="KafkaCluster",
+    plural="kafkaclusters",
+    short_names=("kc", "kafka"),
+    spec=KafkaClusterSpec,
+    status=KafkaClusterStatus,
+    printer_columns=(
+        PrinterColumn("Version", ".status.version"),
+        PrinterColumn("Brokers", ".spec.brokers.replicas", "integer"),
+        PrinterColumn("Ready", '.status.conditions[?(@.type=="Ready")].status'),
+        PrinterColumn("Bootstrap", ".status.bootstrapServers", priority=1),
+        PrinterColumn("Reason", '.status.conditions[?(@.type=="Ready")].reason', priority=1),
+    ),
+)

@@ -1,0 +1,88 @@
+"""kopf wiring for KafkaCluster: read, build, apply, write status. Nothing else.
+
+Importing this module registers the handlers (``python -m operators run --only kafka``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+from kubernetes import client as k8s
+from pydantic import ValidationError
+
+from ..sdk.apply import Applier, Outcome
+from ..sdk.conditions import Condition, get_condition, set_condition
+from ..sdk.controller import ChildKind, Result, register
+from ..sdk.metrics import APPLY_TOTAL, RESOURCES_READY
+from .api import KAFKA_CLUSTER, KafkaClusterStatus
+from .resources import CLUSTER_LABEL, Cluster, build
+from .status import derive
+
+log = logging.getLogger(__name__)
+FIELD_MANAGER = "smack-operators-kafka"
+KIND = KAFKA_CLUSTER.kind
+
+_applier: Applier | None = None
+
+
+def applier() -> Applier:
+    """The operator's applier, created on first use (after kopf has logged in)."""
+    global _applier
+    if _applier is None:
+        _applier = Applier(k8s.ApiClient(), FIELD_MANAGER)
+    return _applier
+
+
+def reconcile(body: dict[str, Any]) -> Result:
+    """One level-triggered pass over a KafkaCluster: children from spec, status from children."""
+    meta = body["metadata"]
+    previous = KafkaClusterStatus.model_validate(body.get("status") or {})
+    try:
+        cluster = Cluster.from_body(body)
+    except ValidationError as exc:
+        # The CRD schema rejects bad specs at apply time; this catches what it cannot
+        # express. Nothing is touched: the last good children keep running.
+        message = "; ".join(f"spec.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        status = previous.model_copy(update={"conditions": set_condition(previous.conditions, Condition(
+            type="Ready", status="False", reason="InvalidSpec", message=message,
+            observed_generation=meta["generation"]))})
+        _write_status(body, previous, status)
+        kopf.warn(body, reason="InvalidSpec", message=message)
+        return Result("invalid")
+
+    live: dict[str, dict[str, Any]] = {}
+    for manifest in build(cluster):
+        outcome, obj = applier().apply(manifest)
+        APPLY_TOTAL.labels(KIND, manifest["kind"], outcome.value).inc()
+        if outcome is not Outcome.UNCHANGED:
+            kopf.info(body, reason=f"{manifest['kind']}{outcome.value.capitalize()}",
+                      message=f"{outcome.value.capitalize()} {manifest['kind']} {manifest['metadata']['name']}")
+        if manifest["kind"] == "StatefulSet":
+            live[obj["metadata"]["labels"][f"{KAFKA_CLUSTER.group}/role"]] = obj
+
+    status = derive(cluster, meta["generation"], live, previous)
+    _write_status(body, previous, status)
+    ready = get_condition(status.conditions, "Ready")
+    was_ready = get_condition(previous.conditions, "Ready")
+    RESOURCES_READY.labels(KIND, cluster.namespace, cluster.name).set(ready.status == "True")
+    if ready.status == "True" and (was_ready is None or was_ready.status != "True"):
+        kopf.info(body, reason="ClusterReady", message=f"{ready.message}; bootstrap {status.bootstrap_servers}")
+    progressing = get_condition(status.conditions, "Progressing")
+    return Result("ok", None) if progressing.status == "False" else Result("progressing", 5.0)
+
+
+def _write_status(body: dict[str, Any], previous: KafkaClusterStatus, status: KafkaClusterStatus) -> None:
+    if status.wire() == previous.wire():
+        return  # nothing changed: write nothing
+    meta = body["metadata"]
+    applier().patch_status(KAFKA_CLUSTER.api_version, KIND, meta["name"], meta["namespace"], status.wire())
+
+
+register(
+    KAFKA_CLUSTER,
+    reconcile,
+    children=[ChildKind("apps", "v1", "statefulsets"), ChildKind("", "v1", "pods")],
+    cluster_label=CLUSTER_LABEL,
+)

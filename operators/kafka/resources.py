@@ -1,0 +1,344 @@
+"""Pure builders: a KafkaCluster spec in, the Kubernetes objects that run it out.
+
+Nothing here talks to the API server. ``build(cluster)`` returns every child
+object; the handler applies them. Layout for a cluster ``prod`` in namespace ``ns``:
+
+* StatefulSets ``prod-controller`` and ``prod-broker`` (``updateStrategy: OnDelete``,
+  so the operator decides when each pod restarts);
+* headless Service ``prod-nodes``: stable DNS ``prod-broker-0.prod-nodes.ns.svc``;
+* Service ``prod-bootstrap``: clients' first contact, one port per listener;
+* ConfigMaps ``prod-controller-config`` / ``prod-broker-config``: one rendered
+  ``<pod>.properties`` per pod and the ``start.sh`` entrypoint;
+* PodDisruptionBudgets (maxUnavailable 1) for each role.
+
+Node ids: brokers 0..n-1, controllers 1000+ordinal (KRaft ids are unique across roles).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ..sdk.objects import object_meta, standard_labels
+from ..sdk.templates import render
+from .api import CONTROLLER_PORT, GROUP, KAFKA_CLUSTER, REPLICATION_PORT, KafkaClusterSpec
+
+Role = Literal["controller", "broker"]
+ROLES: tuple[Role, ...] = ("controller", "broker")
+
+CLUSTER_LABEL = f"{GROUP}/cluster"
+ROLE_LABEL = f"{GROUP}/role"
+CONFIG_HASH_ANNOTATION = f"{GROUP}/config-hash"
+VERSION_ANNOTATION = f"{GROUP}/version"
+ZONE_LABEL = "topology.kubernetes.io/zone"
+CONTROLLER_NODE_ID_BASE = 1000
+
+DATA_DIR = "/var/lib/kafka/data"
+LOG_DIR = f"{DATA_DIR}/kafka-log"
+CONFIG_DIR = "/opt/kafka/smack/config"
+CERTS_DIR = "/opt/kafka/smack/certs"
+KAFKA_UID = 1000  # the apache/kafka image runs as appuser (uid 1000)
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """A KafkaCluster as the builders see it: identity plus the validated spec."""
+
+    name: str
+    namespace: str
+    uid: str
+    spec: KafkaClusterSpec
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> Cluster:
+        """Parse a KafkaCluster object. Raises pydantic.ValidationError for an invalid spec."""
+        meta = body["metadata"]
+        return cls(meta["name"], meta["namespace"], meta["uid"], KafkaClusterSpec.model_validate(body["spec"]))
+
+    @property
+    def owner(self) -> dict[str, Any]:
+        return {"apiVersion": KAFKA_CLUSTER.api_version, "kind": KAFKA_CLUSTER.kind,
+                "metadata": {"name": self.name, "uid": self.uid}}
+
+    @property
+    def cluster_id(self) -> str:
+        """The Kafka cluster id, derived from the object's UID.
+
+        Derived, not generated, so every reconcile and every operator restart
+        formats storage with the same id.
+        """
+        return kafka_uuid(self.uid, "cluster-id")
+
+    def sts_name(self, role: Role) -> str:
+        return f"{self.name}-{role}"
+
+    @property
+    def headless_service(self) -> str:
+        return f"{self.name}-nodes"
+
+    @property
+    def bootstrap_service(self) -> str:
+        return f"{self.name}-bootstrap"
+
+    def replicas(self, role: Role) -> int:
+        return (self.spec.controllers if role == "controller" else self.spec.brokers).replicas
+
+    def pod_host(self, role: Role, ordinal: int) -> str:
+        return f"{self.sts_name(role)}-{ordinal}.{self.headless_service}.{self.namespace}.svc"
+
+    def node_id(self, role: Role, ordinal: int) -> int:
+        return ordinal + (CONTROLLER_NODE_ID_BASE if role == "controller" else 0)
+
+    def labels(self, role: Role | None = None) -> dict[str, str]:
+        labels = standard_labels(name="kafka", instance=self.name, component=role or "cluster")
+        labels[CLUSTER_LABEL] = self.name
+        if role:
+            labels[ROLE_LABEL] = role
+        return labels
+
+    def selector(self, role: Role | None = None) -> dict[str, str]:
+        sel = {CLUSTER_LABEL: self.name}
+        if role:
+            sel[ROLE_LABEL] = role
+        return sel
+
+
+def bootstrap_servers(cluster: Cluster) -> dict[str, str]:
+    """``{listener name: host:port}`` of the bootstrap Service, in listener order."""
+    host = f"{cluster.bootstrap_service}.{cluster.namespace}.svc"
+    return {lst.name: f"{host}:{lst.port}" for lst in cluster.spec.listeners}
+
+
+def kafka_uuid(seed: str, name: str) -> str:
+    """A Kafka Uuid string (22 URL-safe base64 characters) derived from ``seed`` and ``name``.
+
+    Like org.apache.kafka.common.Uuid.randomUuid(), never one starting with "-",
+    which command-line tools would take for an option.
+    """
+    for attempt in range(100):
+        raw = uuid.uuid5(uuid.UUID(seed), f"{name}/{attempt}").bytes
+        text = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        if not text.startswith("-"):
+            return text
+    raise AssertionError("unreachable: 100 uuids in a row started with '-'")
+
+
+def directory_id(cluster: Cluster, node_id: int) -> str:
+    """A controller's metadata directory id (KIP-853), derived so it never changes."""
+    return kafka_uuid(cluster.uid, f"directory-{node_id}")
+
+
+def default_config(cluster: Cluster) -> dict[str, int | str]:
+    """Replication defaults that fit the broker count; ``spec.config`` overrides them.
+
+    Kafka's own defaults assume three brokers (offsets topic replication factor 3),
+    which leaves a smaller cluster unable to serve consumer groups.
+    """
+    n = cluster.spec.brokers.replicas
+    return {
+        "default.replication.factor": min(3, n),
+        "min.insync.replicas": min(2, n),
+        "offsets.topic.replication.factor": min(3, n),
+        "transaction.state.log.replication.factor": min(3, n),
+        "transaction.state.log.min.isr": min(2, n),
+    }
+
+
+def _tls_listeners(cluster: Cluster) -> list[dict[str, str]]:
+    return [{"name": lst.name, "secret": lst.certificate_secret, "secret_dir": f"{CERTS_DIR}/{lst.name}",
+             "keystore": f"/tmp/{lst.name}-keystore.pem"}
+            for lst in cluster.spec.listeners if lst.tls]
+
+
+def server_properties(cluster: Cluster, role: Role, ordinal: int) -> str:
+    """The rendered server.properties of one pod (``broker.rack`` is added at start)."""
+    host = cluster.pod_host(role, ordinal)
+    quorum = ",".join(f"{cluster.pod_host('controller', i)}:{CONTROLLER_PORT}"
+                      for i in range(cluster.replicas("controller")))
+    if role == "controller":
+        listeners = [("CONTROLLER", CONTROLLER_PORT, "PLAINTEXT")]
+        config: dict[str, int | str] = {}
+    else:
+        listeners = [("REPLICATION", REPLICATION_PORT, "PLAINTEXT")] + [
+            (lst.name.upper(), lst.port, "SSL" if lst.tls else "PLAINTEXT") for lst in cluster.spec.listeners]
+        config = default_config(cluster) | dict(cluster.spec.config)
+    protocols = dict.fromkeys(["CONTROLLER"], "PLAINTEXT") | {n: p for n, _, p in listeners}
+    return render(
+        "operators.kafka", "server.properties.j2",
+        cluster=cluster.name, pod=f"{cluster.sts_name(role)}-{ordinal}", role=role,
+        node_id=cluster.node_id(role, ordinal),
+        quorum_bootstrap_servers=quorum,
+        listeners=",".join(f"{n}://:{port}" for n, port, _ in listeners),
+        advertised_listeners=",".join(f"{n}://{host}:{port}" for n, port, _ in listeners),
+        protocol_map=",".join(f"{n}:{p}" for n, p in protocols.items()),
+        log_dir=LOG_DIR,
+        tls_listeners=_tls_listeners(cluster) if role == "broker" else [],
+        config=sorted(config.items()),
+    )
+
+
+def start_script(cluster: Cluster, role: Role) -> str:
+    """The container entrypoint: pick this pod's properties, format storage once, start Kafka."""
+    if role == "controller":
+        voters = ",".join(
+            f"{cluster.node_id('controller', i)}@{cluster.pod_host('controller', i)}:{CONTROLLER_PORT}:"
+            f"{directory_id(cluster, cluster.node_id('controller', i))}"
+            for i in range(cluster.replicas("controller")))
+        format_args = f'--initial-controllers "{voters}"'
+    else:
+        format_args = "--no-initial-controllers"
+    return render("operators.kafka", "start.sh.j2", cluster=cluster.name, role=role, config_dir=CONFIG_DIR,
+                  log_dir=LOG_DIR, cluster_id=cluster.cluster_id, format_args=format_args,
+                  tls_listeners=_tls_listeners(cluster) if role == "broker" else [])
+
+
+def config_map(cluster: Cluster, role: Role) -> dict[str, Any]:
+    """The role's ConfigMap: ``<pod>.properties`` for every pod and ``start.sh``."""
+    data = {f"{cluster.sts_name(role)}-{i}.properties": server_properties(cluster, role, i)
+            for i in range(cluster.replicas(role))}
+    data["start.sh"] = start_script(cluster, role)
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": object_meta(name=f"{cluster.sts_name(role)}-config", namespace=cluster.namespace,
+                                labels=cluster.labels(role), owner=cluster.owner),
+        "data": data,
+    }
+
+
+def config_hash(config_map_: dict[str, Any]) -> str:
+    """A short digest of a ConfigMap's data; a pod template carries it so a config change is a new revision."""
+    return hashlib.sha256(json.dumps(config_map_["data"], sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _ports(cluster: Cluster, role: Role) -> list[dict[str, Any]]:
+    if role == "controller":
+        return [{"name": "controller", "containerPort": CONTROLLER_PORT}]
+    return [{"name": "replication", "containerPort": REPLICATION_PORT}] + [
+        {"name": lst.name, "containerPort": lst.port} for lst in cluster.spec.listeners]
+
+
+def stateful_set(cluster: Cluster, role: Role, config_digest: str) -> dict[str, Any]:
+    """The role's StatefulSet: OnDelete updates, one volume per pod, spread over hosts and zones."""
+    node_set = cluster.spec.controllers if role == "controller" else cluster.spec.brokers
+    storage = node_set.storage
+    probe_port = CONTROLLER_PORT if role == "controller" else REPLICATION_PORT
+    volumes: list[dict[str, Any]] = [{"name": "config", "configMap": {"name": f"{cluster.sts_name(role)}-config"}}]
+    mounts = [{"name": "data", "mountPath": DATA_DIR}, {"name": "config", "mountPath": CONFIG_DIR}]
+    if role == "broker":
+        for lst in _tls_listeners(cluster):
+            volumes.append({"name": f"tls-{lst['name']}", "secret": {"secretName": lst["secret"]}})
+            mounts.append({"name": f"tls-{lst['name']}", "mountPath": lst["secret_dir"], "readOnly": True})
+    container = {
+        "name": "kafka",
+        "image": cluster.spec.image_ref,
+        "command": ["/bin/bash", f"{CONFIG_DIR}/start.sh"],
+        "ports": _ports(cluster, role),
+        "env": [{"name": "KAFKA_BROKER_RACK",
+                 "valueFrom": {"fieldRef": {"fieldPath": f"metadata.labels['{ZONE_LABEL}']"}}}],
+        "resources": node_set.resources.wire(),
+        "volumeMounts": mounts,
+        "readinessProbe": {"tcpSocket": {"port": probe_port}, "periodSeconds": 5, "failureThreshold": 3},
+        # Log recovery after an unclean stop can take minutes: be patient before restarting.
+        "startupProbe": {"tcpSocket": {"port": probe_port}, "periodSeconds": 10, "failureThreshold": 60},
+        "livenessProbe": {"tcpSocket": {"port": probe_port}, "periodSeconds": 10, "failureThreshold": 6},
+        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+    }
+    pod_labels = cluster.labels(role)
+    spread = [
+        {"maxSkew": 1, "topologyKey": key, "whenUnsatisfiable": "ScheduleAnyway",
+         "labelSelector": {"matchLabels": cluster.selector(role)}}
+        for key in (ZONE_LABEL, "kubernetes.io/hostname")
+    ]
+    claim: dict[str, Any] = {
+        "metadata": {"name": "data", "labels": pod_labels},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": storage.size}}},
+    }
+    if storage.storage_class_name:
+        claim["spec"]["storageClassName"] = storage.storage_class_name
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": object_meta(name=cluster.sts_name(role), namespace=cluster.namespace,
+                                labels=cluster.labels(role), owner=cluster.owner),
+        "spec": {
+            "replicas": cluster.replicas(role),
+            "serviceName": cluster.headless_service,
+            "selector": {"matchLabels": cluster.selector(role)},
+            # KRaft needs its voters up together to elect a leader; start pods in parallel.
+            "podManagementPolicy": "Parallel",
+            "updateStrategy": {"type": "OnDelete"},
+            "persistentVolumeClaimRetentionPolicy": {
+                "whenDeleted": "Delete" if storage.delete_claim else "Retain", "whenScaled": "Retain"},
+            "template": {
+                "metadata": {"labels": pod_labels, "annotations": {
+                    CONFIG_HASH_ANNOTATION: config_digest, VERSION_ANNOTATION: cluster.spec.version}},
+                "spec": {
+                    "containers": [container],
+                    "volumes": volumes,
+                    "terminationGracePeriodSeconds": 120,  # room for a controlled shutdown
+                    "securityContext": {"runAsNonRoot": True, "runAsUser": KAFKA_UID, "fsGroup": KAFKA_UID},
+                    "topologySpreadConstraints": spread,
+                    "affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{
+                        "weight": 100, "podAffinityTerm": {
+                            "topologyKey": "kubernetes.io/hostname",
+                            "labelSelector": {"matchLabels": cluster.selector(role)}}}]}},
+                },
+            },
+            "volumeClaimTemplates": [claim],
+        },
+    }
+
+
+def headless_service(cluster: Cluster) -> dict[str, Any]:
+    """Per-pod DNS for every node; not-ready pods are published so a quorum can form."""
+    ports = [{"name": "controller", "port": CONTROLLER_PORT}, {"name": "replication", "port": REPLICATION_PORT}]
+    ports += [{"name": lst.name, "port": lst.port} for lst in cluster.spec.listeners]
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": object_meta(name=cluster.headless_service, namespace=cluster.namespace,
+                                labels=cluster.labels(), owner=cluster.owner),
+        "spec": {"clusterIP": "None", "publishNotReadyAddresses": True, "selector": cluster.selector(),
+                 "ports": [p | {"targetPort": p["port"], "protocol": "TCP"} for p in ports]},
+    }
+
+
+def bootstrap_service(cluster: Cluster) -> dict[str, Any]:
+    """The clients' bootstrap address: ready brokers only, one port per listener."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": object_meta(name=cluster.bootstrap_service, namespace=cluster.namespace,
+                                labels=cluster.labels("broker"), owner=cluster.owner),
+        "spec": {"type": "ClusterIP", "selector": cluster.selector("broker"),
+                 "ports": [{"name": lst.name, "port": lst.port, "targetPort": lst.port, "protocol": "TCP"}
+                           for lst in cluster.spec.listeners]},
+    }
+
+
+def pod_disruption_budget(cluster: Cluster, role: Role) -> dict[str, Any]:
+    """At most one pod of the role voluntarily down at a time (node drains, evictions)."""
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": object_meta(name=cluster.sts_name(role), namespace=cluster.namespace,
+                                labels=cluster.labels(role), owner=cluster.owner),
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": cluster.selector(role)}},
+    }
+
+
+def build(cluster: Cluster) -> list[dict[str, Any]]:
+    """Every child object of ``cluster``, in the order they should be applied.
+
+    ConfigMaps and Services come before the StatefulSets that mount and use them.
+    """
+    objects: list[dict[str, Any]] = [headless_service(cluster), bootstrap_service(cluster)]
+    for role in ROLES:
+        cm = config_map(cluster, role)
+        objects += [cm, stateful_set(cluster, role, config_hash(cm)), pod_disruption_budget(cluster, role)]
+    return objects

@@ -1,0 +1,1 @@
+"""Shared operator machinery with no knowledge of any one service."""

@@ -1,0 +1,125 @@
+"""A level-triggered reconcile loop on kopf: one worker per custom resource.
+
+For every object of a kind, a kopf daemon runs ``reconcile(body)`` and then
+sleeps until something it owns changes or ``resync`` seconds pass. Watch events
+on the object itself or on its children (found by the ``<group>/cluster`` label)
+wake it up, so the loop reacts within a moment and a killed operator resumes
+from what it observes in the cluster, never from memory.
+
+kopf is used as the reference documents for long-running per-object work
+(kopf docs, "Daemons"); a daemon makes kopf hold a finalizer on the object while
+it runs, which it removes when the object is deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import kopf
+
+from .crd import CustomResource
+from .metrics import RECONCILE_DURATION, RECONCILE_TOTAL
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str]  # (namespace, name)
+
+
+@dataclass(frozen=True)
+class Result:
+    """What one reconcile observed: ``requeue_after`` seconds to look again sooner than resync."""
+
+    result: str = "ok"  # ok | progressing | invalid
+    requeue_after: float | None = None
+
+
+@dataclass
+class _Wakeups:
+    events: dict[Key, asyncio.Event] = field(default_factory=dict)
+    reasons: dict[Key, list[str]] = field(default_factory=dict)
+
+    def wake(self, key: Key, reason: str) -> None:
+        reasons = self.reasons.setdefault(key, [])
+        if reason not in reasons and len(reasons) < 5:
+            reasons.append(reason)
+        if key in self.events:
+            self.events[key].set()
+
+    def take_reasons(self, key: Key) -> list[str]:
+        return self.reasons.pop(key, [])
+
+
+@dataclass(frozen=True)
+class ChildKind:
+    """A kind of object the operator creates, watched so that a change wakes its owner."""
+
+    group: str  # "" for the core group
+    version: str
+    plural: str
+
+
+def register(resource: CustomResource, reconcile: Callable[[dict[str, Any]], Result], *,
+             children: Iterable[ChildKind], cluster_label: str, resync: float = 60.0,
+             error_backoff: tuple[float, ...] = (1, 2, 5, 10, 30, 60)) -> None:
+    """Register the kopf handlers that drive ``reconcile`` for every ``resource`` object.
+
+    ``reconcile`` runs in a worker thread with a deep copy of the object's body;
+    it returns a :class:`Result`. An exception is logged, counted and retried
+    after ``error_backoff`` seconds (the last value repeats); it never stops the loop.
+    ``cluster_label`` is the label key whose value names the owning object on children.
+    """
+    wakeups = _Wakeups()
+    kind = resource.kind
+
+    @kopf.on.event(resource.group, resource.version, resource.plural)
+    def _on_self(body: kopf.Body, type: str | None, **_: Any) -> None:
+        key = (body.metadata.namespace, body.metadata.name)
+        if type in ("ADDED", "MODIFIED", None):
+            wakeups.wake(key, f"{kind} {type.lower() if type else 'listed'}")
+
+    for child in children:
+        @kopf.on.event(child.group, child.version, child.plural, id=f"wake-on-{child.plural}",
+                       labels={cluster_label: kopf.PRESENT})
+        def _on_child(body: kopf.Body, type: str | None, _plural: str = child.plural, **_: Any) -> None:
+            key = (body.metadata.namespace, body.metadata.labels[cluster_label])
+            wakeups.wake(key, f"{_plural[:-1]} {body.metadata.name} {(type or 'listed').lower()}")
+
+    @kopf.daemon(resource.group, resource.version, resource.plural, cancellation_timeout=10.0)
+    async def _worker(body: kopf.Body, stopped: kopf.DaemonStopped, **_: Any) -> None:
+        key = (body.metadata.namespace, body.metadata.name)
+        event = wakeups.events.setdefault(key, asyncio.Event())
+        failures = 0
+        try:
+            while not stopped:
+                event.clear()
+                reasons = wakeups.take_reasons(key) or ["resync"]
+                snapshot = copy.deepcopy(dict(body))
+                log.info("reconciling %s %s/%s (trigger: %s)", kind, *key, "; ".join(reasons))
+                started = time.monotonic()
+                try:
+                    outcome = await asyncio.to_thread(reconcile, snapshot)
+                except Exception:
+                    delay = error_backoff[min(failures, len(error_backoff) - 1)]
+                    failures += 1
+                    RECONCILE_TOTAL.labels(kind, "error").inc()
+                    log.exception("reconcile of %s %s/%s failed; retrying in %ss", kind, *key, delay)
+                else:
+                    failures = 0
+                    RECONCILE_TOTAL.labels(kind, outcome.result).inc()
+                    delay = outcome.requeue_after or resync
+                finally:
+                    RECONCILE_DURATION.labels(kind).observe(time.monotonic() - started)
+                try:
+                    await asyncio.wait_for(event.wait(), timeout=delay)
+                except TimeoutError:
+                    pass
+                # Coalesce a burst of watch events (a StatefulSet and its pods) into one pass.
+                await asyncio.sleep(0.2)
+        finally:
+            wakeups.events.pop(key, None)

@@ -1,0 +1,32 @@
+"""Prometheus metrics shared by every operator (served by ``python -m operators run``).
+
+Names follow the Prometheus naming conventions: a ``smack_`` prefix, base units
+(seconds) in the name, ``_total`` for counters.
+Source: prometheus.io/docs/practices/naming.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+RECONCILE_DURATION = Histogram(
+    "smack_reconcile_duration_seconds",
+    "Time one reconcile of a custom resource took, in seconds.",
+    ["kind"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+RECONCILE_TOTAL = Counter(
+    "smack_reconcile_total",
+    "Reconciles of custom resources, by outcome (ok, progressing, invalid, error).",
+    ["kind", "result"],
+)
+APPLY_TOTAL = Counter(
+    "smack_child_writes_total",
+    "Child objects compared with their intent, by outcome (created, updated, unchanged, deleted).",
+    ["kind", "child_kind", "outcome"],
+)
+RESOURCES_READY = Gauge(
+    "smack_resources_ready",
+    "1 when the custom resource's Ready condition is True, else 0.",
+    ["kind", "namespace", "name"],
+)

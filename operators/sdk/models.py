@@ -1,0 +1,84 @@
+"""Base pydantic model and field types shared by every custom resource's API.
+
+The models are the single source of truth for both the operator (parsing
+``spec``) and the CRDs (``make crds`` turns them into OpenAPI schemas, see
+:mod:`operators.sdk.crd`). Validation that the API server must perform at
+``kubectl apply`` is expressed in the schema (bounds, enums, patterns) or as CEL
+rules in ``x-kubernetes-validations``; the pydantic validators mirror them so a
+spec that reached the operator is always usable.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from kubernetes.utils import parse_quantity
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+
+class Model(BaseModel):
+    """A Kubernetes-style object part: camelCase on the wire, snake_case in Python.
+
+    Unknown fields are ignored when parsing (the API server prunes them anyway),
+    so an operator reading an object written by a newer CRD never crashes.
+    """
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+    def wire(self) -> dict[str, Any]:
+        """Return the object as the API server stores it: camelCase keys, no unset optionals."""
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+def cel(rule: str, message: str | None = None, *, message_expression: str | None = None,
+        field_path: str | None = None, reason: str | None = None) -> dict[str, str]:
+    """One ``x-kubernetes-validations`` entry (a CEL rule the API server enforces).
+
+    ``rule`` uses ``self`` (and ``oldSelf`` for transition rules, which only run
+    on update). Source: Kubernetes docs, "Validation rules" for CustomResourceDefinitions.
+    """
+    entry = {"rule": rule}
+    if message:
+        entry["message"] = message
+    if message_expression:
+        entry["messageExpression"] = message_expression
+    if field_path:
+        entry["fieldPath"] = field_path
+    if reason:
+        entry["reason"] = reason
+    return entry
+
+
+def validations(*rules: dict[str, str]) -> dict[str, Any]:
+    """``json_schema_extra`` carrying CEL rules for a field or model."""
+    return {"x-kubernetes-validations": list(rules)}
+
+
+def _check_quantity(value: str) -> str:
+    try:
+        parse_quantity(value)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a Kubernetes quantity (e.g. 10Gi, 500m)") from exc
+    return value
+
+
+# A Kubernetes resource quantity ("10Gi", "500m", "2"). The API server checks it
+# with CEL's isQuantity(), so the rejection message carries the bad value.
+Quantity = Annotated[
+    str,
+    AfterValidator(_check_quantity),
+    Field(json_schema_extra=validations(cel(
+        "isQuantity(self)",
+        message_expression="'must be a Kubernetes quantity such as 10Gi or 500m, got: ' + self",
+        reason="FieldValueInvalid",
+    ))),
+]
+
+
+def quantity_bytes(value: str) -> int:
+    """Parse a quantity into a whole number of its base unit (bytes for storage).
+
+    Raises ValueError for a malformed quantity.
+    """
+    return int(parse_quantity(value))
