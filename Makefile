@@ -7,8 +7,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 KUBE_BIN := $(shell bash -c '. hack/lib.sh && echo $$KUBE_BIN')
 KUBECTL := $(KUBE_BIN)/kubectl
-# The local control plane's kubeconfig, unless the caller points at another cluster.
-export KUBECONFIG ?= $(CURDIR)/.cluster/kubeconfig
+# The caller's KUBECONFIG, else the local control plane's.
+KUBECONFIG_OR_LOCAL = $${KUBECONFIG:-$(CURDIR)/.cluster/kubeconfig}
 
 .PHONY: help
 help: ## list the targets
@@ -42,12 +42,12 @@ crds: venv ## regenerate crds/ from the pydantic models
 
 .PHONY: install-crds
 install-crds: ## apply crds/ to the cluster in KUBECONFIG
-	$(KUBECTL) apply --server-side -f crds/
-	$(KUBECTL) wait --for=condition=Established crd --all --timeout=60s
+	KUBECONFIG=$(KUBECONFIG_OR_LOCAL) $(KUBECTL) apply --server-side -f crds/
+	KUBECONFIG=$(KUBECONFIG_OR_LOCAL) $(KUBECTL) wait --for=condition=Established crd --all --timeout=60s
 
 .PHONY: run
 run: venv ## run every operator in the foreground against KUBECONFIG
-	$(PY) -m operators run $(ARGS)
+	KUBECONFIG=$(KUBECONFIG_OR_LOCAL) $(PY) -m operators run $(ARGS)
 
 .PHONY: demo
 demo: venv binaries ## local cluster, CRDs, operators, examples/kafka.yaml, and a Ready KafkaCluster

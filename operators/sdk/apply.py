@@ -42,9 +42,11 @@ def contains(live: Any, intent: Any) -> bool:
     if isinstance(intent, list):
         return isinstance(live, list) and len(live) == len(intent) and all(
             contains(lv, iv) for lv, iv in zip(live, intent, strict=True))
+    if isinstance(intent, bool) or isinstance(live, bool):
+        return intent is live  # in Python True == 1; in a manifest they differ
     if intent == live:
         return True
-    if isinstance(intent, (str, int)) and isinstance(live, (str, int)) and not isinstance(intent, bool):
+    if isinstance(intent, (str, int)) and isinstance(live, (str, int)):
         try:
             return parse_quantity(intent) == parse_quantity(live)
         except ValueError:

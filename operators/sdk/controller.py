@@ -14,6 +14,7 @@ it runs, which it removes when the object is deleted.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import logging
 import time
@@ -115,10 +116,8 @@ def register(resource: CustomResource, reconcile: Callable[[dict[str, Any]], Res
                     delay = outcome.requeue_after or resync
                 finally:
                     RECONCILE_DURATION.labels(kind).observe(time.monotonic() - started)
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(event.wait(), timeout=delay)
-                except TimeoutError:
-                    pass
                 # Coalesce a burst of watch events (a StatefulSet and its pods) into one pass.
                 await asyncio.sleep(0.2)
         finally:

@@ -1,0 +1,165 @@
+"""e2e fixtures: a real control plane, the CRDs, and the operators as a local process.
+
+The cluster is the one in ``KUBECONFIG`` when that is set; otherwise the local
+control plane is started with ``hack/cluster-up.sh`` (and stopped again at the
+end if this session started it). Tests drive it with kubectl, as a user would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+KUBE_BIN = subprocess.check_output(["bash", "-c", ". hack/lib.sh && echo $KUBE_BIN"], cwd=ROOT, text=True).strip()
+KUBECTL = os.path.join(KUBE_BIN, "kubectl")
+
+
+class Kubectl:
+    """kubectl bound to one kubeconfig (and optionally a namespace)."""
+
+    def __init__(self, kubeconfig: str, namespace: str | None = None):
+        self.kubeconfig = kubeconfig
+        self.namespace = namespace
+
+    def run(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+        cmd = [KUBECTL, "--kubeconfig", self.kubeconfig]
+        if self.namespace:
+            cmd += ["-n", self.namespace]
+        proc = subprocess.run(cmd + list(args), input=input, capture_output=True, text=True, timeout=120)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({proc.returncode}): {proc.stderr}")
+        return proc
+
+    def json(self, *args: str) -> dict[str, Any]:
+        return json.loads(self.run(*args, "-o", "json").stdout)
+
+    def apply(self, manifest: str, check: bool = True) -> subprocess.CompletedProcess:
+        return self.run("apply", "-f", "-", input=manifest, check=check)
+
+
+def wait_for(predicate: Callable[[], Any], *, timeout: float = 120, interval: float = 0.5, what: str = "") -> Any:
+    """Poll ``predicate`` until it returns a truthy value; fail with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}; last value: {last!r}")
+
+
+def _ready(kubeconfig: str) -> bool:
+    return subprocess.run([KUBECTL, "--kubeconfig", kubeconfig, "get", "--raw", "/readyz"],
+                          capture_output=True).returncode == 0
+
+
+@pytest.fixture(scope="session")
+def kubeconfig() -> Iterator[str]:
+    given = os.environ.get("KUBECONFIG")
+    if given:
+        yield given
+        return
+    local = str(ROOT / ".cluster" / "kubeconfig")
+    started = not (os.path.exists(local) and _ready(local))
+    out = subprocess.run(["hack/cluster-up.sh"], cwd=ROOT, stdout=subprocess.PIPE, text=True, check=True).stdout
+    path = out.strip().splitlines()[-1].removeprefix("export KUBECONFIG=")
+    yield path
+    if started and not os.environ.get("SMACK_KEEP_CLUSTER"):
+        subprocess.run(["hack/cluster-down.sh"], cwd=ROOT, check=False)
+
+
+@pytest.fixture(scope="session")
+def kube(kubeconfig: str) -> Kubectl:
+    k = Kubectl(kubeconfig)
+    k.run("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
+    k.run("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+    return k
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class OperatorProcess:
+    def __init__(self, kubeconfig: str, log_path: Path, only: str = "kafka"):
+        self.metrics_port, self.liveness_port = _free_port(), _free_port()
+        self.log_path = log_path
+        env = dict(os.environ, KUBECONFIG=kubeconfig, PYTHONUNBUFFERED="1")
+        self._log = open(log_path, "a")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "operators", "run", "--only", only, "--bind-address", "127.0.0.1",
+             "--metrics-port", str(self.metrics_port), "--liveness-port", str(self.liveness_port)],
+            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+        wait_for(self.alive, timeout=60, what="operator liveness endpoint")
+
+    def get(self, port: int, path: str) -> str | None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as resp:
+                return resp.read().decode()
+        except OSError:
+            return None
+
+    def alive(self) -> bool:
+        assert self.proc.poll() is None, f"operator exited: {self.log_tail()}"
+        return self.get(self.liveness_port, "/healthz") is not None
+
+    def metrics(self) -> str:
+        return self.get(self.metrics_port, "/metrics") or ""
+
+    def log_tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log_path.read_text().splitlines()[-lines:])
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout=60)
+        finally:
+            self._log.close()
+        return code
+
+
+@pytest.fixture(scope="session")
+def operator(kube: Kubectl, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+    log = tmp_path_factory.mktemp("operator") / "operators.log"
+    op = OperatorProcess(kube.kubeconfig, log)
+    yield op
+    code = op.stop()
+    assert code == 0, f"operator did not shut down cleanly on SIGTERM (exit {code}):\n{op.log_tail()}"
+
+
+@pytest.fixture
+def ns(kube: Kubectl, operator: OperatorProcess, request: pytest.FixtureRequest) -> Iterator[Kubectl]:
+    """A fresh namespace for one test; deleted afterwards. Prints the operator log if the test failed."""
+    name = f"e2e-{uuid.uuid4().hex[:8]}"
+    kube.run("create", "namespace", name)
+    k = Kubectl(kube.kubeconfig, name)
+    wait_for(lambda: k.run("get", "serviceaccount", "default", check=False).returncode == 0,
+             timeout=30, what="default ServiceAccount")
+    yield k
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        print(f"--- operator log ---\n{operator.log_tail()}")
+    kube.run("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report

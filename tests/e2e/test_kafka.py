@@ -1,0 +1,177 @@
+"""KafkaCluster on the real control plane, driven with kubectl.
+
+kwok simulates the nodes and pod lifecycle: pods are scheduled by the real
+kube-scheduler and marked Running/Ready by kwok's stages, but no Kafka process
+runs. So Ready here means every pod is Ready (the readiness gate); the
+Kafka-level checks (ISR, quorum) are unit-tested on recorded metadata.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+
+from .conftest import ROOT, Kubectl, wait_for
+
+EXAMPLE = (ROOT / "examples" / "kafka.yaml").read_text()
+
+
+def ready_cluster(k: Kubectl, name: str, timeout: float = 120) -> dict:
+    def ready():
+        obj = k.json("get", "kafkacluster", name)
+        conds = {c["type"]: c for c in obj.get("status", {}).get("conditions", [])}
+        return obj if conds.get("Ready", {}).get("status") == "True" else None
+    return wait_for(ready, timeout=timeout, what=f"KafkaCluster {name} Ready")
+
+
+def manifest(name: str, spec: dict) -> str:
+    return yaml.safe_dump({"apiVersion": "kafka.smack.dev/v1alpha1", "kind": "KafkaCluster",
+                           "metadata": {"name": name}, "spec": spec})
+
+
+def test_example_cluster_becomes_ready_with_its_children(ns: Kubectl, operator):
+    ns.apply(EXAMPLE)
+    obj = ready_cluster(ns, "prod")
+    status = obj["status"]
+    assert status["observedGeneration"] == obj["metadata"]["generation"]
+    assert status["bootstrapServers"] == f"prod-bootstrap.{ns.namespace}.svc:9092"
+    assert status["version"] == "4.1.1"
+    assert status["brokers"] == {"desired": 3, "ready": 3, "updated": 3}
+    assert re.fullmatch(r"[A-Za-z0-9_-]{22}", status["clusterId"])
+
+    # Printer columns: Version, Brokers, Ready, Age.
+    table = ns.run("get", "kafkacluster", "prod").stdout.splitlines()
+    assert table[0].split()[:4] == ["NAME", "VERSION", "BROKERS", "READY"]
+    assert table[1].split()[:4] == ["prod", "4.1.1", "3", "True"]
+
+    # StatefulSets with OnDelete updates, applied server-side by the operator's field manager.
+    for role in ("controller", "broker"):
+        sts = ns.json("get", "statefulset", f"prod-{role}")
+        assert sts["spec"]["updateStrategy"] == {"type": "OnDelete"}
+        assert sts["spec"]["replicas"] == 3
+        managers = {(m["manager"], m["operation"]) for m in sts["metadata"]["managedFields"]}
+        assert ("smack-operators-kafka", "Apply") in managers
+
+    # Every pod's volume is provisioned and bound.
+    def bound():
+        pvcs = ns.json("get", "pvc", "-l", "kafka.smack.dev/cluster=prod")["items"]
+        return len(pvcs) == 6 and all(p["status"].get("phase") == "Bound" for p in pvcs) and pvcs
+    pvcs = wait_for(bound, timeout=60, what="6 Bound PVCs")
+    sizes = sorted(p["spec"]["resources"]["requests"]["storage"] for p in pvcs)
+    assert sizes == ["100Gi"] * 3 + ["2Gi"] * 3
+
+    # Each broker's rendered server.properties names itself.
+    data = ns.json("get", "configmap", "prod-broker-config")["data"]
+    for i in range(3):
+        props = dict(line.split("=", 1) for line in data[f"prod-broker-{i}.properties"].splitlines()
+                     if line and not line.startswith("#"))
+        host = f"prod-broker-{i}.prod-nodes.{ns.namespace}.svc"
+        assert props["node.id"] == str(i)
+        assert props["advertised.listeners"] == f"REPLICATION://{host}:9091,PLAIN://{host}:9092"
+        assert props["num.partitions"] == "6"
+        assert props["auto.create.topics.enable"] == "false"
+
+    # Pods spread over the three zones and six hosts.
+    zones = {n["metadata"]["name"]: n["metadata"]["labels"]["topology.kubernetes.io/zone"]
+             for n in ns.json("get", "nodes")["items"]}
+    for role in ("broker", "controller"):
+        pods = ns.json("get", "pods", "-l", f"kafka.smack.dev/role={role},kafka.smack.dev/cluster=prod")["items"]
+        nodes = [p["spec"]["nodeName"] for p in pods]
+        assert len(set(nodes)) == 3, f"{role}s share a host: {nodes}"
+        assert {zones[n] for n in nodes} == {"zone-a", "zone-b", "zone-c"}, f"{role}s not spread: {nodes}"
+
+    reasons = {e["reason"] for e in ns.json("get", "events", "--field-selector",
+                                              "involvedObject.kind=KafkaCluster")["items"]}
+    assert {"StatefulSetCreated", "ClusterReady"} <= reasons
+
+
+def test_steady_state_writes_nothing(ns: Kubectl, operator):
+    ns.apply(manifest("quiet", {"brokers": {"replicas": 1}, "controllers": {"replicas": 1}}))
+    ready_cluster(ns, "quiet")
+
+    def versions():
+        objs = ns.json("get", "statefulsets,services,configmaps,poddisruptionbudgets,kafkacluster",
+                       "-l", "kafka.smack.dev/cluster=quiet")["items"]
+        objs.append(ns.json("get", "kafkacluster", "quiet"))
+        return {(o["kind"], o["metadata"]["name"]): o["metadata"]["resourceVersion"] for o in objs}
+
+    wait_for(lambda: ns.json("get", "statefulset", "quiet-broker")["status"].get("readyReplicas") == 1)
+    before = versions()
+    # A label change on the cluster wakes the reconcile loop without changing the spec.
+    ns.run("label", "kafkacluster", "quiet", "touched=yes")
+    wait_for(lambda: f"reconciling KafkaCluster {ns.namespace}/quiet (trigger: KafkaCluster modified"
+             in operator.log_path.read_text(), timeout=30, what="a reconcile after the label change")
+    after = versions()
+    changed = {key for key in before if before[key] != after.get(key) and key != ("KafkaCluster", "quiet")}
+    assert not changed, f"a reconcile with nothing to do wrote {changed}"
+    assert 'smack_child_writes_total{child_kind="StatefulSet",kind="KafkaCluster",outcome="unchanged"}' \
+        in operator.metrics()
+
+
+def test_scale_up_adds_a_broker_and_its_config(ns: Kubectl, operator):
+    ns.apply(manifest("grow", {"brokers": {"replicas": 1}, "controllers": {"replicas": 1}}))
+    ready_cluster(ns, "grow")
+    ns.run("patch", "kafkacluster", "grow", "--type=merge", "-p", '{"spec":{"brokers":{"replicas":2}}}')
+    obj = wait_for(lambda: (o := ns.json("get", "kafkacluster", "grow"))["status"]["brokers"]["ready"] == 2 and o,
+                   what="2 ready brokers")
+    assert obj["status"]["observedGeneration"] == obj["metadata"]["generation"] == 2
+    assert "grow-broker-1.properties" in ns.json("get", "configmap", "grow-broker-config")["data"]
+
+
+INVALID = [
+    ("negative broker count", {"brokers": {"replicas": -1}},
+     r"spec\.brokers\.replicas: Invalid value: -1: .*greater than or equal to 1"),
+    ("unknown version", {"version": "2.8.0"},
+     r'spec\.version: Unsupported value: "2\.8\.0": supported values: "3\.9\.0", .*"4\.1\.1"'),
+    ("malformed storage size", {"brokers": {"storage": {"size": "10XB"}}},
+     r"spec\.brokers\.storage\.size: Invalid value: .*must be a Kubernetes quantity such as 10Gi or 500m, got: 10XB"),
+    ("operator-owned config key", {"config": {"node.id": 7, "num.partitions": 3, "log.dirs": "/x"}},
+     r"spec\.config: Forbidden: keys owned by the operator cannot be set: log\.dirs, node\.id"),
+    ("even controller quorum", {"controllers": {"replicas": 2}},
+     r'spec\.controllers\.replicas: Unsupported value: 2: supported values: "1", "3", "5"'),
+    ("tls listener without a certificate", {"listeners": [{"name": "tls", "port": 9093, "tls": True}]},
+     r"spec\.listeners\[0\]\.certificateSecret: Required value: a tls listener needs certificateSecret"),
+    ("reserved listener port", {"listeners": [{"name": "plain", "port": 9091}]},
+     r"spec\.listeners\[0\]\.port: Invalid value: .*port 9091 is reserved"),
+    ("misspelt field", {"broker": {"replicas": 3}}, r'unknown field "spec\.broker"'),
+]
+
+
+@pytest.mark.parametrize(("case", "spec", "expected"), INVALID, ids=[c[0] for c in INVALID])
+def test_invalid_manifests_are_refused_naming_the_field(ns: Kubectl, case, spec, expected):
+    result = ns.apply(manifest("bad", spec), check=False)
+    assert result.returncode != 0, f"{case} was accepted"
+    assert re.search(expected, result.stderr), result.stderr
+    assert ns.run("get", "kafkacluster", "bad", check=False).returncode != 0
+
+
+def test_storage_cannot_change_after_creation(ns: Kubectl):
+    ns.apply(manifest("fixed", {"brokers": {"replicas": 1, "storage": {"size": "10Gi"}}}))
+    result = ns.run("patch", "kafkacluster", "fixed", "--type=merge",
+                    "-p", '{"spec":{"brokers":{"storage":{"size":"5Gi"}}}}', check=False)
+    assert result.returncode != 0
+    assert re.search(r"spec\.brokers\.storage\.size: Forbidden: size is immutable", result.stderr), result.stderr
+
+
+def test_delete_keeps_volumes_unless_delete_claim(ns: Kubectl, operator):
+    ns.apply(manifest("keep", {"brokers": {"replicas": 1}, "controllers": {"replicas": 1}}))
+    ns.apply(manifest("drop", {"brokers": {"replicas": 1, "storage": {"deleteClaim": True}},
+                               "controllers": {"replicas": 1, "storage": {"deleteClaim": True}}}))
+    for name in ("keep", "drop"):
+        ready_cluster(ns, name)
+        wait_for(lambda n=name: len(ns.json("get", "pvc", "-l", f"kafka.smack.dev/cluster={n}")["items"]) == 2,
+                 what=f"{name} volumes")
+    ns.run("delete", "kafkacluster", "keep", "drop", "--timeout=60s")
+
+    def gone(name):
+        return not ns.json("get", "statefulsets,pods", "-l", f"kafka.smack.dev/cluster={name}")["items"]
+    wait_for(lambda: gone("keep") and gone("drop"), timeout=90, what="children garbage-collected")
+    wait_for(lambda: not ns.json("get", "pvc", "-l", "kafka.smack.dev/cluster=drop")["items"], timeout=90,
+             what="deleteClaim volumes removed")
+    kept = ns.json("get", "pvc", "-l", "kafka.smack.dev/cluster=keep")["items"]
+    assert len(kept) == 2 and all(p["status"]["phase"] == "Bound" for p in kept)
+    assert all(p["metadata"].get("deletionTimestamp") is None for p in kept)
+
+

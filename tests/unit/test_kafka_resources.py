@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from operators.kafka.api import KafkaClusterSpec
+from operators.kafka.resources import (
+    CONFIG_HASH_ANNOTATION,
+    Cluster,
+    build,
+    config_hash,
+    config_map,
+    directory_id,
+    kafka_uuid,
+    server_properties,
+    stateful_set,
+)
+
+UID = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
+
+
+def cluster(**spec) -> Cluster:
+    return Cluster("prod", "ns", UID, KafkaClusterSpec.model_validate(spec))
+
+
+def props(text: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in text.splitlines() if line and not line.startswith("#"))
+
+
+def by_kind(objs, kind):
+    return {o["metadata"]["name"]: o for o in objs if o["kind"] == kind}
+
+
+def test_build_returns_every_child_owned_by_the_cluster():
+    objs = build(cluster())
+    kinds = sorted((o["kind"], o["metadata"]["name"]) for o in objs)
+    assert kinds == [
+        ("ConfigMap", "prod-broker-config"), ("ConfigMap", "prod-controller-config"),
+        ("PodDisruptionBudget", "prod-broker"), ("PodDisruptionBudget", "prod-controller"),
+        ("Service", "prod-bootstrap"), ("Service", "prod-nodes"),
+        ("StatefulSet", "prod-broker"), ("StatefulSet", "prod-controller"),
+    ]
+    for o in objs:
+        (ref,) = o["metadata"]["ownerReferences"]
+        assert (ref["kind"], ref["name"], ref["uid"], ref["controller"]) == ("KafkaCluster", "prod", UID, True)
+        assert o["metadata"]["labels"]["kafka.smack.dev/cluster"] == "prod"
+
+
+def test_broker_properties():
+    c = cluster(listeners=[{"name": "plain", "port": 9092},
+                           {"name": "tls", "port": 9093, "tls": True, "certificateSecret": "certs"}],
+                config={"num.partitions": 6, "min.insync.replicas": 1})
+    p = props(server_properties(c, "broker", 2))
+    assert p["process.roles"] == "broker"
+    assert p["node.id"] == "2"
+    host = "prod-broker-2.prod-nodes.ns.svc"
+    assert p["listeners"] == "REPLICATION://:9091,PLAIN://:9092,TLS://:9093"
+    assert p["advertised.listeners"] == f"REPLICATION://{host}:9091,PLAIN://{host}:9092,TLS://{host}:9093"
+    assert p["listener.security.protocol.map"] == "CONTROLLER:PLAINTEXT,REPLICATION:PLAINTEXT,PLAIN:PLAINTEXT,TLS:SSL"
+    assert p["inter.broker.listener.name"] == "REPLICATION"
+    assert p["controller.quorum.bootstrap.servers"] == ",".join(
+        f"prod-controller-{i}.prod-nodes.ns.svc:9090" for i in range(3))
+    assert p["log.dirs"] == "/var/lib/kafka/data/kafka-log"
+    assert p["listener.name.tls.ssl.keystore.type"] == "PEM"
+    assert p["num.partitions"] == "6"
+    assert p["min.insync.replicas"] == "1"  # spec.config wins over the operator's defaults
+    assert p["offsets.topic.replication.factor"] == "3"
+
+
+def test_controller_properties_have_only_the_controller_listener():
+    p = props(server_properties(cluster(config={"num.partitions": 6}), "controller", 1))
+    assert p["process.roles"] == "controller"
+    assert p["node.id"] == "1001"
+    assert p["listeners"] == "CONTROLLER://:9090"
+    assert p["advertised.listeners"] == "CONTROLLER://prod-controller-1.prod-nodes.ns.svc:9090"
+    assert "num.partitions" not in p
+    assert "inter.broker.listener.name" not in p
+
+
+def test_single_broker_gets_replication_defaults_it_can_satisfy():
+    p = props(server_properties(cluster(brokers={"replicas": 1}), "broker", 0))
+    assert p["offsets.topic.replication.factor"] == "1"
+    assert p["min.insync.replicas"] == "1"
+
+
+def test_config_map_has_one_file_per_pod_and_the_start_script():
+    cm = config_map(cluster(brokers={"replicas": 4}), "broker")
+    assert sorted(cm["data"]) == [f"prod-broker-{i}.properties" for i in range(4)] + ["start.sh"]
+    assert "--no-initial-controllers" in cm["data"]["start.sh"]
+    script = config_map(cluster(), "controller")["data"]["start.sh"]
+    voters = re.search(r'--initial-controllers "([^"]+)"', script).group(1).split(",")
+    assert [v.split("@")[0] for v in voters] == ["1000", "1001", "1002"]
+    assert voters[0].endswith(":" + directory_id(cluster(), 1000))
+
+
+def test_cluster_and_directory_ids_are_stable_kafka_uuids():
+    c = cluster()
+    assert c.cluster_id == cluster().cluster_id
+    assert re.fullmatch(r"[A-Za-z0-9_-]{22}", c.cluster_id)
+    assert c.cluster_id != directory_id(c, 1000) != directory_id(c, 1001)
+    # Kafka tools read a leading '-' as an option; no derived id may start with one.
+    assert all(not kafka_uuid(UID, f"n{i}").startswith("-") for i in range(2000))
+
+
+def test_stateful_set_is_on_delete_with_volume_and_spread():
+    sts = stateful_set(cluster(brokers={"storage": {"size": "50Gi", "storageClassName": "ssd"}}), "broker", "abc")
+    spec = sts["spec"]
+    assert spec["updateStrategy"] == {"type": "OnDelete"}
+    assert spec["serviceName"] == "prod-nodes"
+    assert spec["persistentVolumeClaimRetentionPolicy"] == {"whenDeleted": "Retain", "whenScaled": "Retain"}
+    (claim,) = spec["volumeClaimTemplates"]
+    assert claim["spec"]["resources"]["requests"]["storage"] == "50Gi"
+    assert claim["spec"]["storageClassName"] == "ssd"
+    pod = spec["template"]
+    assert pod["metadata"]["annotations"][CONFIG_HASH_ANNOTATION] == "abc"
+    keys = {c["topologyKey"] for c in pod["spec"]["topologySpreadConstraints"]}
+    assert keys == {"topology.kubernetes.io/zone", "kubernetes.io/hostname"}
+    (container,) = pod["spec"]["containers"]
+    assert container["image"] == "apache/kafka:4.1.1"
+    assert [p["containerPort"] for p in container["ports"]] == [9091, 9092]
+
+
+def test_delete_claim_deletes_volumes_with_the_cluster():
+    sts = stateful_set(cluster(brokers={"storage": {"deleteClaim": True}}), "broker", "abc")
+    assert sts["spec"]["persistentVolumeClaimRetentionPolicy"]["whenDeleted"] == "Delete"
+
+
+@pytest.mark.parametrize(("change", "broker_changes", "controller_changes"), [
+    ({"config": {"num.partitions": 12}}, True, False),
+    ({"controllers": {"replicas": 5}}, True, True),  # the quorum list is in every node's config
+    ({"brokers": {"replicas": 4}}, True, False),
+])
+def test_config_hash_follows_only_the_role_config_that_changed(change, broker_changes, controller_changes):
+    before, after = cluster(), cluster(**change)
+    for role, changes in (("broker", broker_changes), ("controller", controller_changes)):
+        same = config_hash(config_map(before, role)) == config_hash(config_map(after, role))
+        assert same is not changes, role
