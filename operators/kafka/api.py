@@ -36,18 +36,37 @@ KafkaVersion = Literal["3.9.0", "3.9.1", "4.0.0", "4.0.1", "4.1.0", "4.1.1"]
 CONTROLLER_PORT = 9090
 REPLICATION_PORT = 9091
 
-# server.properties keys the operator derives from the spec; a user may not set them.
-# listener.name.* is refused as a prefix: per-listener settings come from spec.listeners.
-OWNED_CONFIG_KEYS = (
-    "node.id", "broker.id", "process.roles", "controller.quorum.voters",
-    "controller.quorum.bootstrap.servers", "controller.listener.names", "listeners",
-    "advertised.listeners", "listener.security.protocol.map", "inter.broker.listener.name",
-    "log.dirs", "log.dir", "metadata.log.dir", "broker.rack", "config.providers",
-)
+# server.properties keys the operator derives from the spec, with where each comes
+# from; a user may not set them. listener.name.* is refused as a prefix too.
+OWNED_CONFIG_KEYS: dict[str, str] = {
+    "node.id": "it is the pod ordinal (controllers 1000+)",
+    "broker.id": "node.id is the pod ordinal",
+    "process.roles": "it follows spec.brokers and spec.controllers",
+    "controller.quorum.voters": "it follows spec.controllers",
+    "controller.quorum.bootstrap.servers": "it follows spec.controllers",
+    "controller.listener.names": "the operator owns the controller listener",
+    "listeners": "it follows spec.listeners",
+    "advertised.listeners": "it follows spec.listeners",
+    "listener.security.protocol.map": "it follows spec.listeners",
+    "inter.broker.listener.name": "the operator owns the replication listener",
+    "log.dirs": "the operator mounts the volume",
+    "log.dir": "the operator mounts the volume",
+    "metadata.log.dir": "the operator mounts the volume",
+    "broker.rack": "it is the zone of the broker's node",
+    "config.providers": "the operator owns the config providers",
+}
 OWNED_CONFIG_PREFIXES = ("listener.name.",)
 
-_owned_list = "[" + ", ".join(f"'{k}'" for k in OWNED_CONFIG_KEYS) + "]"
-_is_owned = f"(k in {_owned_list} || k.startsWith('listener.name.'))"
+
+def _owned_key_rules() -> list[dict[str, str]]:
+    # One cheap map lookup per key: CEL that scans a map with unbounded keys
+    # exceeds the API server's cost budget, and a rule per key names the key.
+    rules = [cel(f"!('{key}' in self)", f"{key} cannot be set: {why}", reason="FieldValueForbidden")
+             for key, why in OWNED_CONFIG_KEYS.items()]
+    rules.append(cel("self.all(k, !k.startsWith('listener.name.'))",
+                     "listener.name.* keys cannot be set: per-listener settings come from spec.listeners",
+                     reason="FieldValueForbidden"))
+    return rules
 
 
 class Resources(Model):
@@ -102,8 +121,7 @@ class Listener(Model):
             "a tls listener needs certificateSecret: a kubernetes.io/tls Secret with tls.crt and tls.key",
             field_path=".certificateSecret", reason="FieldValueRequired"),
         cel("self.port != 9090 && self.port != 9091",
-            message_expression="'port ' + string(self.port) + ' is reserved for the controller (9090) "
-                               "and replication (9091) listeners'",
+            "ports 9090 and 9091 are reserved for the controller and replication listeners",
             field_path=".port"),
     )}
 
@@ -142,17 +160,13 @@ class KafkaClusterSpec(Model):
     config: Annotated[dict[str, ConfigValue], Field(
         max_length=256,
         description="server.properties entries passed through to every broker (string or integer values).",
-        json_schema_extra=validations(cel(
-            f"self.all(k, !{_is_owned})",
-            message_expression=f"'keys owned by the operator cannot be set: ' + "
-                               f"self.filter(k, {_is_owned}).join(', ') + "
-                               f"' (they are derived from spec.listeners, spec.brokers and spec.controllers)'",
-            reason="FieldValueForbidden")),
+        json_schema_extra=validations(*_owned_key_rules()),
     )] = {}
 
     @model_validator(mode="after")
     def _checks(self) -> KafkaClusterSpec:
-        owned = sorted(k for k in self.config if k in OWNED_CONFIG_KEYS or k.startswith(OWNED_CONFIG_PREFIXES))
+        owned = [k for k in OWNED_CONFIG_KEYS if k in self.config]
+        owned += sorted(k for k in self.config if k.startswith(OWNED_CONFIG_PREFIXES))
         if owned:
             raise ValueError(f"keys owned by the operator cannot be set: {', '.join(owned)}")
         for attr in ("name", "port"):

@@ -33,12 +33,14 @@ def contains(live: Any, intent: Any) -> bool:
     """True when ``live`` already holds every field of ``intent`` with an equal value.
 
     Dicts are compared as subsets (the server adds defaults and other managers'
-    fields); lists must match element by element; strings that differ are equal
+    fields, and drops empty maps and lists); lists must match element by element; strings that differ are equal
     when both parse as the same Kubernetes quantity ("1024Mi" == "1Gi"), since the
     API server canonicalises quantities.
     """
     if isinstance(intent, dict):
-        return isinstance(live, dict) and all(k in live and contains(live[k], v) for k, v in intent.items())
+        # The API server drops empty maps and lists (omitempty): absent equals empty.
+        return isinstance(live, dict) and all(
+            contains(live[k], v) if k in live else v in ({}, []) for k, v in intent.items())
     if isinstance(intent, list):
         return isinstance(live, list) and len(live) == len(intent) and all(
             contains(lv, iv) for lv, iv in zip(live, intent, strict=True))

@@ -30,6 +30,18 @@ from .metrics import RECONCILE_DURATION, RECONCILE_TOTAL
 log = logging.getLogger(__name__)
 
 Key = tuple[str, str]  # (namespace, name)
+WAKE_PREFIX = "wake-on-"
+
+
+class _QuietWakeups(logging.Filter):
+    """Drop kopf's "Handler 'wake-on-…' succeeded." line, logged for every watch event seen."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = str(record.msg)
+        return not (msg.startswith(f"Handler '{WAKE_PREFIX}") and msg.endswith("succeeded."))
+
+
+logging.getLogger("kopf.objects").addFilter(_QuietWakeups())
 
 
 @dataclass(frozen=True)
@@ -78,14 +90,14 @@ def register(resource: CustomResource, reconcile: Callable[[dict[str, Any]], Res
     wakeups = _Wakeups()
     kind = resource.kind
 
-    @kopf.on.event(resource.group, resource.version, resource.plural)
+    @kopf.on.event(resource.group, resource.version, resource.plural, id=f"{WAKE_PREFIX}self")
     def _on_self(body: kopf.Body, type: str | None, **_: Any) -> None:
         key = (body.metadata.namespace, body.metadata.name)
         if type in ("ADDED", "MODIFIED", None):
             wakeups.wake(key, f"{kind} {type.lower() if type else 'listed'}")
 
     for child in children:
-        @kopf.on.event(child.group, child.version, child.plural, id=f"wake-on-{child.plural}",
+        @kopf.on.event(child.group, child.version, child.plural, id=f"{WAKE_PREFIX}{child.plural}",
                        labels={cluster_label: kopf.PRESENT})
         def _on_child(body: kopf.Body, type: str | None, _plural: str = child.plural, **_: Any) -> None:
             key = (body.metadata.namespace, body.metadata.labels[cluster_label])

@@ -136,16 +136,15 @@ def _structural(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _wire_default(value: Any) -> Any:
-    """A default as the API server wants it: no nulls, and ``{}`` for objects.
+    """A default as the API server wants it: the full value with its nulls left out.
 
-    An object's own fields carry their defaults, and the API server applies them
-    inside a defaulted ``{}``, so repeating them would only duplicate the schema.
+    The API server validates a default (CEL rules included) as written, without
+    applying the nested defaults first, so an object's default spells out its fields.
     """
     if isinstance(value, dict):
-        return {}
+        return {k: _wire_default(v) for k, v in value.items() if v is not None}
     if isinstance(value, list):
-        return [{k: v for k, v in item.items() if v is not None} if isinstance(item, dict) else item
-                for item in value]
+        return [_wire_default(v) for v in value]
     return value
 
 

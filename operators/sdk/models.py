@@ -64,11 +64,12 @@ def _check_quantity(value: str) -> str:
 
 
 # A Kubernetes resource quantity ("10Gi", "500m", "2"). The API server checks it
-# with CEL's isQuantity(), so the rejection message carries the bad value.
+# with CEL's isQuantity(), so the rejection message carries the bad value; the
+# length bound keeps the rule within the API server's CEL cost budget.
 Quantity = Annotated[
     str,
     AfterValidator(_check_quantity),
-    Field(json_schema_extra=validations(cel(
+    Field(max_length=64, json_schema_extra=validations(cel(
         "isQuantity(self)",
         message_expression="'must be a Kubernetes quantity such as 10Gi or 500m, got: ' + self",
         reason="FieldValueInvalid",

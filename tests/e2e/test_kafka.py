@@ -48,7 +48,7 @@ def test_example_cluster_becomes_ready_with_its_children(ns: Kubectl, operator):
 
     # StatefulSets with OnDelete updates, applied server-side by the operator's field manager.
     for role in ("controller", "broker"):
-        sts = ns.json("get", "statefulset", f"prod-{role}")
+        sts = ns.json("get", "statefulset", f"prod-{role}", "--show-managed-fields")
         assert sts["spec"]["updateStrategy"] == {"type": "OnDelete"}
         assert sts["spec"]["replicas"] == 3
         managers = {(m["manager"], m["operation"]) for m in sts["metadata"]["managedFields"]}
@@ -128,13 +128,16 @@ INVALID = [
     ("malformed storage size", {"brokers": {"storage": {"size": "10XB"}}},
      r"spec\.brokers\.storage\.size: Invalid value: .*must be a Kubernetes quantity such as 10Gi or 500m, got: 10XB"),
     ("operator-owned config key", {"config": {"node.id": 7, "num.partitions": 3, "log.dirs": "/x"}},
-     r"spec\.config: Forbidden: keys owned by the operator cannot be set: log\.dirs, node\.id"),
+     r"spec\.config: Forbidden: node\.id cannot be set: it is the pod ordinal.*\n.*"
+     r"spec\.config: Forbidden: log\.dirs cannot be set: the operator mounts the volume"),
+    ("per-listener config key", {"config": {"listener.name.plain.ssl.client.auth": "required"}},
+     r"spec\.config: Forbidden: listener\.name\.\* keys cannot be set"),
     ("even controller quorum", {"controllers": {"replicas": 2}},
      r'spec\.controllers\.replicas: Unsupported value: 2: supported values: "1", "3", "5"'),
     ("tls listener without a certificate", {"listeners": [{"name": "tls", "port": 9093, "tls": True}]},
      r"spec\.listeners\[0\]\.certificateSecret: Required value: a tls listener needs certificateSecret"),
     ("reserved listener port", {"listeners": [{"name": "plain", "port": 9091}]},
-     r"spec\.listeners\[0\]\.port: Invalid value: .*port 9091 is reserved"),
+     r"spec\.listeners\[0\]\.port: Invalid value: .*ports 9090 and 9091 are reserved"),
     ("misspelt field", {"broker": {"replicas": 3}}, r'unknown field "spec\.broker"'),
 ]
 

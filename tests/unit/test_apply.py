@@ -29,3 +29,8 @@ def test_quantities_compare_by_value():
 
 def test_booleans_are_not_quantities():
     assert not contains({"flag": 1}, {"flag": True})
+
+
+def test_empty_maps_and_lists_equal_absent_fields():
+    assert contains({"resources": {}}, {"resources": {"requests": {}, "limits": {}}, "env": []})
+    assert not contains({"resources": {}}, {"resources": {"requests": {"cpu": "1"}}})
