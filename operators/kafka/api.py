@@ -30,7 +30,7 @@ METADATA_VERSIONS: dict[str, str] = {
 }
 SUPPORTED_VERSIONS = tuple(METADATA_VERSIONS)
 DEFAULT_VERSION = "4.1.1"
-KafkaVersion = Literal["3.9.0", "3.9.1", "4.0.0", "4.0.1", "4.1.0", "4.1.1"]
+KafkaVersion = Literal[SUPPORTED_VERSIONS]  # the enum in the CRD
 
 # Ports the operator reserves for its own listeners.
 CONTROLLER_PORT = 9090

@@ -26,7 +26,6 @@ class Outcome(enum.StrEnum):
     CREATED = "created"
     UPDATED = "updated"
     UNCHANGED = "unchanged"
-    DELETED = "deleted"
 
 
 def contains(live: Any, intent: Any) -> bool:
@@ -98,17 +97,6 @@ class Applier:
         outcome = Outcome.CREATED if live is None else Outcome.UPDATED
         log.info("%s %s %s/%s", outcome.value, kind, meta.get("namespace", ""), meta["name"])
         return outcome, applied
-
-    def delete(self, api_version: str, kind: str, name: str, namespace: str | None) -> Outcome:
-        """Delete an object if it exists; return DELETED or UNCHANGED."""
-        try:
-            self.resource(api_version, kind).delete(name=name, namespace=namespace)
-        except ApiException as exc:
-            if exc.status == 404:
-                return Outcome.UNCHANGED
-            raise
-        log.info("deleted %s %s/%s", kind, namespace or "", name)
-        return Outcome.DELETED
 
     def patch_status(self, api_version: str, kind: str, name: str, namespace: str | None,
                      status: dict[str, Any]) -> dict[str, Any]:

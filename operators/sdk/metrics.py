@@ -22,7 +22,7 @@ RECONCILE_TOTAL = Counter(
 )
 APPLY_TOTAL = Counter(
     "smack_child_writes_total",
-    "Child objects compared with their intent, by outcome (created, updated, unchanged, deleted).",
+    "Child objects compared with their intent, by outcome (created, updated, unchanged).",
     ["kind", "child_kind", "outcome"],
 )
 RESOURCES_READY = Gauge(
