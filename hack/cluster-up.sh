@@ -84,5 +84,9 @@ kubectl wait --for=condition=Ready node --all --timeout=60s >&2
 # The default ServiceAccount appears asynchronously; pods cannot be created before it.
 for _ in $(seq 1 60); do kubectl get serviceaccount default >/dev/null 2>&1 && break; sleep 0.5; done
 
+# A CA and a serving certificate for admission webhooks served by the operators on
+# 127.0.0.1 (python -m operators run --webhook-cert-dir .cluster/webhook).
+"$HACK_DIR/webhook-certs.sh" "$CLUSTER_DIR/webhook" >&2
+
 log "cluster $CLUSTER_NAME ready in $(( $(date +%s) - start ))s"
 echo "export KUBECONFIG=$KUBECONFIG_FILE"

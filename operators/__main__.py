@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+from pathlib import Path
 
 OPERATORS = {
     "kafka": "operators.kafka.handlers",
@@ -22,6 +23,12 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--metrics-port", type=int, default=9102, help="Prometheus metrics port (0 disables)")
     run.add_argument("--liveness-port", type=int, default=8080, help="liveness endpoint /healthz port (0 disables)")
     run.add_argument("--bind-address", default="0.0.0.0", help="address for metrics and liveness")
+    run.add_argument("--webhook-cert-dir", type=Path,
+                     help="serve the admission webhooks with tls.crt, tls.key and ca.crt from this directory "
+                          "(hack/webhook-certs.sh makes them); without it no webhook is served")
+    run.add_argument("--webhook-address", default="127.0.0.1", help="address the webhook server listens on")
+    run.add_argument("--webhook-port", type=int, default=9443, help="webhook server port")
+    run.add_argument("--webhook-host", help="name the API server calls the webhooks at (default: the address)")
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub.add_parser("crds", help="print every CRD as YAML")
     args = parser.parse_args(argv)
@@ -39,8 +46,11 @@ def main(argv: list[str] | None = None) -> None:
     for name in only:
         importlib.import_module(OPERATORS[name])
     logging.getLogger(__name__).info("operators: %s", ", ".join(only))
+    webhook = runtime.Webhook(args.webhook_cert_dir, args.webhook_address, args.webhook_port,
+                              args.webhook_host) if args.webhook_cert_dir else None
     runtime.run(namespaces=args.namespace, metrics_port=args.metrics_port or None,
-                metrics_addr=args.bind_address, liveness_port=args.liveness_port or None, verbose=args.verbose)
+                metrics_addr=args.bind_address, liveness_port=args.liveness_port or None, verbose=args.verbose,
+                webhook=webhook)
 
 
 if __name__ == "__main__":

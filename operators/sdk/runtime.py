@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import kopf
@@ -14,9 +16,28 @@ from .objects import DOMAIN
 log = logging.getLogger(__name__)
 
 
+WEBHOOK_CONFIGURATION = f"smack-operators.{DOMAIN}"
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """Where the admission webhooks listen and the certificate they serve.
+
+    ``cert_dir`` holds ``tls.crt``, ``tls.key`` and ``ca.crt`` (hack/webhook-certs.sh
+    makes them for a local run; in a cluster they come from a Secret). ``host`` is the
+    name or address the API server calls, and must be in the certificate.
+    """
+
+    cert_dir: Path
+    address: str = "127.0.0.1"
+    port: int = 9443
+    host: str | None = None
+
+
 @kopf.on.startup()
-def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-    """Our own annotation prefix and finalizer name, and watch timeouts that survive idle proxies."""
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    """Our own annotation prefix and finalizer name, watch timeouts that survive idle proxies,
+    and the admission webhook server when one is configured."""
     kubernetes.config.load_config()  # in-cluster service account, else KUBECONFIG / ~/.kube/config
     settings.persistence.finalizer = f"operator.{DOMAIN}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=f"operator.{DOMAIN}")
@@ -29,6 +50,15 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.inactivity_timeout = 70
     settings.posting.level = logging.INFO
     settings.execution.max_workers = 16
+    webhook: Webhook | None = memo.get("webhook")
+    if webhook is not None:
+        # kopf serves every @kopf.on.validate handler and keeps the
+        # ValidatingWebhookConfiguration (URLs and CA bundle) in step with them.
+        settings.admission.server = kopf.WebhookServer(
+            addr=webhook.address, port=webhook.port, host=webhook.host or webhook.address,
+            certfile=str(webhook.cert_dir / "tls.crt"), pkeyfile=str(webhook.cert_dir / "tls.key"),
+            cafile=str(webhook.cert_dir / "ca.crt"))
+        settings.admission.managed = WEBHOOK_CONFIGURATION
 
 
 @kopf.on.probe(id="reconciler")
@@ -37,8 +67,8 @@ def _alive(**_: Any) -> str:
 
 
 def run(*, namespaces: list[str], metrics_port: int | None, metrics_addr: str,
-        liveness_port: int | None, verbose: bool) -> None:
-    """Run the registered handlers until SIGINT/SIGTERM; serve metrics and liveness if asked.
+        liveness_port: int | None, verbose: bool, webhook: Webhook | None = None) -> None:
+    """Run the registered handlers until SIGINT/SIGTERM; serve metrics, liveness and webhooks if asked.
 
     ``namespaces`` empty means cluster-wide. kopf stops its watchers and daemons
     on the first signal and exits cleanly.
@@ -48,4 +78,5 @@ def run(*, namespaces: list[str], metrics_port: int | None, metrics_addr: str,
         start_http_server(metrics_port, addr=metrics_addr)
         log.info("serving Prometheus metrics on %s:%d/metrics", metrics_addr, metrics_port)
     liveness = f"http://{metrics_addr}:{liveness_port}/healthz" if liveness_port is not None else None
-    kopf.run(standalone=True, clusterwide=not namespaces, namespaces=namespaces, liveness_endpoint=liveness)
+    kopf.run(standalone=True, clusterwide=not namespaces, namespaces=namespaces, liveness_endpoint=liveness,
+             memo=kopf.Memo(webhook=webhook))
