@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 
 OPERATORS = {
+    "meta": "operators.meta.handlers",
     "kafka": "operators.kafka.handlers",
 }
 

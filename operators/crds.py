@@ -8,9 +8,10 @@ from pathlib import Path
 import yaml
 
 from .kafka.api import KAFKA_CLUSTER
+from .meta.api import NODE_POOL, SERVICE_CLAIM, TENANT
 from .sdk.crd import CustomResource, crd_manifest, write_crds
 
-RESOURCES: list[CustomResource] = [KAFKA_CLUSTER]
+RESOURCES: list[CustomResource] = [TENANT, NODE_POOL, SERVICE_CLAIM, KAFKA_CLUSTER]
 CRD_DIR = Path(__file__).resolve().parent.parent / "crds"
 
 

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
+from ..meta.api import Constraint
 from ..sdk.conditions import Conditions
 from ..sdk.crd import CustomResource, PrinterColumn
 from ..sdk.models import Model, Quantity, cel, validations
@@ -96,7 +97,19 @@ class Storage(Model):
     )] = False
 
 
-class BrokerSet(Model):
+ONE_PER_HOST = [Constraint(field="@hostname", operator="UNIQUE")]
+
+
+class Placement(Model):
+    """Where a role's pods may run, as the meta-controller's ServiceClaim states it."""
+
+    constraints: Annotated[list[Constraint], Field(max_length=16, description=(
+        "Marathon placement constraints (e.g. @hostname UNIQUE, @zone GROUP_BY 3); default: one pod per host. "
+        "Set [] to allow several pods of the role on one host (a single-node test cluster)."))] = ONE_PER_HOST
+    node_pool: Annotated[str | None, Field(max_length=253, description="NodePool the pods run in.")] = None
+
+
+class BrokerSet(Placement):
     """The brokers: they hold partitions and serve clients."""
 
     replicas: Annotated[int, Field(ge=1, le=200, description="Number of brokers.")] = 3
@@ -104,7 +117,7 @@ class BrokerSet(Model):
     storage: Storage = Storage()
 
 
-class ControllerSet(Model):
+class ControllerSet(Placement):
     """The KRaft controller quorum: it holds the cluster metadata."""
 
     replicas: Annotated[Literal[1, 3, 5], Field(
@@ -147,6 +160,8 @@ class KafkaClusterSpec(Model):
     """Desired state of a KafkaCluster."""
 
     version: Annotated[KafkaVersion, Field(description="Apache Kafka version every node runs.")] = DEFAULT_VERSION
+    priority: Annotated[int | None, Field(ge=-2147483648, le=1000000000, description=(
+        "Priority of the cluster's ServiceClaim within its tenant; default: the tenant's."))] = None
     image: Annotated[str | None, Field(
         description="Container image; default apache/kafka:<version>.", max_length=512)] = None
     brokers: BrokerSet = BrokerSet()
@@ -186,6 +201,7 @@ class KafkaClusterSpec(Model):
 
 class NodeSetStatus(Model):
     desired: int = 0
+    admitted: int = Field(default=0, description="Pods the meta-controller admitted (the StatefulSet's replicas).")
     ready: int = 0
     updated: int = 0
 

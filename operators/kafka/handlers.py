@@ -12,12 +12,15 @@ import kopf
 from kubernetes import client as k8s
 from pydantic import ValidationError
 
+from ..meta.api import ServiceClaimSpec
+from ..meta.webhook import register_service
 from ..sdk.apply import Applier, Outcome
+from ..sdk.claims import admission_condition, grants
 from ..sdk.conditions import Condition, get_condition, set_condition
 from ..sdk.controller import ChildKind, Result, register
 from ..sdk.metrics import APPLY_TOTAL, RESOURCES_READY
-from .api import KAFKA_CLUSTER, KafkaClusterStatus
-from .resources import CLUSTER_LABEL, Cluster, build
+from .api import KAFKA_CLUSTER, KafkaClusterSpec, KafkaClusterStatus
+from .resources import CLUSTER_LABEL, POD_SET_FIELDS, ROLE_LABEL, Cluster, build, claim_spec, service_claim
 from .status import derive
 
 log = logging.getLogger(__name__)
@@ -52,17 +55,17 @@ def reconcile(body: dict[str, Any]) -> Result:
         kopf.warn(body, reason="InvalidSpec", message=message)
         return Result("invalid")
 
+    claim = _apply(body, service_claim(cluster))
+    granted = grants(claim)
     live: dict[str, dict[str, Any]] = {}
-    for manifest in build(cluster):
-        outcome, obj = applier().apply(manifest)
-        APPLY_TOTAL.labels(KIND, manifest["kind"], outcome.value).inc()
-        if outcome is not Outcome.UNCHANGED:
-            kopf.info(body, reason=f"{manifest['kind']}{outcome.value.capitalize()}",
-                      message=f"{outcome.value.capitalize()} {manifest['kind']} {manifest['metadata']['name']}")
+    for manifest in build(cluster, granted):
+        obj = _apply(body, manifest)
         if manifest["kind"] == "StatefulSet":
-            live[obj["metadata"]["labels"][f"{KAFKA_CLUSTER.group}/role"]] = obj
+            live[obj["metadata"]["labels"][ROLE_LABEL]] = obj
+    pods = applier().list_objects("v1", "Pod", cluster.namespace, f"{CLUSTER_LABEL}={cluster.name}")
 
-    status = derive(cluster, meta["generation"], live, previous)
+    status = derive(cluster, meta["generation"], stateful_sets=live, pods=pods, grants=granted,
+                    admission=admission_condition(claim), previous=previous)
     _write_status(body, previous, status)
     ready = get_condition(status.conditions, "Ready")
     was_ready = get_condition(previous.conditions, "Ready")
@@ -71,6 +74,15 @@ def reconcile(body: dict[str, Any]) -> Result:
         kopf.info(body, reason="ClusterReady", message=f"{ready.message}; bootstrap {status.bootstrap_servers}")
     progressing = get_condition(status.conditions, "Progressing")
     return Result("ok", None) if progressing.status == "False" else Result("progressing", 5.0)
+
+
+def _apply(body: dict[str, Any], manifest: dict[str, Any]) -> dict[str, Any]:
+    outcome, obj = applier().apply(manifest)
+    APPLY_TOTAL.labels(KIND, manifest["kind"], outcome.value).inc()
+    if outcome is not Outcome.UNCHANGED:
+        kopf.info(body, reason=f"{manifest['kind']}{outcome.value.capitalize()}",
+                  message=f"{outcome.value.capitalize()} {manifest['kind']} {manifest['metadata']['name']}")
+    return obj
 
 
 def _write_status(body: dict[str, Any], previous: KafkaClusterStatus, status: KafkaClusterStatus) -> None:
@@ -83,6 +95,17 @@ def _write_status(body: dict[str, Any], previous: KafkaClusterStatus, status: Ka
 register(
     KAFKA_CLUSTER,
     reconcile,
-    children=[ChildKind("apps", "v1", "statefulsets"), ChildKind("", "v1", "pods")],
+    children=[ChildKind("apps", "v1", "statefulsets"), ChildKind("", "v1", "pods"),
+              ChildKind("scheduling.smack.dev", "v1alpha1", "serviceclaims")],
     cluster_label=CLUSTER_LABEL,
 )
+
+
+def _demand(body: dict[str, Any]) -> ServiceClaimSpec | None:
+    try:
+        return claim_spec(KafkaClusterSpec.model_validate(body.get("spec") or {}))
+    except ValidationError:
+        return None
+
+
+register_service(KAFKA_CLUSTER, _demand, POD_SET_FIELDS)

@@ -23,9 +23,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ..meta.api import PodSet, ServiceClaimSpec
+from ..sdk.claims import CLAIM_LABEL, POD_SET_LABEL, Grant, claim_manifest, pod_scheduling
 from ..sdk.objects import object_meta, standard_labels
 from ..sdk.templates import render
-from .api import CONTROLLER_PORT, GROUP, KAFKA_CLUSTER, REPLICATION_PORT, KafkaClusterSpec
+from .api import CONTROLLER_PORT, GROUP, KAFKA_CLUSTER, REPLICATION_PORT, BrokerSet, ControllerSet, KafkaClusterSpec
 
 Role = Literal["controller", "broker"]
 ROLES: tuple[Role, ...] = ("controller", "broker")
@@ -84,8 +86,11 @@ class Cluster:
     def bootstrap_service(self) -> str:
         return f"{self.name}-bootstrap"
 
+    def node_set(self, role: Role) -> ControllerSet | BrokerSet:
+        return self.spec.controllers if role == "controller" else self.spec.brokers
+
     def replicas(self, role: Role) -> int:
-        return (self.spec.controllers if role == "controller" else self.spec.brokers).replicas
+        return self.node_set(role).replicas
 
     def pod_host(self, role: Role, ordinal: int) -> str:
         return f"{self.sts_name(role)}-{ordinal}.{self.headless_service}.{self.namespace}.svc"
@@ -222,9 +227,40 @@ def _ports(cluster: Cluster, role: Role) -> list[dict[str, Any]]:
         {"name": lst.name, "containerPort": lst.port} for lst in cluster.spec.listeners]
 
 
-def stateful_set(cluster: Cluster, role: Role, config_digest: str) -> dict[str, Any]:
-    """The role's StatefulSet: OnDelete updates, one volume per pod, spread over hosts and zones."""
-    node_set = cluster.spec.controllers if role == "controller" else cluster.spec.brokers
+# The spec field a user edits for each pod set of the claim (named in admission errors).
+POD_SET_FIELDS = {"controller": "spec.controllers", "broker": "spec.brokers"}
+
+
+def _accounted(requests: dict[str, str]) -> dict[str, str]:
+    # The meta-controller accounts for cpu, memory and ephemeral-storage; other resources
+    # (hugepages, devices) are left to kube-scheduler.
+    return {k: v for k, v in requests.items() if k in ("cpu", "memory", "ephemeral-storage")}
+
+
+def claim_spec(spec: KafkaClusterSpec) -> ServiceClaimSpec:
+    """The demand of a cluster: one pod set per role, each pod asking for its requests and volume."""
+    pod_sets = []
+    for role in ROLES:
+        node_set = spec.controllers if role == "controller" else spec.brokers
+        pod_sets.append(PodSet(name=role, count=node_set.replicas, constraints=node_set.constraints,
+                               node_pool=node_set.node_pool,
+                               requests=_accounted(node_set.resources.requests) | {"storage": node_set.storage.size}))
+    return ServiceClaimSpec(pod_sets=pod_sets, priority=spec.priority)
+
+
+def service_claim(cluster: Cluster) -> dict[str, Any]:
+    """The cluster's ServiceClaim (same name), owned by the KafkaCluster."""
+    return claim_manifest(name=cluster.name, namespace=cluster.namespace, labels=cluster.labels(),
+                          owner=cluster.owner, spec=claim_spec(cluster.spec))
+
+
+def stateful_set(cluster: Cluster, role: Role, config_digest: str, grant: Grant | None) -> dict[str, Any]:
+    """The role's StatefulSet: OnDelete updates, one volume per pod, as many pods as admitted.
+
+    Without a grant the StatefulSet exists with no pods; with one, its pods may only
+    run on the granted nodes, under the role's placement constraints.
+    """
+    node_set = cluster.node_set(role)
     storage = node_set.storage
     probe_port = CONTROLLER_PORT if role == "controller" else REPLICATION_PORT
     volumes: list[dict[str, Any]] = [{"name": "config", "configMap": {"name": f"{cluster.sts_name(role)}-config"}}]
@@ -248,12 +284,15 @@ def stateful_set(cluster: Cluster, role: Role, config_digest: str) -> dict[str, 
         "livenessProbe": {"tcpSocket": {"port": probe_port}, "periodSeconds": 10, "failureThreshold": 6},
         "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
     }
-    pod_labels = cluster.labels(role)
-    spread = [
-        {"maxSkew": 1, "topologyKey": key, "whenUnsatisfiable": "ScheduleAnyway",
-         "labelSelector": {"matchLabels": cluster.selector(role)}}
-        for key in (ZONE_LABEL, "kubernetes.io/hostname")
-    ]
+    pod_labels = cluster.labels(role) | {CLAIM_LABEL: cluster.name, POD_SET_LABEL: role}
+    pod_spec: dict[str, Any] = {
+        "containers": [container],
+        "volumes": volumes,
+        "terminationGracePeriodSeconds": 120,  # room for a controlled shutdown
+        "securityContext": {"runAsNonRoot": True, "runAsUser": KAFKA_UID, "fsGroup": KAFKA_UID},
+    }
+    if grant is not None and grant.count:
+        pod_spec |= pod_scheduling(grant, node_set.constraints, cluster.selector(role))
     claim: dict[str, Any] = {
         "metadata": {"name": "data", "labels": pod_labels},
         "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": storage.size}}},
@@ -266,7 +305,7 @@ def stateful_set(cluster: Cluster, role: Role, config_digest: str) -> dict[str, 
         "metadata": object_meta(name=cluster.sts_name(role), namespace=cluster.namespace,
                                 labels=cluster.labels(role), owner=cluster.owner),
         "spec": {
-            "replicas": cluster.replicas(role),
+            "replicas": grant.count if grant else 0,
             "serviceName": cluster.headless_service,
             "selector": {"matchLabels": cluster.selector(role)},
             # KRaft needs its voters up together to elect a leader; start pods in parallel.
@@ -277,17 +316,7 @@ def stateful_set(cluster: Cluster, role: Role, config_digest: str) -> dict[str, 
             "template": {
                 "metadata": {"labels": pod_labels, "annotations": {
                     CONFIG_HASH_ANNOTATION: config_digest, VERSION_ANNOTATION: cluster.spec.version}},
-                "spec": {
-                    "containers": [container],
-                    "volumes": volumes,
-                    "terminationGracePeriodSeconds": 120,  # room for a controlled shutdown
-                    "securityContext": {"runAsNonRoot": True, "runAsUser": KAFKA_UID, "fsGroup": KAFKA_UID},
-                    "topologySpreadConstraints": spread,
-                    "affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{
-                        "weight": 100, "podAffinityTerm": {
-                            "topologyKey": "kubernetes.io/hostname",
-                            "labelSelector": {"matchLabels": cluster.selector(role)}}}]}},
-                },
+                "spec": pod_spec,
             },
             "volumeClaimTemplates": [claim],
         },
@@ -332,13 +361,15 @@ def pod_disruption_budget(cluster: Cluster, role: Role) -> dict[str, Any]:
     }
 
 
-def build(cluster: Cluster) -> list[dict[str, Any]]:
-    """Every child object of ``cluster``, in the order they should be applied.
+def build(cluster: Cluster, grants: dict[str, Grant]) -> list[dict[str, Any]]:
+    """Every child object of ``cluster`` but its ServiceClaim, in the order they should be applied.
 
+    ``grants`` is what the meta-controller admitted per role (see :func:`service_claim`).
     ConfigMaps and Services come before the StatefulSets that mount and use them.
     """
     objects: list[dict[str, Any]] = [headless_service(cluster), bootstrap_service(cluster)]
     for role in ROLES:
         cm = config_map(cluster, role)
-        objects += [cm, stateful_set(cluster, role, config_hash(cm)), pod_disruption_budget(cluster, role)]
+        objects += [cm, stateful_set(cluster, role, config_hash(cm), grants.get(role)),
+                    pod_disruption_budget(cluster, role)]
     return objects

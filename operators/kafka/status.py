@@ -1,59 +1,85 @@
-"""Pure status derivation: what the observed StatefulSets say about a KafkaCluster."""
+"""Pure status derivation: what the claim, the StatefulSets and the pods say about a KafkaCluster."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from ..sdk.claims import Grant
 from ..sdk.conditions import Condition, set_condition
 from .api import KafkaClusterStatus, ListenerStatus, NodeSetStatus
-from .resources import ROLES, Cluster, Role, bootstrap_servers
+from .resources import CONFIG_HASH_ANNOTATION, ROLE_LABEL, ROLES, VERSION_ANNOTATION, Cluster, Role, bootstrap_servers
 
 
-def node_set_status(cluster: Cluster, role: Role, sts: dict[str, Any] | None) -> NodeSetStatus:
-    """Desired, ready and up-to-date pod counts of one role's StatefulSet (zero when absent or stale)."""
-    observed = (sts or {}).get("status") or {}
-    current = sts is not None and observed.get("observedGeneration", 0) >= sts["metadata"].get("generation", 0)
+def _pod_ready(pod: dict[str, Any]) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return pod.get("metadata", {}).get("deletionTimestamp") is None and any(
+        c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def node_set_status(cluster: Cluster, role: Role, sts: dict[str, Any] | None, pods: list[dict[str, Any]],
+                    grant: Grant | None) -> NodeSetStatus:
+    """Counts for one role. A pod is *updated* when it carries the config hash and version of the
+    StatefulSet's current template: what restarts it would need, not where it may be scheduled."""
+    template = ((sts or {}).get("spec") or {}).get("template", {}).get("metadata", {}).get("annotations") or {}
+    wanted = (template.get(CONFIG_HASH_ANNOTATION), template.get(VERSION_ANNOTATION))
+    mine = [p for p in pods if p["metadata"].get("labels", {}).get(ROLE_LABEL) == role]
     return NodeSetStatus(
         desired=cluster.replicas(role),
-        ready=(observed.get("readyReplicas") or 0) if current else 0,
-        updated=(observed.get("updatedReplicas") or 0) if current else 0,
+        admitted=grant.count if grant else 0,
+        ready=sum(_pod_ready(p) for p in mine),
+        updated=sum(wanted[0] is not None and (
+            p["metadata"].get("annotations", {}).get(CONFIG_HASH_ANNOTATION),
+            p["metadata"].get("annotations", {}).get(VERSION_ANNOTATION)) == wanted for p in mine),
     )
 
 
-def derive(cluster: Cluster, generation: int, stateful_sets: dict[Role, dict[str, Any] | None],
-           previous: KafkaClusterStatus, *, at: str | None = None) -> KafkaClusterStatus:
-    """The new status of ``cluster`` from its live StatefulSets and the previous status.
+def derive(cluster: Cluster, generation: int, *, stateful_sets: dict[Role, dict[str, Any] | None],
+           pods: list[dict[str, Any]], grants: dict[str, Grant], admission: Condition | None,
+           previous: KafkaClusterStatus, at: str | None = None) -> KafkaClusterStatus:
+    """The new status of ``cluster`` from its claim's admission, StatefulSets and pods.
 
-    Ready is True when every controller and broker pod is ready. ``version`` is
-    set once every pod runs the current template, so it names what actually runs.
-    Condition transition times are kept when a condition's status does not change.
+    ``admission`` is the ServiceClaim's Admitted condition (None before the meta-controller
+    saw it). Ready is True when every desired controller and broker pod is ready. ``version``
+    is set once every pod runs the current spec, so it names what actually runs. Condition
+    transition times are kept when a condition's status does not change.
     """
-    sets = {role: node_set_status(cluster, role, stateful_sets.get(role)) for role in ROLES}
+    sets = {role: node_set_status(cluster, role, stateful_sets.get(role), pods, grants.get(role))
+            for role in ROLES}
+    admitted = all(s.admitted >= s.desired for s in sets.values())
     ready = all(s.ready >= s.desired for s in sets.values())
     updated = all(s.updated >= s.desired for s in sets.values())
     counts = ", ".join(f"{sets[r].ready}/{sets[r].desired} {r}s ready" for r in ("broker", "controller"))
 
-    conditions = previous.conditions
+    def cond(type_: str, status: str, reason: str, message: str) -> Condition:
+        return Condition(type=type_, status=status, reason=reason, message=message, observed_generation=generation)
+
+    if admitted:
+        admitted_cond = cond("Admitted", "True", "Admitted", admission.message if admission else "admitted")
+    elif admission is None:
+        admitted_cond = cond("Admitted", "Unknown", "Pending", "the meta-controller has not answered the claim yet")
+    else:
+        granted = ", ".join(f"{sets[r].admitted}/{sets[r].desired} {r}s" for r in ("broker", "controller"))
+        admitted_cond = cond("Admitted", "False", admission.reason if admission.status != "True" else "ScalingUp",
+                             f"{granted} admitted: {admission.message}")
     if ready:
-        conditions = set_condition(conditions, Condition(
-            type="Ready", status="True", reason="AllNodesReady", message=counts,
-            observed_generation=generation), at=at)
+        ready_cond = cond("Ready", "True", "AllNodesReady", counts)
+    elif not admitted:
+        ready_cond = cond("Ready", "False", "NotAdmitted", f"{counts}; {admitted_cond.message}")
     else:
-        conditions = set_condition(conditions, Condition(
-            type="Ready", status="False", reason="NodesNotReady", message=counts,
-            observed_generation=generation), at=at)
-    if ready and updated:
-        progressing = Condition(type="Progressing", status="False", reason="Stable",
-                                message="every pod runs the current spec", observed_generation=generation)
-    elif ready:
+        ready_cond = cond("Ready", "False", "NodesNotReady", counts)
+    if not admitted:
+        progressing = cond("Progressing", "True", "WaitingForAdmission", admitted_cond.message)
+    elif not ready:
+        progressing = cond("Progressing", "True", "Deploying", f"waiting for pods: {counts}")
+    elif not updated:
         stale = sum(s.desired - s.updated for s in sets.values())
-        progressing = Condition(type="Progressing", status="True", reason="UpdatePending",
-                                message=f"{stale} pods run an older revision and wait for a rolling restart",
-                                observed_generation=generation)
+        progressing = cond("Progressing", "True", "UpdatePending",
+                           f"{stale} pods run an older config or version and wait for a rolling restart")
     else:
-        progressing = Condition(type="Progressing", status="True", reason="Deploying",
-                                message=f"waiting for pods: {counts}", observed_generation=generation)
-    conditions = set_condition(conditions, progressing, at=at)
+        progressing = cond("Progressing", "False", "Stable", "every pod runs the current spec")
+    conditions = previous.conditions
+    for c in (ready_cond, admitted_cond, progressing):
+        conditions = set_condition(conditions, c, at=at)
 
     servers = bootstrap_servers(cluster)
     return KafkaClusterStatus(

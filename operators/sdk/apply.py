@@ -79,6 +79,12 @@ class Applier:
                 return None
             raise
 
+    def list_objects(self, api_version: str, kind: str, namespace: str | None,
+                     label_selector: str) -> list[dict[str, Any]]:
+        """Objects of ``kind`` matching ``label_selector`` (in ``namespace``, or all namespaces when None)."""
+        found = self.resource(api_version, kind).get(namespace=namespace, label_selector=label_selector)
+        return [item.to_dict() for item in found.items]
+
     def apply(self, manifest: dict[str, Any]) -> tuple[Outcome, dict[str, Any]]:
         """Make the cluster hold ``manifest``; return what was done and the live object.
 

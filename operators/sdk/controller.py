@@ -91,7 +91,7 @@ def register(resource: CustomResource, reconcile: Callable[[dict[str, Any]], Res
     kind = resource.kind
 
     @kopf.on.event(resource.group, resource.version, resource.plural, id=f"{WAKE_PREFIX}self")
-    def _on_self(body: kopf.Body, type: str | None, **_: Any) -> None:
+    async def _on_self(body: kopf.Body, type: str | None, **_: Any) -> None:  # async: on the loop of the events
         key = (body.metadata.namespace, body.metadata.name)
         if type in ("ADDED", "MODIFIED", None):
             wakeups.wake(key, f"{kind} {type.lower() if type else 'listed'}")
@@ -99,7 +99,7 @@ def register(resource: CustomResource, reconcile: Callable[[dict[str, Any]], Res
     for child in children:
         @kopf.on.event(child.group, child.version, child.plural, id=f"{WAKE_PREFIX}{child.plural}",
                        labels={cluster_label: kopf.PRESENT})
-        def _on_child(body: kopf.Body, type: str | None, _plural: str = child.plural, **_: Any) -> None:
+        async def _on_child(body: kopf.Body, type: str | None, _plural: str = child.plural, **_: Any) -> None:
             key = (body.metadata.namespace, body.metadata.labels[cluster_label])
             wakeups.wake(key, f"{_plural[:-1]} {body.metadata.name} {(type or 'listed').lower()}")
 

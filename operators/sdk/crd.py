@@ -114,6 +114,8 @@ def _structural(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
             out[key] = {name: _structural(sub, defs) for name, sub in value.items()}
         elif key == "items" or (key == "additionalProperties" and isinstance(value, dict)):
             out[key] = _structural(value, defs)
+        elif key == "additionalProperties":
+            continue  # false: the API server prunes or (kubectl) refuses unknown fields anyway
         elif key == "const":
             out["enum"] = [value]
         elif key in _KEPT or key.startswith("x-kubernetes-"):

@@ -30,3 +30,13 @@ RESOURCES_READY = Gauge(
     "1 when the custom resource's Ready condition is True, else 0.",
     ["kind", "namespace", "name"],
 )
+CLAIMS = Gauge(
+    "smack_claims",
+    "ServiceClaims per tenant and state (admitted, pending), after the last admission cycle.",
+    ["tenant", "state"],
+)
+TENANT_SHARE = Gauge(
+    "smack_tenant_dominant_share",
+    "A tenant's weighted dominant resource share (0 to 1 per unit of weight) after the last admission cycle.",
+    ["tenant"],
+)

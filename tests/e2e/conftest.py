@@ -97,15 +97,25 @@ def _free_port() -> int:
 
 
 class OperatorProcess:
-    def __init__(self, kubeconfig: str, log_path: Path, only: str = "kafka"):
-        self.metrics_port, self.liveness_port = _free_port(), _free_port()
-        self.log_path = log_path
+    """``python -m operators run`` with every operator, its metrics, liveness and admission webhooks.
+
+    The webhooks listen on 127.0.0.1 (``SMACK_WEBHOOK_HOST`` overrides the address the API
+    server is told to call, for a cluster that reaches this machine under another name).
+    """
+
+    def __init__(self, kubeconfig: str, workdir: Path, only: str = "meta,kafka"):
+        self.metrics_port, self.liveness_port, webhook_port = _free_port(), _free_port(), _free_port()
+        self.log_path = workdir / "operators.log"
+        certs = workdir / "webhook"
+        subprocess.run([str(ROOT / "hack" / "webhook-certs.sh"), str(certs)], check=True, capture_output=True)
         env = dict(os.environ, KUBECONFIG=kubeconfig, PYTHONUNBUFFERED="1")
-        self._log = open(log_path, "a")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "operators", "run", "--only", only, "--bind-address", "127.0.0.1",
-             "--metrics-port", str(self.metrics_port), "--liveness-port", str(self.liveness_port)],
-            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+        self._log = open(self.log_path, "a")  # noqa: SIM115 - closed in stop()
+        cmd = [sys.executable, "-m", "operators", "run", "--only", only, "--bind-address", "127.0.0.1",
+               "--metrics-port", str(self.metrics_port), "--liveness-port", str(self.liveness_port),
+               "--webhook-cert-dir", str(certs), "--webhook-port", str(webhook_port)]
+        if os.environ.get("SMACK_WEBHOOK_HOST"):
+            cmd += ["--webhook-host", os.environ["SMACK_WEBHOOK_HOST"]]
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
         wait_for(self.alive, timeout=60, what="operator liveness endpoint")
 
     def get(self, port: int, path: str) -> str | None:
@@ -136,8 +146,7 @@ class OperatorProcess:
 
 @pytest.fixture(scope="session")
 def operator(kube: Kubectl, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
-    log = tmp_path_factory.mktemp("operator") / "operators.log"
-    op = OperatorProcess(kube.kubeconfig, log)
+    op = OperatorProcess(kube.kubeconfig, tmp_path_factory.mktemp("operator"))
     yield op
     code = op.stop()
     assert code == 0, f"operator did not shut down cleanly on SIGTERM (exit {code}):\n{op.log_tail()}"

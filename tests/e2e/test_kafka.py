@@ -38,7 +38,7 @@ def test_example_cluster_becomes_ready_with_its_children(ns: Kubectl, operator):
     assert status["observedGeneration"] == obj["metadata"]["generation"]
     assert status["bootstrapServers"] == f"prod-bootstrap.{ns.namespace}.svc:9092"
     assert status["version"] == "4.1.1"
-    assert status["brokers"] == {"desired": 3, "ready": 3, "updated": 3}
+    assert status["brokers"] == {"desired": 3, "admitted": 3, "ready": 3, "updated": 3}
     assert re.fullmatch(r"[A-Za-z0-9_-]{22}", status["clusterId"])
 
     # Printer columns: Version, Brokers, Ready, Age.

@@ -14,8 +14,10 @@ from operators.kafka.resources import (
     directory_id,
     kafka_uuid,
     server_properties,
+    service_claim,
     stateful_set,
 )
+from operators.sdk.claims import Grant
 
 UID = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
 
@@ -33,7 +35,7 @@ def by_kind(objs, kind):
 
 
 def test_build_returns_every_child_owned_by_the_cluster():
-    objs = build(cluster())
+    objs = build(cluster(), {})
     kinds = sorted((o["kind"], o["metadata"]["name"]) for o in objs)
     assert kinds == [
         ("ConfigMap", "prod-broker-config"), ("ConfigMap", "prod-controller-config"),
@@ -103,9 +105,16 @@ def test_cluster_and_directory_ids_are_stable_kafka_uuids():
     assert all(not kafka_uuid(UID, f"n{i}").startswith("-") for i in range(2000))
 
 
-def test_stateful_set_is_on_delete_with_volume_and_spread():
-    sts = stateful_set(cluster(brokers={"storage": {"size": "50Gi", "storageClassName": "ssd"}}), "broker", "abc")
+GRANT = Grant(3, ("n1", "n2", "n3"))
+
+
+def test_stateful_set_is_on_delete_with_volume_and_granted_placement():
+    c = cluster(brokers={"storage": {"size": "50Gi", "storageClassName": "ssd"},
+                         "constraints": [{"field": "@hostname", "operator": "UNIQUE"},
+                                         {"field": "@zone", "operator": "GROUP_BY", "value": "3"}]})
+    sts = stateful_set(c, "broker", "abc", GRANT)
     spec = sts["spec"]
+    assert spec["replicas"] == 3
     assert spec["updateStrategy"] == {"type": "OnDelete"}
     assert spec["serviceName"] == "prod-nodes"
     assert spec["persistentVolumeClaimRetentionPolicy"] == {"whenDeleted": "Retain", "whenScaled": "Retain"}
@@ -114,15 +123,50 @@ def test_stateful_set_is_on_delete_with_volume_and_spread():
     assert claim["spec"]["storageClassName"] == "ssd"
     pod = spec["template"]
     assert pod["metadata"]["annotations"][CONFIG_HASH_ANNOTATION] == "abc"
-    keys = {c["topologyKey"] for c in pod["spec"]["topologySpreadConstraints"]}
-    assert keys == {"topology.kubernetes.io/zone", "kubernetes.io/hostname"}
+    affinity = pod["spec"]["affinity"]
+    (term,) = affinity["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    assert term["matchExpressions"] == [{"key": "kubernetes.io/hostname", "operator": "In",
+                                         "values": ["n1", "n2", "n3"]}]
+    (anti,) = affinity["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert anti["topologyKey"] == "kubernetes.io/hostname"
+    assert anti["labelSelector"]["matchLabels"] == {"kafka.smack.dev/cluster": "prod", "kafka.smack.dev/role": "broker"}
+    (spread,) = pod["spec"]["topologySpreadConstraints"]
+    assert (spread["topologyKey"], spread["whenUnsatisfiable"]) == ("topology.kubernetes.io/zone", "DoNotSchedule")
+    labels = pod["metadata"]["labels"]
+    assert (labels["scheduling.smack.dev/claim"], labels["scheduling.smack.dev/pod-set"]) == ("prod", "broker")
     (container,) = pod["spec"]["containers"]
     assert container["image"] == "apache/kafka:4.1.1"
     assert [p["containerPort"] for p in container["ports"]] == [9091, 9092]
 
 
+def test_without_a_grant_there_are_no_pods():
+    sts = stateful_set(cluster(), "broker", "abc", None)
+    assert sts["spec"]["replicas"] == 0
+    assert "affinity" not in sts["spec"]["template"]["spec"]
+
+
+def test_grant_smaller_than_demand_runs_only_what_is_granted():
+    sts = stateful_set(cluster(brokers={"replicas": 5}), "broker", "abc", GRANT)
+    assert sts["spec"]["replicas"] == 3
+
+
+def test_service_claim_states_each_role_demand():
+    claim = service_claim(cluster(priority=7, brokers={
+        "replicas": 4, "resources": {"requests": {"cpu": "2", "memory": "8Gi"}}, "storage": {"size": "100Gi"},
+        "nodePool": "ssd"}))
+    assert claim["kind"] == "ServiceClaim" and claim["metadata"]["name"] == "prod"
+    assert claim["metadata"]["ownerReferences"][0]["kind"] == "KafkaCluster"
+    spec = claim["spec"]
+    assert spec["priority"] == 7 and spec["preemptible"] is False
+    controller, broker = spec["podSets"]
+    assert (broker["name"], broker["count"], broker["nodePool"]) == ("broker", 4, "ssd")
+    assert broker["requests"] == {"cpu": "2", "memory": "8Gi", "storage": "100Gi"}
+    assert broker["constraints"] == [{"field": "@hostname", "operator": "UNIQUE"}]
+    assert (controller["name"], controller["count"], controller["requests"]) == ("controller", 3, {"storage": "2Gi"})
+
+
 def test_delete_claim_deletes_volumes_with_the_cluster():
-    sts = stateful_set(cluster(brokers={"storage": {"deleteClaim": True}}), "broker", "abc")
+    sts = stateful_set(cluster(brokers={"storage": {"deleteClaim": True}}), "broker", "abc", GRANT)
     assert sts["spec"]["persistentVolumeClaimRetentionPolicy"]["whenDeleted"] == "Delete"
 
 

@@ -1,55 +1,99 @@
 from __future__ import annotations
 
 from operators.kafka.api import KafkaClusterSpec, KafkaClusterStatus
-from operators.kafka.resources import Cluster
+from operators.kafka.resources import CONFIG_HASH_ANNOTATION, VERSION_ANNOTATION, Cluster
 from operators.kafka.status import derive
-from operators.sdk.conditions import get_condition
+from operators.sdk.claims import Grant
+from operators.sdk.conditions import Condition, get_condition
 
 UID = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
 CLUSTER = Cluster("prod", "ns", UID, KafkaClusterSpec.model_validate({}))
+GRANTS = {"broker": Grant(3, ("a", "b", "c")), "controller": Grant(3, ("a", "b", "c"))}
+ADMITTED = Condition(type="Admitted", status="True", reason="Admitted", message="admitted in tenant default")
 
 
-def sts(ready: int, updated: int, generation: int = 1, observed: int = 1) -> dict:
-    return {"metadata": {"generation": generation},
-            "status": {"observedGeneration": observed, "readyReplicas": ready, "updatedReplicas": updated}}
+def sts(hash_: str = "h1", version: str = "4.1.1") -> dict:
+    return {"metadata": {"generation": 1}, "spec": {"template": {"metadata": {"annotations": {
+        CONFIG_HASH_ANNOTATION: hash_, VERSION_ANNOTATION: version}}}}}
+
+
+def pod(role: str, ready: bool = True, hash_: str = "h1", version: str = "4.1.1") -> dict:
+    return {"metadata": {"labels": {"kafka.smack.dev/role": role},
+                         "annotations": {CONFIG_HASH_ANNOTATION: hash_, VERSION_ANNOTATION: version}},
+            "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}}
+
+
+def all_pods(**overrides) -> list[dict]:
+    return [pod(role, **overrides) for role in ("broker", "controller") for _ in range(3)]
 
 
 def conds(status: KafkaClusterStatus) -> dict[str, tuple[str, str]]:
     return {c.type: (c.status, c.reason) for c in status.conditions}
 
 
+def derive_(pods, *, sets=None, grants=GRANTS, admission=ADMITTED, previous=None, at="t"):
+    sets = sets or {"broker": sts(), "controller": sts()}
+    return derive(CLUSTER, 4, stateful_sets=sets, pods=pods, grants=grants, admission=admission,
+                  previous=previous or KafkaClusterStatus(), at=at)
+
+
 def test_all_pods_ready_and_current_is_ready_and_stable():
-    s = derive(CLUSTER, 4, {"broker": sts(3, 3), "controller": sts(3, 3)}, KafkaClusterStatus(), at="t")
-    assert conds(s) == {"Ready": ("True", "AllNodesReady"), "Progressing": ("False", "Stable")}
+    s = derive_(all_pods())
+    assert conds(s) == {"Ready": ("True", "AllNodesReady"), "Admitted": ("True", "Admitted"),
+                        "Progressing": ("False", "Stable")}
     assert s.version == "4.1.1"
     assert s.metadata_version == "4.1-IV1"
     assert s.observed_generation == 4
     assert all(c.observed_generation == 4 for c in s.conditions)
     assert s.bootstrap_servers == "prod-bootstrap.ns.svc:9092"
+    assert (s.brokers.desired, s.brokers.admitted, s.brokers.ready, s.brokers.updated) == (3, 3, 3, 3)
 
 
-def test_missing_or_unready_pods_are_not_ready():
-    s = derive(CLUSTER, 1, {"broker": sts(2, 3), "controller": None}, KafkaClusterStatus(), at="t")
-    assert conds(s) == {"Ready": ("False", "NodesNotReady"), "Progressing": ("True", "Deploying")}
-    assert get_condition(s.conditions, "Ready").message == "2/3 brokers ready, 0/3 controllers ready"
+def test_unready_pods_are_not_ready():
+    pods = all_pods()
+    pods[0] = pod("broker", ready=False)
+    s = derive_(pods[:5])
+    assert conds(s)["Ready"] == ("False", "NodesNotReady")
+    assert conds(s)["Progressing"] == ("True", "Deploying")
+    assert get_condition(s.conditions, "Ready").message == "2/3 brokers ready, 2/3 controllers ready"
     assert s.version is None
 
 
-def test_stale_stateful_set_status_counts_for_nothing():
-    s = derive(CLUSTER, 1, {"broker": sts(3, 3, generation=2, observed=1), "controller": sts(3, 3)},
-               KafkaClusterStatus(), at="t")
-    assert s.brokers.ready == 0
-    assert conds(s)["Ready"] == ("False", "NodesNotReady")
+def test_claim_waiting_for_quota_shows_why():
+    waiting = Condition(type="Admitted", status="False", reason="WaitingForQuota",
+                        message="tenant team-a is at its limit for cpu")
+    s = derive_([], grants={}, admission=waiting)
+    assert conds(s) == {"Ready": ("False", "NotAdmitted"), "Admitted": ("False", "WaitingForQuota"),
+                        "Progressing": ("True", "WaitingForAdmission")}
+    assert "tenant team-a is at its limit for cpu" in get_condition(s.conditions, "Ready").message
+    assert s.brokers.admitted == 0
 
 
-def test_ready_pods_on_an_old_revision_keep_the_running_version():
-    previous = KafkaClusterStatus(version="4.0.1")
-    s = derive(CLUSTER, 2, {"broker": sts(3, 1), "controller": sts(3, 3)}, previous, at="t")
-    assert conds(s) == {"Ready": ("True", "AllNodesReady"), "Progressing": ("True", "UpdatePending")}
+def test_claim_not_yet_seen_is_unknown():
+    s = derive_([], grants={}, admission=None)
+    assert conds(s)["Admitted"] == ("Unknown", "Pending")
+
+
+def test_partial_grant_after_scale_up_is_not_admitted():
+    grants = GRANTS | {"broker": Grant(3, ("a", "b", "c"))}
+    c = Cluster("prod", "ns", UID, KafkaClusterSpec.model_validate({"brokers": {"replicas": 4}}))
+    s = derive(c, 5, stateful_sets={"broker": sts(), "controller": sts()}, pods=all_pods(), grants=grants,
+               admission=ADMITTED, previous=KafkaClusterStatus(), at="t")
+    assert conds(s)["Admitted"] == ("False", "ScalingUp")
+    assert get_condition(s.conditions, "Admitted").message.startswith("3/4 brokers, 3/3 controllers admitted")
+
+
+def test_pods_on_an_old_config_keep_the_running_version():
+    pods = all_pods()
+    pods[0] = pod("broker", hash_="h0", version="4.0.1")
+    s = derive_(pods, previous=KafkaClusterStatus(version="4.0.1"))
+    assert conds(s)["Ready"] == ("True", "AllNodesReady")
+    assert conds(s)["Progressing"] == ("True", "UpdatePending")
+    assert s.brokers.updated == 2
     assert s.version == "4.0.1"
 
 
 def test_transition_time_is_kept_across_passes():
-    first = derive(CLUSTER, 1, {"broker": sts(3, 3), "controller": sts(3, 3)}, KafkaClusterStatus(), at="t1")
-    second = derive(CLUSTER, 1, {"broker": sts(3, 3), "controller": sts(3, 3)}, first, at="t2")
+    first = derive_(all_pods(), at="t1")
+    second = derive_(all_pods(), previous=first, at="t2")
     assert second.wire() == first.wire()

@@ -1,0 +1,287 @@
+"""One admission cycle, pure: listed Kubernetes objects in, the statuses to write out.
+
+The handler lists nodes, pods, namespaces, Tenants, NodePools and ServiceClaims,
+calls :func:`run`, and patches what changed. Everything between — turning objects
+into the allocator's inputs, the claim lifecycle around :func:`allocator.allocate`,
+and the conditions each claim shows — is here, so it is tested without a cluster.
+
+Claim lifecycle (conditions as Kueue's Workload shows them):
+
+* pending: ``QuotaReserved`` and ``Admitted`` False with the allocator's reason
+  (WaitingForQuota, ExceedsLimit, Unschedulable, TenantNotFound) and message, or
+  Preempting while its victims release their capacity;
+* admitted: both True; ``status.podSets`` lists the nodes per pod set. The admission is
+  sticky: later cycles keep it. A pod set whose count shrinks is trimmed (pods on nodes
+  that run fewest of its pods go first); one that grows is admitted afresh as a whole;
+* preempted: ``Preempted`` True; the claim keeps its capacity until its owner has stopped
+  every pod of it, then ``Evicted`` True, the admission is dropped and it queues again.
+
+A namespace that no Tenant owns is charged to the tenant ``default`` (a Tenant of that
+name configures it; otherwise it has no guarantee and no limit).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..sdk.conditions import Condition, get_condition, set_condition
+from . import allocator
+from .api import (
+    NodeAssignment,
+    NodePoolSpec,
+    PodSetAssignment,
+    ServiceClaimSpec,
+    ServiceClaimStatus,
+    TenantSpec,
+    TenantStatus,
+    resolve_tenant,
+)
+
+DEFAULT_TENANT = "default"
+CLAIM_LABEL = "scheduling.smack.dev/claim"
+POD_SET_LABEL = "scheduling.smack.dev/pod-set"
+_NODE_RESOURCES = ("cpu", "memory", "ephemeral-storage", "pods")
+
+
+@dataclass
+class Event:
+    """A Kubernetes Event to post about a claim."""
+
+    key: str
+    type: str  # Normal | Warning
+    reason: str
+    message: str
+
+
+@dataclass
+class Result:
+    """What a cycle decided: statuses that differ from the listed ones, and events."""
+
+    claims: dict[str, ServiceClaimStatus] = field(default_factory=dict)
+    tenants: dict[str, TenantStatus] = field(default_factory=dict)
+    events: list[Event] = field(default_factory=list)
+    allocation: allocator.Allocation | None = None
+
+
+def claim_key(obj: dict[str, Any]) -> str:
+    return f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
+
+
+def _pod_requests(pod: dict[str, Any]) -> Counter[str]:
+    total: Counter[str] = Counter()
+    for container in pod.get("spec", {}).get("containers", []):
+        for name, quantity in ((container.get("resources") or {}).get("requests") or {}).items():
+            if name in _NODE_RESOURCES:
+                total[name] += allocator.to_base_units(name, quantity)
+    total["pods"] += 1
+    return total
+
+
+def _active(pod: dict[str, Any]) -> bool:
+    return (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+
+
+def nodes_from(nodes: list[dict[str, Any]], pods: list[dict[str, Any]]) -> list[allocator.Node]:
+    """Allocator nodes; ``used`` is what bound, active pods that belong to no claim request."""
+    used: dict[str, Counter[str]] = {}
+    for pod in pods:
+        node = pod.get("spec", {}).get("nodeName")
+        if node and _active(pod) and CLAIM_LABEL not in (pod["metadata"].get("labels") or {}):
+            used.setdefault(node, Counter()).update(_pod_requests(pod))
+    out = []
+    for node in nodes:
+        meta, spec, status = node["metadata"], node.get("spec") or {}, node.get("status") or {}
+        allocatable = {name: allocator.to_base_units(name, q)
+                       for name, q in (status.get("allocatable") or {}).items() if name in _NODE_RESOURCES}
+        out.append(allocator.Node(
+            name=meta["name"], allocatable=allocatable, labels=meta.get("labels") or {},
+            taints=tuple(allocator.Taint(t["key"], t.get("effect", "NoSchedule"), t.get("value", ""))
+                         for t in spec.get("taints") or []),
+            used=dict(used.get(meta["name"], {})), unschedulable=bool(spec.get("unschedulable"))))
+    return out
+
+
+def _pods_per_node(pods: list[dict[str, Any]], namespace: str, claim: str, pod_set: str) -> Counter[str]:
+    return Counter(p["spec"]["nodeName"] for p in pods
+                   if p["metadata"]["namespace"] == namespace and p.get("spec", {}).get("nodeName")
+                   and (p["metadata"].get("labels") or {}).get(CLAIM_LABEL) == claim
+                   and (p["metadata"].get("labels") or {}).get(POD_SET_LABEL) == pod_set)
+
+
+def trim(admission: dict[str, int], count: int, running: Counter[str]) -> dict[str, int]:
+    """Shrink a pod set's admission ``{node: pods}`` to ``count`` pods.
+
+    Admitted slots with no running pod go first, then pods on the nodes that run
+    fewest of the pod set's pods: the pods a scale-down stops are the ones released.
+    """
+    slots = []
+    for node, admitted in admission.items():
+        started = min(running.get(node, 0), admitted)
+        slots += [(1, running.get(node, 0), node)] * started + [(0, 0, node)] * (admitted - started)
+    slots.sort(reverse=True)
+    return dict(sorted(Counter(node for _, _, node in slots[:count]).items()))
+
+
+def _cond(type_: str, status: str, reason: str, message: str, generation: int | None) -> Condition:
+    return Condition(type=type_, status=status, reason=reason, message=message, observed_generation=generation)
+
+
+def run(*, nodes: list[dict[str, Any]], pods: list[dict[str, Any]], namespaces: list[dict[str, Any]],
+        tenants: list[dict[str, Any]], pools: list[dict[str, Any]], claims: list[dict[str, Any]],
+        at: str | None = None) -> Result:
+    """One admission cycle over listed objects; see the module docstring.
+
+    Objects whose spec does not parse are skipped (the CRD schema keeps them out; this
+    only guards against older stored versions). Never raises for bad user input.
+    """
+    result = Result()
+    tenant_specs: dict[str, TenantSpec] = {}
+    for t in tenants:
+        try:
+            tenant_specs[t["metadata"]["name"]] = TenantSpec.model_validate(t.get("spec") or {})
+        except ValidationError:
+            continue
+    alloc_tenants = [spec.to_allocator(name) for name, spec in tenant_specs.items()]
+    if DEFAULT_TENANT not in tenant_specs:
+        alloc_tenants.append(allocator.Tenant(DEFAULT_TENANT))
+    alloc_pools = []
+    for p in pools:
+        try:
+            alloc_pools.append(NodePoolSpec.model_validate(p.get("spec") or {}).to_allocator(p["metadata"]["name"]))
+        except ValidationError:
+            continue
+    ns_labels = {n["metadata"]["name"]: n["metadata"].get("labels") or {} for n in namespaces}
+
+    parsed: dict[str, tuple[dict[str, Any], ServiceClaimStatus, str | None]] = {}
+    alloc_claims: list[allocator.Claim] = []
+    unowned: dict[str, str] = {}
+    current: dict[str, dict[str, dict[str, int]] | None] = {}
+    for obj in claims:
+        key = claim_key(obj)
+        meta = obj["metadata"]
+        try:
+            spec = ServiceClaimSpec.model_validate(obj.get("spec") or {})
+        except ValidationError:
+            continue
+        status = ServiceClaimStatus.model_validate(obj.get("status") or {})
+        try:
+            tenant = resolve_tenant(meta["namespace"], ns_labels.get(meta["namespace"], {}), tenant_specs,
+                                    spec.tenant)
+        except ValueError as exc:
+            if spec.tenant is not None or "several tenants" in str(exc):
+                unowned[key] = str(exc)
+                parsed[key] = (obj, status, None)
+                continue
+            tenant = DEFAULT_TENANT
+        parsed[key] = (obj, status, tenant)
+        admission = current[key] = _current_admission(obj, spec, status, pods)
+        tenant_spec = tenant_specs.get(tenant)
+        alloc_claims.append(spec.to_allocator(
+            key, tenant, created=meta.get("creationTimestamp", ""), admission=admission,
+            default_priority=tenant_spec.priority if tenant_spec else 0))
+
+    allocation = allocator.allocate(nodes_from(nodes, pods), alloc_tenants, alloc_claims, alloc_pools)
+    result.allocation = allocation
+    victims = allocation.victims
+    decisions = {d.claim: d for d in allocation.decisions}
+
+    for key, (obj, status, tenant) in parsed.items():
+        generation = obj["metadata"].get("generation")
+        new = status.model_copy(deep=True)
+        new.observed_generation = generation
+        new.tenant = tenant
+        conds = new.conditions
+        if key in unowned:
+            conds = _pending(conds, "TenantNotFound", unowned[key], generation, at)
+            new.pod_sets = []
+        elif key in victims and not _is_true(conds, "Preempted"):
+            preemptor = next(d.claim for d in allocation.decisions
+                             if isinstance(d, allocator.Preempt) and key in d.victims)
+            msg = f"preempted to make room for {preemptor}; stop the work to release the capacity"
+            conds = set_condition(conds, _cond("Preempted", "True", "Preempted", msg, generation), at=at)
+            result.events.append(Event(key, "Warning", "Preempted", msg))
+        elif (d := decisions.get(key)) is not None:
+            conds, new = _decided(key, d, conds, new, generation, at, result)
+        elif current.get(key) is not None:  # admitted earlier; a shrunk pod set is trimmed
+            new.pod_sets = [PodSetAssignment(name=name, count=sum(nodes.values()), nodes=[
+                NodeAssignment(name=n, count=c) for n, c in nodes.items()]) for name, nodes in current[key].items()]
+        new.conditions = conds
+        if new.wire() != status.wire():
+            result.claims[key] = new
+
+    bodies = {t["metadata"]["name"]: t for t in tenants}
+    for name, usage in allocation.tenants.items():
+        body = bodies.get(name)
+        if body is None:
+            continue  # the implicit default tenant has no object to write to
+        previous = TenantStatus.model_validate(body.get("status") or {})
+        generation = body["metadata"].get("generation")
+        new = TenantStatus.from_usage(usage, generation=generation)
+        borrowing = any(v > 0 for v in usage.borrowed.values())
+        new.conditions = set_condition(previous.conditions, _cond(
+            "Borrowing", "True" if borrowing else "False", "AboveGuarantee" if borrowing else "WithinGuarantee",
+            f"borrowed: {', '.join(f'{k}={v}' for k, v in new.borrowed.items() if usage.borrowed[k]) or 'nothing'}",
+            generation), at=at)
+        if new.wire() != previous.wire():
+            result.tenants[name] = new
+    return result
+
+
+def _is_true(conds: list[Condition], type_: str) -> bool:
+    cond = get_condition(conds, type_)
+    return cond is not None and cond.status == "True"
+
+
+def _current_admission(obj: dict[str, Any], spec: ServiceClaimSpec, status: ServiceClaimStatus,
+                       pods: list[dict[str, Any]]) -> dict[str, dict[str, int]] | None:
+    """The admission the allocator should count for this claim, after the lifecycle rules."""
+    admission = status.admission()
+    if admission is None:
+        return None
+    meta = obj["metadata"]
+    if _is_true(status.conditions, "Preempted"):
+        still_running = any(_pods_per_node(pods, meta["namespace"], meta["name"], p.name) for p in spec.pod_sets)
+        return admission if still_running else None  # evicted: it queues again
+    wanted = {p.name: p.count for p in spec.pod_sets}
+    if set(admission) != set(wanted) or any(sum(admission[n].values()) < c for n, c in wanted.items()):
+        return None  # a pod set was added, removed or grew: admit the claim afresh
+    return {name: trim(nodes, wanted[name], _pods_per_node(pods, meta["namespace"], meta["name"], name))
+            for name, nodes in admission.items()}
+
+
+def _pending(conds: list[Condition], reason: str, message: str, generation: int | None,
+             at: str | None) -> list[Condition]:
+    for type_ in ("QuotaReserved", "Admitted"):
+        conds = set_condition(conds, _cond(type_, "False", reason, message, generation), at=at)
+    return conds
+
+
+def _decided(key: str, d: allocator.Decision, conds: list[Condition], new: ServiceClaimStatus, generation: int | None,
+             at: str | None, result: Result) -> tuple[list[Condition], ServiceClaimStatus]:
+    if _is_true(conds, "Preempted"):
+        msg = "every pod stopped; the claim released its capacity and queues again"
+        conds = set_condition(conds, _cond("Evicted", "True", "Preempted", msg, generation), at=at)
+        conds = set_condition(conds, _cond("Preempted", "False", "Evicted", msg, generation), at=at)
+        result.events.append(Event(key, "Normal", "Evicted", msg))
+    if isinstance(d, allocator.Admit):
+        was = get_condition(conds, "Admitted")
+        for type_ in ("QuotaReserved", "Admitted"):
+            conds = set_condition(conds, _cond(type_, "True", "Admitted", d.message, generation), at=at)
+        new.pod_sets = ServiceClaimStatus.pod_sets_of(d)
+        if was is None or was.status != "True":
+            result.events.append(Event(d.claim, "Normal", "Admitted", d.message))
+    elif isinstance(d, allocator.Preempt):
+        conds = _pending(conds, "Preempting", d.message, generation, at)
+        new.pod_sets = []
+    else:
+        was = get_condition(conds, "Admitted")
+        conds = _pending(conds, d.reason, d.message, generation, at)
+        new.pod_sets = []
+        if was is None or was.reason != d.reason:
+            result.events.append(Event(d.claim, "Warning" if d.reason != "WaitingForQuota" else "Normal",
+                                       d.reason, d.message))
+    return conds, new

@@ -1,0 +1,113 @@
+"""Admission checks for service objects: refuse at ``kubectl apply`` a demand that can never be met.
+
+Each service operator registers its kind with :func:`register_service`, giving the
+ServiceClaim its object would produce. The check, run by the API server through a
+validating webhook (kopf admission), refuses:
+
+* a demand above its tenant's (or an ancestor's) limit — it would wait forever with
+  ExceedsLimit;
+* a pod set that no set of nodes could hold even on an empty cluster, under its pool and
+  constraints — it would wait forever with Unschedulable.
+
+Demand that merely has to wait (quota in use, busy nodes) is accepted: the claim queues.
+The webhook fails open (``ignore_failures``): when the operator is down the CRD schema
+still guards the fields, and the allocator still refuses the claim at run time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import kopf
+from kubernetes import client as k8s
+
+from ..sdk.apply import Applier
+from ..sdk.crd import CustomResource
+from . import allocator
+from .api import NODE_POOL, TENANT, NodePoolSpec, ServiceClaimSpec, TenantSpec, resolve_tenant
+from .cycle import DEFAULT_TENANT, nodes_from
+
+log = logging.getLogger(__name__)
+_PROBE = "__probe__"
+
+
+def _vector_text(amounts: Mapping[str, int]) -> str:
+    return ", ".join(f"{name} {allocator.format_amount(name, v)}" for name, v in amounts.items())
+
+
+def refusals(spec: ServiceClaimSpec, tenant: str, tenants: Mapping[str, TenantSpec],
+             nodes: Sequence[allocator.Node], pools: Sequence[allocator.Pool]) -> list[tuple[str | None, str]]:
+    """Why ``spec`` can never be admitted, as ``(pod set name or None, message)`` pairs; empty if it can.
+
+    Limits are checked for ``tenant`` and its ancestors on the claim's whole demand;
+    placement per pod set on ``nodes`` as if nothing else ran (their ``used`` is ignored).
+    """
+    out: list[tuple[str | None, str]] = []
+    demand: dict[str, int] = {}
+    for pod_set in spec.pod_sets:
+        per_pod = pod_set.to_allocator().per_pod
+        for i, name in enumerate(allocator.RESOURCE_NAMES):
+            demand[name] = demand.get(name, 0) + per_pod[i] * pod_set.count
+    seen: set[str] = set()
+    name: str | None = tenant
+    while name is not None and name in tenants and name not in seen:
+        seen.add(name)
+        limit = allocator.parse_amounts(tenants[name].limit)
+        over = {r: demand[r] for r in limit if demand.get(r, 0) > limit[r]}
+        if over:
+            out.append((None, f"needs {_vector_text(over)} in all, above the limit of tenant {name} "
+                              f"({_vector_text({r: limit[r] for r in over})})"))
+        name = tenants[name].parent
+    empty = [allocator.Node(n.name, n.allocatable, n.labels, n.taints, {}, n.unschedulable) for n in nodes]
+    for pod_set in spec.pod_sets:
+        probe = allocator.Claim(key=f"probe/{pod_set.name}", tenant=_PROBE, pod_sets=(pod_set.to_allocator(),))
+        decision = allocator.allocate(empty, [allocator.Tenant(_PROBE)], [probe], pools, preemption=False)
+        d = decision.for_claim(probe.key)
+        if isinstance(d, allocator.Pending) and d.reason == "Unschedulable":
+            out.append((pod_set.name, f"can never be placed, even on an empty cluster: {d.message}"))
+    return out
+
+
+def register_service(resource: CustomResource, claim_spec: Callable[[dict[str, Any]], ServiceClaimSpec | None],
+                     field_of: Mapping[str, str]) -> None:
+    """Validate ``resource`` objects on create and update against their tenant and the cluster.
+
+    ``claim_spec(body)`` returns the ServiceClaim spec the object would produce (None when
+    the spec does not parse; the schema reports that). ``field_of`` maps a pod set name to
+    the spec field a user edits for it (e.g. ``broker`` → ``spec.brokers``).
+    """
+
+    @kopf.on.validate(resource.group, resource.version, resource.plural, id=f"demand-{resource.plural}",
+                      operations=["CREATE", "UPDATE"], ignore_failures=True)
+    def _validate(body: kopf.Body, **_: Any) -> None:
+        spec = claim_spec(dict(body))
+        if spec is None:
+            return
+        problems = _check(spec, body.metadata.namespace)
+        if problems:
+            raise kopf.AdmissionError("; ".join(
+                f"{field_of.get(pod_set, 'spec') if pod_set else 'spec'}: {msg}" for pod_set, msg in problems),
+                code=422)
+
+
+_applier: Applier | None = None
+
+
+def _check(spec: ServiceClaimSpec, namespace: str) -> list[tuple[str | None, str]]:
+    global _applier
+    if _applier is None:
+        _applier = Applier(k8s.ApiClient(), "smack-operators-webhook")
+    a = _applier
+    tenants = {t["metadata"]["name"]: TenantSpec.model_validate(t.get("spec") or {})
+               for t in a.list_objects(TENANT.api_version, TENANT.kind, None, "")}
+    ns = a.get("v1", "Namespace", namespace, None) or {"metadata": {}}
+    try:
+        tenant = resolve_tenant(namespace, ns["metadata"].get("labels") or {}, tenants, spec.tenant)
+    except ValueError:
+        tenant = DEFAULT_TENANT
+    nodes = nodes_from(a.list_objects("v1", "Node", None, ""), [])
+    pools = [NodePoolSpec.model_validate(p.get("spec") or {}).to_allocator(p["metadata"]["name"])
+             for p in a.list_objects(NODE_POOL.api_version, NODE_POOL.kind, None, "")]
+    return refusals(spec, tenant, tenants, nodes, pools)
