@@ -91,7 +91,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Literal
 
 from kubernetes.utils import parse_quantity
@@ -342,7 +342,7 @@ class PodSet:
     def minimum(self) -> int:
         return self.count if self.min_count is None else self.min_count
 
-    @property
+    @cached_property
     def per_pod(self) -> Vector:
         """The per-pod request vector, with the implied pod."""
         return _add(_vector(self.requests), (0, 0, 0, 0, 1))
@@ -485,6 +485,7 @@ class _Refusal:
     reason: PendingReason
     message: str
     preemption_helps: bool = True
+    placement: bool = False  # refused by placement on nodes, not by quota or aggregate capacity
 
 
 class _TenantState:
@@ -724,9 +725,10 @@ class _Quota:
 # Nodes: free capacity, indexed by free CPU
 
 class _Cluster:
-    """Free capacity per node, kept sorted by free CPU so a pod set scans only nodes with enough CPU."""
+    """Free capacity per node, indexed per pool by free CPU: a pod set scans only its pool's nodes
+    with enough CPU."""
 
-    def __init__(self, nodes: Sequence[Node]) -> None:
+    def __init__(self, nodes: Sequence[Node], pools: Mapping[str, Pool]) -> None:
         self.nodes = list(nodes)
         self.index = {n.name: i for i, n in enumerate(self.nodes)}
         if len(self.index) != len(self.nodes):
@@ -736,7 +738,9 @@ class _Cluster:
         self.capacity: Vector = tuple(
             sum(n.allocatable.get(name, 0) for n in self.nodes) for name in RESOURCE_NAMES)
         self.free_total = [sum(self.free[i][r] for i in range(len(self.nodes)) if self.declared[i][r]) for r in _R]
-        self.by_cpu: list[tuple[int, int]] = []
+        self.pools = pools
+        self.by_cpu: dict[str | None, list[tuple[int, int]]] = {}  # pool (None: no pool) -> (free CPU, node)
+        self.member_of: list[list[str | None]] = [[] for _ in self.nodes]
         self._attributes: dict[str, list[str | None]] = {}
         self._masks: dict[tuple, tuple[bytearray, int]] = {}
 
@@ -749,16 +753,22 @@ class _Cluster:
                 self.free_total[r] -= pods * per_pod[r]
 
     def build_index(self) -> None:
-        self.by_cpu = sorted((self.free[i][CPU], i) for i, n in enumerate(self.nodes) if not n.unschedulable)
+        for key in (None, *self.pools):
+            pool = self.pools.get(key) if key is not None else None
+            members = [i for i, n in enumerate(self.nodes) if not n.unschedulable and _in_pool(n, pool)]
+            self.by_cpu[key] = sorted((self.free[i][CPU], i) for i in members)
+            for i in members:
+                self.member_of[i].append(key)
 
     def commit(self, placed: Mapping[int, int], per_pod: Vector) -> None:
-        """Take admitted pods from their nodes, keeping the free-CPU index sorted."""
+        """Take admitted pods from their nodes, keeping the free-CPU indexes sorted."""
         for i, pods in placed.items():
-            if not self.nodes[i].unschedulable:
-                del self.by_cpu[bisect.bisect_left(self.by_cpu, (self.free[i][CPU], i))]
+            for key in self.member_of[i]:
+                index = self.by_cpu[key]
+                del index[bisect.bisect_left(index, (self.free[i][CPU], i))]
             self.hold(i, per_pod, pods)
-            if not self.nodes[i].unschedulable:
-                bisect.insort(self.by_cpu, (self.free[i][CPU], i))
+            for key in self.member_of[i]:
+                bisect.insort(self.by_cpu[key], (self.free[i][CPU], i))
 
     def attribute(self, name: str) -> list[str | None]:
         """Each node's value of a constraint field (@hostname, @zone, @region or a label key)."""
@@ -860,14 +870,15 @@ class _View:
                 best = pods
         return best
 
-    def nodes_by_free_cpu(self, cpu: int) -> Iterator[int]:
-        """Nodes that may have ``cpu`` free, least free first; then nodes only victims' release makes so."""
-        by_cpu = self.cluster.by_cpu
+    def nodes_by_free_cpu(self, shape: _Shape) -> Iterator[int]:
+        """The shape's pool nodes that may have its CPU free, least free first; then nodes that only
+        victims' release makes so. Callers still check ``shape.allowed``."""
+        by_cpu, cpu = self.cluster.by_cpu[shape.pod_set.pool], shape.per_pod[CPU]
         for pos in range(bisect.bisect_left(by_cpu, (cpu, -1)), len(by_cpu)):
             yield by_cpu[pos][1]
         free = self.cluster.free
         for i, extra in self.overlay.items():
-            if extra[CPU] < 0 and free[i][CPU] < cpu and not self.cluster.nodes[i].unschedulable:
+            if extra[CPU] < 0 and free[i][CPU] < cpu:
                 yield i
 
     def use(self, placed: Mapping[int, int], per_pod: Vector) -> None:
@@ -907,7 +918,7 @@ class _Groups:
     def __init__(self, view: _View, shape: _Shape) -> None:
         self.members: dict[str, list[int]] = defaultdict(list)
         self.room: Counter = Counter()
-        for i in view.nodes_by_free_cpu(shape.per_pod[CPU]):
+        for i in view.nodes_by_free_cpu(shape):
             if shape.allowed[i]:
                 pods = min(view.fit(i, shape), shape.node_cap)
                 if pods > 0:
@@ -958,7 +969,7 @@ def _place(view: _View, shape: _Shape, low: int, high: int) -> dict[int, int] | 
     if shape.allowed_count == 0:
         return f"no schedulable node{shape.where} satisfies {_constraints_text(shape) or 'the pool'}"
     if shape.grouping is None:
-        placed, total = _fill(view, shape, view.nodes_by_free_cpu(shape.per_pod[CPU]), high,
+        placed, total = _fill(view, shape, view.nodes_by_free_cpu(shape), high,
                               [Counter() for _ in shape.caps])
         return placed if total >= low else _no_room_message(view, shape, low, placed, total)
     groups = _Groups(view, shape)
@@ -1019,22 +1030,24 @@ def _no_group_message(shape: _Shape, groups: _Groups, pods: int) -> str:
 
 @dataclass
 class _Running:
-    """An admitted claim: what it holds, per tenant and per node."""
+    """An admitted claim: what it holds, per tenant and per node, and what it would free in the cluster."""
 
     claim: Claim
     tenant: _TenantState | None
     usage: Vector
     holdings: dict[int, Vector]
+    frees: Vector  # the part of ``usage`` on nodes that declare each resource
 
 
 class _Allocator:
     def __init__(self, nodes: Sequence[Node], pools: Sequence[Pool], tenants: Sequence[Tenant],
                  claims: Sequence[Claim], preemption: bool) -> None:
-        self.cluster = _Cluster(nodes)
         self.pools = {p.name: p for p in pools}
+        self.cluster = _Cluster(nodes, self.pools)
         self.quota = _Quota(tenants, self.cluster.capacity)
         self.preemption = preemption
         self.running: list[_Running] = []
+        self.preemptible: list[_Running] = []   # running preemptible claims, in victim preference order
         self.pending: list[Claim] = []
         self.taken: set[str] = set()             # victims already chosen in this pass
         self.doomed: dict[_TenantState, Vector] = {}  # what those victims will release, per tenant
@@ -1046,6 +1059,10 @@ class _Allocator:
                 self._load_admitted(claim)
         self.cluster.build_index()
         self.quota.settle()
+        self.preemptible = [r for r in self.running if r.claim.preemptible and r.tenant is not None]
+        self.preemptible.sort(key=lambda r: r.claim.key)
+        self.preemptible.sort(key=lambda r: r.claim.created, reverse=True)  # newest first
+        self.preemptible.sort(key=lambda r: r.claim.priority)  # lowest priority first (the sorts are stable)
 
     def _load_admitted(self, claim: Claim) -> None:
         per_pod = {ps.name: ps.per_pod for ps in claim.pod_sets}
@@ -1063,7 +1080,11 @@ class _Allocator:
         if state is not None:
             self.quota.load(state, usage)
             state.admitted += 1
-        self.running.append(_Running(claim, state, usage, holdings))
+        frees = _ZERO
+        for i, held in holdings.items():
+            frees = _add(frees, tuple(x if declared else 0 for x, declared in
+                                      zip(held, self.cluster.declared[i], strict=True)))
+        self.running.append(_Running(claim, state, usage, holdings, frees))
 
     # -- the DRF loop
 
@@ -1103,7 +1124,7 @@ class _Allocator:
         state.pending += 1
         message = outcome.message
         if outcome.preemption_helps and self._may_preempt(claim, state):
-            found = self._preempt(claim, state, shapes)
+            found = self._preempt(claim, state, shapes, outcome)
             if isinstance(found, Preempt):
                 return found
             message = f"{message}; {found}"
@@ -1140,7 +1161,7 @@ class _Allocator:
             if isinstance(placed, str):
                 if not view.overlay:  # the cluster alone refused it: valid for the rest of the pass
                     self.unplaceable[shape.cache_key] = placed
-                return _Refusal("Unschedulable", f"pod set {ps.name}: {placed}")
+                return _Refusal("Unschedulable", f"pod set {ps.name}: {placed}", placement=True)
             view.use(placed, shape.per_pod)
             committed = _add(committed, shape.per_pod, sum(placed.values()) - ps.minimum)
             placements.append(placed)
@@ -1183,19 +1204,19 @@ class _Allocator:
 
     def _candidates(self, claim: Claim, state: _TenantState) -> list[_Running]:
         """Eligible victims in preference order, together keeping their tenants at or above their guarantees."""
-        equal_ok = state.spec.preemption_policy == "LowerOrEqualPriority"
+        ceiling = claim.priority if state.spec.preemption_policy == "LowerOrEqualPriority" else claim.priority - 1
         doomed = self.quota.losses(self.doomed)
-        pool = [r for r in self.running
-                if r.claim.preemptible and r.claim.key not in self.taken and r.tenant is not None
-                and r.tenant is not state and self.quota.above_guarantee(r.tenant, doomed)
-                and (r.claim.priority < claim.priority or (equal_ok and r.claim.priority == claim.priority))]
-        pool.sort(key=lambda r: r.claim.key)
-        pool.sort(key=lambda r: r.claim.created, reverse=True)  # newest first
-        pool.sort(key=lambda r: r.claim.priority)               # lowest priority first (the sorts are stable)
+        above: dict[_TenantState, bool] = {}
         chosen: list[_Running] = []
         losses: dict[_TenantState, Vector] = {}
-        for r in pool:
-            if self.quota.keeps_guarantee(r.tenant, r.usage, doomed, losses):
+        for r in self.preemptible:
+            if r.claim.priority > ceiling:
+                break
+            if r.tenant is state or r.claim.key in self.taken:
+                continue
+            if r.tenant not in above:
+                above[r.tenant] = self.quota.above_guarantee(r.tenant, doomed)
+            if above[r.tenant] and self.quota.keeps_guarantee(r.tenant, r.usage, doomed, losses):
                 chosen.append(r)
                 for a in r.tenant.chain():
                     losses[a] = _add(losses.get(a, _ZERO), r.usage)
@@ -1205,17 +1226,16 @@ class _Allocator:
                       victims: Sequence[_Running]) -> bool:
         """Whether the claim's minimum would be admitted once ``victims`` release what they hold."""
         released: dict[_TenantState, Vector] = {}
-        overlay: dict[int, Vector] = {}
-        free = list(self.cluster.free_total)
+        free = self.cluster.free_total
         for v in victims:
             released[v.tenant] = _add(released.get(v.tenant, _ZERO), v.usage)
-            for i, held in v.holdings.items():
-                overlay[i] = _sub(overlay.get(i, _ZERO), held)
-                for r in _R:
-                    if self.cluster.declared[i][r]:
-                        free[r] += held[r]
+            free = _add(free, v.frees)
         if self.quota.check(state, _minimum(claim), free, released):
             return False
+        overlay: dict[int, Vector] = {}
+        for v in victims:
+            for i, held in v.holdings.items():
+                overlay[i] = _sub(overlay.get(i, _ZERO), held)
         view = _View(self.cluster, overlay)
         for shape in shapes:
             placed = _place(view, shape, shape.pod_set.minimum, shape.pod_set.minimum)
@@ -1224,13 +1244,15 @@ class _Allocator:
             view.use(placed, shape.per_pod)
         return True
 
-    def _preempt(self, claim: Claim, state: _TenantState, shapes: list[_Shape]) -> Preempt | str:
+    def _preempt(self, claim: Claim, state: _TenantState, shapes: list[_Shape], refusal: _Refusal) -> Preempt | str:
         """Choose victims for the claim and nominate it, or say why there are none."""
         candidates = self._candidates(claim, state)
+        if refusal.placement:  # only capacity on nodes the claim may use can help
+            candidates = [v for v in candidates if any(shape.allowed[i] for shape in shapes for i in v.holdings)]
         if not candidates:
             than = "<" if state.spec.preemption_policy == "LowerPriority" else "<="
-            return (f"no preemptible claim of priority {than} {claim.priority} from a tenant above its guarantee "
-                    f"can be preempted")
+            where = " holds capacity on the nodes it may use" if refusal.placement else " can be preempted"
+            return f"no preemptible claim of priority {than} {claim.priority} from a tenant above its guarantee{where}"
         if not self._fits_without(claim, state, shapes, candidates):
             return f"preempting all {len(candidates)} eligible claims would not make room"
         victims = self._fewest_victims(claim, state, shapes, candidates)

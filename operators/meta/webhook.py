@@ -54,7 +54,7 @@ def refusals(spec: ServiceClaimSpec, tenant: str, tenants: Mapping[str, TenantSp
     name: str | None = tenant
     while name is not None and name in tenants and name not in seen:
         seen.add(name)
-        limit = allocator.parse_amounts(tenants[name].limit)
+        limit = tenants[name].limit.amounts()
         over = {r: demand[r] for r in limit if demand.get(r, 0) > limit[r]}
         if over:
             out.append((None, f"needs {_vector_text(over)} in all, above the limit of tenant {name} "
