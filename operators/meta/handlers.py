@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from typing import Any
 
 import kopf
@@ -62,6 +63,12 @@ def admission_cycle() -> cycle.Result:
     for name, status in result.tenants.items():
         a.patch_status(TENANT.api_version, TENANT.kind, name, None, status.wire())
     _observe(result)
+    if result.claims or result.tenants:
+        kinds = Counter(type(d).__name__ for d in result.allocation.decisions) if result.allocation else Counter()
+        log.info("admission cycle over %d claims, %d nodes: %s; wrote %d claim and %d tenant statuses",
+                 len(listed["claims"]), len(listed["nodes"]),
+                 ", ".join(f"{n} {k.lower()}" for k, n in sorted(kinds.items())) or "nothing to decide",
+                 len(result.claims), len(result.tenants))
     return result
 
 
