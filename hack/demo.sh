@@ -26,14 +26,17 @@ start() {
   "$kubectl" wait --for=condition=Established crd --all --timeout=60s >&2
   mkdir -p "$CLUSTER_DIR"
   stop
+  local webhook=()
+  [ -f "$CLUSTER_DIR/webhook/tls.crt" ] && webhook=(--webhook-cert-dir "$CLUSTER_DIR/webhook")
   "$ROOT_DIR/.venv/bin/python" -m operators run --metrics-port 9102 --liveness-port 8080 \
-    --bind-address 127.0.0.1 > "$CLUSTER_DIR/operators.log" 2>&1 &
+    --bind-address 127.0.0.1 "${webhook[@]}" > "$CLUSTER_DIR/operators.log" 2>&1 &
   echo $! > "$PIDFILE"
   log "operators running (pid $!, log .cluster/operators.log, metrics http://127.0.0.1:9102/metrics)"
   "$kubectl" apply -f "$ROOT_DIR/examples/kafka.yaml" >&2
   "$kubectl" wait kafkacluster/prod --for=condition=Ready --timeout=180s >&2
   "$kubectl" get kafkacluster prod
   echo "bootstrap: $("$kubectl" get kafkacluster prod -o jsonpath='{.status.bootstrapServers}')"
+  "$kubectl" get serviceclaim prod
   "$kubectl" get statefulsets,pods,pvc -l kafka.smack.dev/cluster=prod -o wide
   echo "export KUBECONFIG=$KUBECONFIG   # then: kubectl get kafkacluster; make cluster-down to stop"
 }

@@ -847,8 +847,7 @@ class _Shape:
         self.caps = [(cluster.attribute(f), cap, f) for f, cap in sorted(per_value.items())]
         self.group_values = cluster.attribute(self.grouping.field) if self.grouping else None
         self.where = f" in pool {pool.name}" if pool else ""
-        self.cache_key = (pod_set.pool, self.per_pod, tuple(sorted(set(pod_set.constraints), key=str)),
-                          pod_set.minimum)
+        self.cache_key = (pod_set.pool, tuple(sorted(set(pod_set.constraints), key=str)))
 
 
 class _View:
@@ -1051,7 +1050,8 @@ class _Allocator:
         self.pending: list[Claim] = []
         self.taken: set[str] = set()             # victims already chosen in this pass
         self.doomed: dict[_TenantState, Vector] = {}  # what those victims will release, per tenant
-        self.unplaceable: dict[tuple, str] = {}  # pod set shapes that found no room in this pass
+        # Per pool and constraints, pod sets that found no room in this pass: (per pod, minimum, why).
+        self.unplaceable: dict[tuple, list[tuple[Vector, int, str]]] = defaultdict(list)
         for claim in claims:
             if claim.admission is None:
                 self.pending.append(claim)
@@ -1156,11 +1156,11 @@ class _Allocator:
         for shape in shapes:
             ps = shape.pod_set
             extra = self._extra_within_quota(state, committed, shape)
-            placed = self.unplaceable.get(shape.cache_key) if not view.overlay else None
+            placed = self._known_unplaceable(shape) if not view.overlay else None
             placed = placed or _place(view, shape, ps.minimum, ps.minimum + extra)
             if isinstance(placed, str):
                 if not view.overlay:  # the cluster alone refused it: valid for the rest of the pass
-                    self.unplaceable[shape.cache_key] = placed
+                    self.unplaceable[shape.cache_key].append((shape.per_pod, ps.minimum, placed))
                 return _Refusal("Unschedulable", f"pod set {ps.name}: {placed}", placement=True)
             view.use(placed, shape.per_pod)
             committed = _add(committed, shape.per_pod, sum(placed.values()) - ps.minimum)
@@ -1174,6 +1174,22 @@ class _Allocator:
         quota = "borrowing above" if borrowing else "within"
         return Admit(claim.key, state.name, admitted, borrowing, f"admitted {what}, {quota} tenant "
                                                                 f"{state.name}'s guarantee")
+
+    def _known_unplaceable(self, shape: _Shape) -> str | None:
+        """Why the shape cannot be placed, if one no larger already failed in this pass.
+
+        Free capacity only shrinks within a pass, and a pod set that needs at least as much per
+        pod and at least as many pods, in the same pool under the same constraints, cannot fit
+        where a smaller one did not.
+        """
+        minimum = shape.pod_set.minimum
+        for per_pod, failed_minimum, why in self.unplaceable.get(shape.cache_key, ()):
+            if failed_minimum <= minimum and all(a <= b for a, b in zip(per_pod, shape.per_pod, strict=True)):
+                if failed_minimum == minimum and per_pod == shape.per_pod:
+                    return why
+                return (f"needs {minimum} pods of {describe(shape.per_pod)}{shape.where}; a pod set needing no more "
+                        f"found no room in this pass ({why})")
+        return None
 
     def _extra_within_quota(self, state: _TenantState, committed: Vector, shape: _Shape) -> int:
         """How many pods beyond the minimum quota allows for this pod set, given what is already committed."""
