@@ -159,6 +159,17 @@ ConfigValue = Annotated[int | str, Field(json_schema_extra={"x-kubernetes-int-or
 class KafkaClusterSpec(Model):
     """Desired state of a KafkaCluster."""
 
+    # Until partitions can be moved off a broker and voters removed from the quorum, the
+    # API server refuses the changes that would take data or quorum members away.
+    model_config = Model.model_config | {"json_schema_extra": validations(
+        cel("self.brokers.replicas >= oldSelf.brokers.replicas",
+            "brokers cannot be scaled down yet: their partitions would go offline (moving them off first "
+            "is planned); scale up only", field_path=".brokers.replicas", reason="FieldValueForbidden"),
+        cel("self.controllers.replicas == oldSelf.controllers.replicas",
+            "controllers.replicas is fixed after creation: changing the KRaft quorum's voters is not "
+            "supported yet", field_path=".controllers.replicas", reason="FieldValueForbidden"),
+    )}
+
     version: Annotated[KafkaVersion, Field(description="Apache Kafka version every node runs.")] = DEFAULT_VERSION
     priority: Annotated[int | None, Field(ge=-2147483648, le=1000000000, description=(
         "Priority of the cluster's ServiceClaim within its tenant; default: the tenant's."))] = None

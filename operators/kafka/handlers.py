@@ -9,12 +9,11 @@ import logging
 from typing import Any
 
 import kopf
-from kubernetes import client as k8s
 from pydantic import ValidationError
 
 from ..meta.api import ServiceClaimSpec
 from ..meta.webhook import register_service
-from ..sdk.apply import Applier, Outcome
+from ..sdk.apply import Applier, Outcome, applier_for
 from ..sdk.claims import admission_condition, grants
 from ..sdk.conditions import Condition, get_condition, set_condition
 from ..sdk.controller import ChildKind, Result, register
@@ -27,15 +26,10 @@ log = logging.getLogger(__name__)
 FIELD_MANAGER = "smack-operators-kafka"
 KIND = KAFKA_CLUSTER.kind
 
-_applier: Applier | None = None
 
 
 def applier() -> Applier:
-    """The operator's applier, created on first use (after kopf has logged in)."""
-    global _applier
-    if _applier is None:
-        _applier = Applier(k8s.ApiClient(), FIELD_MANAGER)
-    return _applier
+    return applier_for(FIELD_MANAGER)
 
 
 def reconcile(body: dict[str, Any]) -> Result:

@@ -16,9 +16,8 @@ from collections import Counter
 from typing import Any
 
 import kopf
-from kubernetes import client as k8s
 
-from ..sdk.apply import Applier
+from ..sdk.apply import Applier, applier_for
 from ..sdk.conditions import now
 from ..sdk.controller import WAKE_PREFIX
 from ..sdk.metrics import CLAIMS, RECONCILE_DURATION, RECONCILE_TOTAL, TENANT_SHARE
@@ -31,14 +30,10 @@ RESYNC = 30.0
 KIND = "AdmissionCycle"
 
 _wake = asyncio.Event()
-_applier: Applier | None = None
 
 
 def applier() -> Applier:
-    global _applier
-    if _applier is None:
-        _applier = Applier(k8s.ApiClient(), FIELD_MANAGER)
-    return _applier
+    return applier_for(FIELD_MANAGER)
 
 
 def admission_cycle() -> cycle.Result:

@@ -21,9 +21,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import kopf
-from kubernetes import client as k8s
 
-from ..sdk.apply import Applier
+from ..sdk.apply import applier_for
 from ..sdk.crd import CustomResource
 from . import allocator
 from .api import NODE_POOL, TENANT, NodePoolSpec, ServiceClaimSpec, TenantSpec, resolve_tenant
@@ -92,14 +91,8 @@ def register_service(resource: CustomResource, claim_spec: Callable[[dict[str, A
                 code=422)
 
 
-_applier: Applier | None = None
-
-
 def _check(spec: ServiceClaimSpec, namespace: str) -> list[tuple[str | None, str]]:
-    global _applier
-    if _applier is None:
-        _applier = Applier(k8s.ApiClient(), "smack-operators-webhook")
-    a = _applier
+    a = applier_for("smack-operators-webhook")  # reads only
     tenants = {t["metadata"]["name"]: TenantSpec.model_validate(t.get("spec") or {})
                for t in a.list_objects(TENANT.api_version, TENANT.kind, None, "")}
     ns = a.get("v1", "Namespace", namespace, None) or {"metadata": {}}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import logging
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any
 
 from kubernetes import client, dynamic
@@ -111,3 +111,9 @@ class Applier:
             body={"status": status}, name=name, namespace=namespace,
             content_type="application/merge-patch+json",
         ).to_dict()
+
+
+@cache
+def applier_for(field_manager: str) -> Applier:
+    """The process-wide applier of one operator, created on first use (after the kubeconfig is loaded)."""
+    return Applier(client.ApiClient(), field_manager)

@@ -178,3 +178,16 @@ def test_delete_keeps_volumes_unless_delete_claim(ns: Kubectl, operator):
     assert all(p["metadata"].get("deletionTimestamp") is None for p in kept)
 
 
+
+
+def test_scale_down_and_quorum_changes_are_refused_until_data_can_move(ns: Kubectl):
+    ns.apply(manifest("steady", {"brokers": {"replicas": 2}, "controllers": {"replicas": 3}}))
+    result = ns.run("patch", "kafkacluster", "steady", "--type=merge", "-p", '{"spec":{"brokers":{"replicas":1}}}',
+                    check=False)
+    assert re.search(r"spec\.brokers\.replicas: Forbidden: brokers cannot be scaled down yet", result.stderr), \
+        result.stderr
+    result = ns.run("patch", "kafkacluster", "steady", "--type=merge", "-p",
+                    '{"spec":{"controllers":{"replicas":5}}}', check=False)
+    assert re.search(r"spec\.controllers\.replicas: Forbidden: controllers\.replicas is fixed", result.stderr), \
+        result.stderr
+    assert ns.json("get", "kafkacluster", "steady")["metadata"]["generation"] == 1
