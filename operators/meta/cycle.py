@@ -12,7 +12,12 @@ Claim lifecycle (conditions as Kueue's Workload shows them):
   Preempting while its victims release their capacity;
 * admitted: both True; ``status.podSets`` lists the nodes per pod set. The admission is
   sticky: later cycles keep it. A pod set whose count shrinks is trimmed (pods on nodes
-  that run fewest of its pods go first); one that grows is admitted afresh as a whole;
+  that run fewest of its pods go first). One that grows keeps what it holds and queues
+  the extra pods as a *growth* claim, placed around the pods it already has: UNIQUE values
+  in use are excluded, as are MAX_PER values at their cap (one partly used may take up to n
+  more: a known over-approximation), a value-less CLUSTER stays on its value, and GROUP_BY
+  spreads the extra pods only among themselves. While the growth waits, ``Admitted``
+  stays True for what is held and ``QuotaReserved`` is False with the reason;
 * preempted: ``Preempted`` True; the claim keeps its capacity until its owner has stopped
   every pod of it, then ``Evicted`` True, the admission is dropped and it queues again.
 
@@ -22,6 +27,8 @@ name configures it; otherwise it has no guarantee and no limit).
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +49,7 @@ from .api import (
 )
 
 DEFAULT_TENANT = "default"
+GROWTH = "+growth"  # suffix of the key of a claim's growth
 CLAIM_LABEL = "scheduling.smack.dev/claim"
 POD_SET_LABEL = "scheduling.smack.dev/pod-set"
 _NODE_RESOURCES = ("cpu", "memory", "ephemeral-storage", "pods")
@@ -126,6 +134,36 @@ def trim(admission: dict[str, int], count: int, running: Counter[str]) -> dict[s
     return dict(sorted(Counter(node for _, _, node in slots[:count]).items()))
 
 
+def _attribute(node: allocator.Node | None, field_: str) -> str | None:
+    if node is None:
+        return None
+    if field_ == allocator.HOSTNAME:
+        return node.name
+    return node.labels.get(allocator.FIELD_LABELS.get(field_, field_))
+
+
+def growth_pod_set(pod_set: allocator.PodSet, held: dict[str, int],
+                   nodes: dict[str, allocator.Node]) -> allocator.PodSet:
+    """The extra pods of a grown pod set, constrained around the ``held`` pods ``{node: pods}``."""
+    extra = pod_set.count - sum(held.values())
+    constraints = []
+    for c in pod_set.constraints:
+        used = Counter(v for n, pods in held.items() if (v := _attribute(nodes.get(n), c.field)) is not None
+                       for _ in range(pods))
+        if c.operator in ("UNIQUE", "MAX_PER"):
+            cap = 1 if c.operator == "UNIQUE" else c.number
+            full = sorted(v for v, pods in used.items() if pods >= cap)
+            if full:
+                constraints.append(allocator.Constraint(c.field, "UNLIKE", "|".join(map(re.escape, full))))
+            constraints.append(c)  # and among the extra pods themselves
+            continue
+        if c.operator == "CLUSTER" and c.value is None and len(used) == 1:
+            constraints.append(allocator.Constraint(c.field, "CLUSTER", next(iter(used))))
+            continue
+        constraints.append(c)
+    return dataclasses.replace(pod_set, count=extra, min_count=extra, constraints=tuple(constraints))
+
+
 def _cond(type_: str, status: str, reason: str, message: str, generation: int | None) -> Condition:
     return Condition(type=type_, status=status, reason=reason, message=message, observed_generation=generation)
 
@@ -156,6 +194,8 @@ def run(*, nodes: list[dict[str, Any]], pods: list[dict[str, Any]], namespaces: 
             continue
     ns_labels = {n["metadata"]["name"]: n["metadata"].get("labels") or {} for n in namespaces}
 
+    alloc_nodes = nodes_from(nodes, pods)
+    node_index = {n.name: n for n in alloc_nodes}
     parsed: dict[str, tuple[dict[str, Any], ServiceClaimStatus, str | None]] = {}
     alloc_claims: list[allocator.Claim] = []
     unowned: dict[str, str] = {}
@@ -180,11 +220,18 @@ def run(*, nodes: list[dict[str, Any]], pods: list[dict[str, Any]], namespaces: 
         parsed[key] = (obj, status, tenant)
         admission = current[key] = _current_admission(obj, spec, status, pods)
         tenant_spec = tenant_specs.get(tenant)
-        alloc_claims.append(spec.to_allocator(
+        claim = spec.to_allocator(
             key, tenant, created=meta.get("creationTimestamp", ""), admission=admission,
-            default_priority=tenant_spec.priority if tenant_spec else 0))
+            default_priority=tenant_spec.priority if tenant_spec else 0,
+            preempting=admission is None and status.preempting())
+        alloc_claims.append(claim)
+        grown = [growth_pod_set(ps, admission[ps.name], node_index) for ps in claim.pod_sets
+                 if admission is not None and ps.count > sum(admission[ps.name].values())]
+        if grown:
+            alloc_claims.append(dataclasses.replace(claim, key=key + GROWTH, pod_sets=tuple(grown), admission=None,
+                                                    preempting=status.preempting()))
 
-    allocation = allocator.allocate(nodes_from(nodes, pods), alloc_tenants, alloc_claims, alloc_pools)
+    allocation = allocator.allocate(alloc_nodes, alloc_tenants, alloc_claims, alloc_pools)
     result.allocation = allocation
     victims = allocation.victims
     decisions = {d.claim: d for d in allocation.decisions}
@@ -200,15 +247,36 @@ def run(*, nodes: list[dict[str, Any]], pods: list[dict[str, Any]], namespaces: 
             new.pod_sets = []
         elif key in victims and not _is_true(conds, "Preempted"):
             preemptor = next(d.claim for d in allocation.decisions
-                             if isinstance(d, allocator.Preempt) and key in d.victims)
+                             if isinstance(d, allocator.Preempt) and key in d.victims).removesuffix(GROWTH)
             msg = f"preempted to make room for {preemptor}; stop the work to release the capacity"
             conds = set_condition(conds, _cond("Preempted", "True", "Preempted", msg, generation), at=at)
             result.events.append(Event(key, "Warning", "Preempted", msg))
         elif (d := decisions.get(key)) is not None:
             conds, new = _decided(key, d, conds, new, generation, at, result)
-        elif current.get(key) is not None:  # admitted earlier; a shrunk pod set is trimmed
+        elif current.get(key) is not None:  # admitted earlier: trimmed, and maybe growing
+            held = current[key]
+            growth = decisions.get(key + GROWTH)
+            if isinstance(growth, allocator.Admit):
+                for p in growth.pod_sets:
+                    held[p.name] = dict(Counter(held[p.name]) + Counter(dict(p.nodes)))
+                conds = set_condition(conds, _cond("QuotaReserved", "True", "Admitted", growth.message, generation),
+                                      at=at)
+                conds = set_condition(conds, _cond("Admitted", "True", "Admitted", growth.message, generation), at=at)
+                result.events.append(Event(key, "Normal", "Admitted", f"scale-up admitted: {growth.message}"))
+            elif growth is not None:
+                reason = "Preempting" if isinstance(growth, allocator.Preempt) else growth.reason
+                was = get_condition(conds, "QuotaReserved")
+                conds = set_condition(conds, _cond("QuotaReserved", "False", reason, growth.message, generation),
+                                      at=at)
+                if was is None or was.reason != reason:
+                    result.events.append(Event(key, "Normal", reason, f"scale-up waits: {growth.message}"))
+            else:
+                reserved = get_condition(conds, "QuotaReserved")
+                if reserved is not None and reserved.status != "True":  # a growth that was dropped
+                    conds = set_condition(conds, _cond("QuotaReserved", "True", "Admitted", reserved.message,
+                                                       generation), at=at)
             new.pod_sets = [PodSetAssignment(name=name, count=sum(nodes.values()), nodes=[
-                NodeAssignment(name=n, count=c) for n, c in nodes.items()]) for name, nodes in current[key].items()]
+                NodeAssignment(name=n, count=c) for n, c in sorted(nodes.items())]) for name, nodes in held.items()]
         new.conditions = conds
         if new.wire() != status.wire():
             result.claims[key] = new
@@ -238,7 +306,10 @@ def _is_true(conds: list[Condition], type_: str) -> bool:
 
 def _current_admission(obj: dict[str, Any], spec: ServiceClaimSpec, status: ServiceClaimStatus,
                        pods: list[dict[str, Any]]) -> dict[str, dict[str, int]] | None:
-    """The admission the allocator should count for this claim, after the lifecycle rules."""
+    """The admission the allocator should count for this claim, after the lifecycle rules.
+
+    Shrunk pod sets are trimmed; grown ones keep what they hold (see :func:`growth_pod_set`).
+    """
     admission = status.admission()
     if admission is None:
         return None
@@ -247,8 +318,8 @@ def _current_admission(obj: dict[str, Any], spec: ServiceClaimSpec, status: Serv
         still_running = any(_pods_per_node(pods, meta["namespace"], meta["name"], p.name) for p in spec.pod_sets)
         return admission if still_running else None  # evicted: it queues again
     wanted = {p.name: p.count for p in spec.pod_sets}
-    if set(admission) != set(wanted) or any(sum(admission[n].values()) < c for n, c in wanted.items()):
-        return None  # a pod set was added, removed or grew: admit the claim afresh
+    if set(admission) != set(wanted):
+        return None  # a pod set was added or removed: admit the claim afresh
     return {name: trim(nodes, wanted[name], _pods_per_node(pods, meta["namespace"], meta["name"], name))
             for name, nodes in admission.items()}
 

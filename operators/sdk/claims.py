@@ -53,9 +53,15 @@ def claim_manifest(*, name: str, namespace: str, labels: dict[str, str], owner: 
 
 
 def admission_condition(claim: dict[str, Any] | None) -> Condition | None:
-    """The claim's Admitted condition, or None before the meta-controller has looked at it."""
+    """The condition that says where the claim's admission stands, or None before the
+    meta-controller has looked at it: QuotaReserved when it is False on an admitted claim
+    (a scale-up waits, with the reason), else Admitted."""
     status = ServiceClaimStatus.model_validate((claim or {}).get("status") or {})
-    return get_condition(status.conditions, "Admitted")
+    admitted = get_condition(status.conditions, "Admitted")
+    reserved = get_condition(status.conditions, "QuotaReserved")
+    if admitted is not None and admitted.status == "True" and reserved is not None and reserved.status == "False":
+        return reserved
+    return admitted
 
 
 def grants(claim: dict[str, Any] | None) -> dict[str, Grant]:

@@ -161,3 +161,36 @@ def test_webhook_refusals_name_the_limit_and_the_impossible_placement():
     ]
     small = ServiceClaimSpec.model_validate({"podSets": [{"name": "broker", "count": 3, "requests": {"cpu": "2"}}]})
     assert refusals(small, "team", tenants, nodes, []) == []
+
+
+def test_a_grown_pod_set_keeps_its_pods_and_places_the_extra_ones_around_them():
+    first = admitted_status(run([claim("kafka")]), "team/kafka")
+    held = {n["name"] for n in first["podSets"][0]["nodes"]}
+    result = run([claim("kafka", count=5, status=first)])
+    status = result.claims["team/kafka"]
+    (pod_set,) = status.pod_sets
+    nodes = {n.name: n.count for n in pod_set.nodes}
+    assert pod_set.count == 5 and set(nodes.values()) == {1} and held <= set(nodes)
+    assert conds(status) == {"QuotaReserved": ("True", "Admitted"), "Admitted": ("True", "Admitted")}
+
+
+def test_a_growth_that_does_not_fit_waits_while_the_held_pods_stay_admitted():
+    first = admitted_status(run([claim("kafka")]), "team/kafka")
+    held = {n["name"] for n in first["podSets"][0]["nodes"]}
+    busy = [pod(f"sys-{n}", n, ns="kube-system", cpu="7") for n in {f"n{i}" for i in range(6)} - held]
+    result = run([claim("kafka", count=4, status=first)], pods=busy)
+    status = result.claims["team/kafka"]
+    assert conds(status) == {"QuotaReserved": ("False", "Unschedulable"), "Admitted": ("True", "Admitted")}
+    assert {n.name for n in status.pod_sets[0].nodes} == held and status.pod_sets[0].count == 3
+
+
+def test_growth_constraints_exclude_values_in_use():
+    from operators.meta import allocator as a
+    nodes = {n.name: n for n in cycle.nodes_from(NODES, [])}
+    ps = a.PodSet("broker", 5, {"cpu": 1000}, constraints=(
+        a.Constraint("@hostname", "UNIQUE"), a.Constraint("@zone", "MAX_PER", "2"),
+        a.Constraint("type", "CLUSTER")))
+    grown = cycle.growth_pod_set(ps, {"n0": 1, "n3": 1}, nodes)  # both in zone-a
+    assert (grown.count, grown.min_count) == (3, 3)
+    assert [str(c) for c in grown.constraints] == [
+        "@hostname UNLIKE n0|n3", "@hostname UNIQUE", "@zone UNLIKE zone\\-a", "@zone MAX_PER 2", "type CLUSTER"]
