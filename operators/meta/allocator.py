@@ -24,11 +24,13 @@ Quota (Mesos quota guarantees and limits, docs/quota.md and the hierarchical all
 "headroom", src/master/allocator/mesos/hierarchical.cpp). A tenant's ``guarantee`` names
 resources; usage up to it is guaranteed, the part above it is *borrowed*. A resource the
 guarantee does not name is not guaranteed and is ignored when deciding whether a tenant is
-within its guarantee. ``limit`` caps usage (absent: unlimited). Headroom equal to every
-tenant's unmet guarantee is kept free: a claim is admitted only if, after it, the cluster's
-free capacity still covers the unmet guarantees of all tenants. So a tenant may burst above
-its guarantee up to its limit while capacity is free, and borrowing never blocks a tenant
-that is under its guarantee. With ``parent``, limits are checked up the chain and a parent's
+within its guarantee. ``limit`` caps usage (absent: unlimited). Headroom equal to the other
+tenants' unmet guarantees is kept free: a claim that makes its tenant borrow a resource is
+admitted only if the free capacity left still covers the other tenants' unmet guarantees of
+it; a claim within its tenant's guarantee needs only free capacity (Mesos allocates quota
+guarantees first, then shares the rest while keeping their headroom). So a tenant may burst
+above its guarantee up to its limit while capacity is free, and borrowing never blocks a
+tenant that is under its guarantee. With ``parent``, limits are checked up the chain and a parent's
 guarantee covers its children's: the headroom a subtree needs is the larger of the parent's
 own unmet guarantee and the sum its children need. Headroom is aggregate, like Mesos: it
 does not reserve particular nodes.
@@ -71,15 +73,20 @@ greedy: one victim if a single one makes room (lowest priority, then newest, fir
 otherwise victims are added in that order until the preemptor fits, then every victim whose
 release is not needed is dropped again (Kueue's minimisation pass). The preemptor stays
 pending until the victims are gone; its request is counted against its tenant for the rest
-of the pass so that it does not trigger more preemption.
+of the pass so that it does not trigger more preemption. In later passes the caller marks it
+``preempting``, and it is decided before every other claim, so that no other claim takes the
+capacity its victims released (YuniKorn reserves the node for the same reason).
 
-Complexity of one pass, with C pending claims, T tenants, N nodes, P pods of a pod set and
-V preemption candidates: the DRF queue costs O(C log T); a quota check O(depth of the tenant
-tree); placing a pod set without GROUP_BY/CLUSTER walks nodes in free-CPU order and stops
-when the pods are placed, O(N) at worst; with GROUP_BY/CLUSTER it scans the pool once and
-tries O(log P) sizes, O(N log P). A pod set shape that failed to fit is remembered for the
-rest of the pass, since free capacity only shrinks within a pass. A preemption search costs
-O(V log V) plus O(log V + victims) placements. Nothing is O(claims × nodes × pods).
+Complexity of one pass, with C pending claims, T tenants, N nodes, P pods of a pod set, R
+running claims and V preemption candidates: the DRF queue costs O(C log T); a quota check
+O(depth of the tenant tree). Nodes are indexed per pool by free CPU: placing a pod set
+without GROUP_BY/CLUSTER walks its pool's nodes that have enough CPU, least free first, and
+stops when the pods are placed, O(N) at worst; with GROUP_BY/CLUSTER it scans the pool once
+and tries O(log P) sizes. Free capacity only shrinks within a pass, so a pod set that found
+no room is remembered, and any pod set needing as much or more per pod and as many or more
+pods, in the same pool under the same constraints, is refused without a scan. A preemption
+search costs O(R) to list candidates plus O(16 + log V + victims) placements. Nothing is
+O(claims × nodes × pods).
 """
 
 from __future__ import annotations
@@ -124,12 +131,13 @@ def to_base_units(resource: str, quantity: str | int) -> int:
 
 
 def parse_amounts(quantities: Mapping[str, str | int]) -> dict[str, int]:
-    """``{"cpu": "500m", "memory": "1Gi"}`` -> ``{"cpu": 500, "memory": 1073741824}``; see :func:`to_base_units`."""
+    """``{"cpu": "500m", "memory": "1Gi"}`` -> ``{"cpu": 500, "memory": 1073741824}``; see
+    :func:`to_base_units`."""
     return {name: to_base_units(name, q) for name, q in quantities.items()}
 
 
 def format_amount(resource: str, value: int) -> str:
-    """A base-unit amount as a Kubernetes quantity: 4000 CPU -> "4", 1500 -> "1500m", 2**34 bytes -> "16Gi"."""
+    """A base-unit amount as a quantity: CPU 4000 -> "4", 1500 -> "1500m"; 2**34 bytes -> "16Gi"."""
     if resource == "cpu":
         return str(value // 1000) if value % 1000 == 0 else f"{value}m"
     if resource != "pods" and value:
@@ -191,7 +199,8 @@ class Taint:
 
 @dataclass(frozen=True)
 class Toleration:
-    """A toleration as in a pod spec: an empty key with Exists tolerates every taint; an empty effect, every effect."""
+    """A toleration as in a pod spec: an empty key with Exists tolerates every taint, an empty effect
+    every effect."""
 
     key: str = ""
     operator: Literal["Equal", "Exists"] = "Equal"
@@ -292,7 +301,8 @@ class Constraint:
         if self.operator == "UNIQUE" and self.value is not None:
             raise ValueError(f"constraint {self.field} UNIQUE takes no value")
         if self.operator in _INTEGER_VALUE and not (self.value.isdigit() and int(self.value) >= 1):
-            raise ValueError(f"constraint {self.field} {self.operator} needs a positive integer, got {self.value!r}")
+            raise ValueError(f"constraint {self.field} {self.operator} needs a positive integer, "
+                             f"got {self.value!r}")
         if self.operator in ("LIKE", "UNLIKE"):
             try:
                 re.compile(self.value)
@@ -331,7 +341,8 @@ class PodSet:
 
     def __post_init__(self) -> None:
         if self.count < 1 or not 1 <= self.minimum <= self.count:
-            raise ValueError(f"pod set {self.name}: need 1 <= minCount ({self.min_count}) <= count ({self.count})")
+            raise ValueError(f"pod set {self.name}: need 1 <= minCount ({self.min_count}) "
+                             f"<= count ({self.count})")
         if "pods" in self.requests:
             raise ValueError(f"pod set {self.name}: 'pods' is counted by the allocator, one per pod")
         _vector(self.requests)
@@ -354,7 +365,9 @@ class Claim:
 
     ``admission`` is set for a claim admitted earlier: ``{pod set name: {node name: pods}}``.
     What it holds is computed from its current pod set requests; pod sets or nodes that no
-    longer exist hold nothing.
+    longer exist hold nothing. ``preempting`` marks a pending claim that preempted victims in
+    an earlier pass and waits for them: it is decided before every other claim, so that the
+    capacity its victims release is not taken by another (Kueue orders such workloads first).
     """
 
     key: str
@@ -364,6 +377,15 @@ class Claim:
     preemptible: bool = False
     created: str = ""
     admission: Mapping[str, Mapping[str, int]] | None = None
+    preempting: bool = False
+
+    @cached_property
+    def minimum(self) -> Vector:
+        """The gang request: every pod set's minimum count of pods, as a vector with the pods."""
+        total = _ZERO
+        for ps in self.pod_sets:
+            total = _add(total, ps.per_pod, ps.minimum)
+        return total
 
 
 PreemptionPolicy = Literal["Never", "LowerPriority", "LowerOrEqualPriority"]
@@ -401,7 +423,8 @@ class PodSetAdmission:
 
 @dataclass(frozen=True)
 class Admit:
-    """The claim is admitted with these placements; ``borrowing`` when its tenant is now above its guarantee."""
+    """The claim is admitted with these placements; ``borrowing`` when its tenant is now above its
+    guarantee."""
 
     claim: str
     tenant: str
@@ -431,7 +454,8 @@ class Pending:
 
 @dataclass(frozen=True)
 class Preempt:
-    """``claim`` preempts ``victims`` (claim keys) and stays pending until they have released their capacity."""
+    """``claim`` preempts ``victims`` (claim keys) and stays pending until they have released their
+    capacity."""
 
     claim: str
     victims: tuple[str, ...]
@@ -480,7 +504,8 @@ class Allocation:
 
 @dataclass(frozen=True)
 class _Refusal:
-    """Why a claim is not admitted now; ``preemption_helps`` when releasing other tenants' claims could change it."""
+    """Why a claim is not admitted now; ``preemption_helps`` when releasing other tenants' claims
+    could change it."""
 
     reason: PendingReason
     message: str
@@ -572,7 +597,8 @@ class _Quota:
         return best / state.weight, resource
 
     def within_guarantee(self, state: _TenantState, amount: Vector) -> bool:
-        """True when the tenant has a guarantee and stays within it on every resource it names after ``amount``."""
+        """True when the tenant has a guarantee and stays within it, on every resource it names,
+        after ``amount``."""
         return state.has_guarantee and all(
             g is None or u + x <= g for g, u, x in zip(state.guarantee, state.subtree, amount, strict=True))
 
@@ -611,10 +637,10 @@ class _Quota:
         for a in state.chain():
             over = [r for r in _R if a.limit[r] is not None and amount[r] > a.limit[r]]
             if over:
-                whose = f"tenant {a.name}'s" if a is state else f"the limit of {state.name}'s ancestor {a.name}:"
+                whose = f"tenant {a.name}'s" if a is state else f"ancestor tenant {a.name}'s"
                 return "; ".join(
                     f"needs {format_amount(RESOURCE_NAMES[r], amount[r])} {_label(r)}, more than {whose} "
-                    f"limit of {format_amount(RESOURCE_NAMES[r], a.limit[r])}" for r in over)
+                    f"limit of {format_amount(RESOURCE_NAMES[r], a.limit[r])} {_label(r)}" for r in over)
         return None
 
     def check(self, state: _TenantState, amount: Vector, free: Sequence[int],
@@ -636,10 +662,10 @@ class _Quota:
                 if a.limit[r] is not None and after[a][r] > a.limit[r]:
                     name = RESOURCE_NAMES[r]
                     whose = f"tenant {a.name}" if a is state else f"ancestor tenant {a.name}"
+                    used, limit = format_amount(name, a.subtree[r]), format_amount(name, a.limit[r])
                     return _Refusal("WaitingForQuota", (
-                        f"{whose} uses {format_amount(name, a.subtree[r])} of its {format_amount(name, a.limit[r])} "
-                        f"{_label(r)} limit; the claim needs {format_amount(name, amount[r])} more"),
-                        preemption_helps=False)
+                        f"{whose} uses {used} of its {limit} {_label(r)} limit; the claim needs "
+                        f"{format_amount(name, amount[r])} more"), preemption_helps=False)
         headroom = self._propagate(after, write=False, claimant=state)
         for r in _R:
             if self.capacity[r] <= 0:
@@ -651,10 +677,11 @@ class _Quota:
                     f"the claim needs {format_amount(name, amount[r])} {_label(r)}"))
             borrows = state.guarantee[r] is None or after[state][r] > state.guarantee[r]
             if borrows and free[r] - amount[r] < headroom[r]:
+                whose = self._unmet_text(state, r)
+                kept = f"{format_amount(name, headroom[r])} for unmet guarantees ({whose})"
                 return _Refusal("WaitingForQuota", (
-                    f"the cluster has {format_amount(name, free[r])} {_label(r)} free and keeps "
-                    f"{format_amount(name, headroom[r])} for unmet guarantees "
-                    f"({self._unmet_text(state, r)}); the claim needs {format_amount(name, amount[r])} {_label(r)}"))
+                    f"the cluster has {format_amount(name, free[r])} {_label(r)} free and keeps {kept}; "
+                    f"the claim needs {format_amount(name, amount[r])} {_label(r)}"))
         return None
 
     def _unmet_text(self, state: _TenantState, r: int) -> str:
@@ -711,8 +738,8 @@ class _Quota:
     def usage_report(self, state: _TenantState) -> TenantUsage:
         usage = _sub(state.subtree, state.nominated)
         share, resource = self.share(state)
-        named = [(name, usage[r], g) for r, (name, g) in enumerate(zip(RESOURCE_NAMES, state.guarantee, strict=True))
-                 if g is not None]
+        named = [(name, usage[r], g) for r, name in enumerate(RESOURCE_NAMES)
+                 if (g := state.guarantee[r]) is not None]
         return TenantUsage(
             usage={name: usage[r] for r, name in enumerate(RESOURCE_NAMES) if usage[r]},
             guaranteed={name: min(used, g) for name, used, g in named},
@@ -737,7 +764,8 @@ class _Cluster:
         self.free = [list(_sub(_vector(n.allocatable, UNLIMITED), _vector(n.used))) for n in self.nodes]
         self.capacity: Vector = tuple(
             sum(n.allocatable.get(name, 0) for n in self.nodes) for name in RESOURCE_NAMES)
-        self.free_total = [sum(self.free[i][r] for i in range(len(self.nodes)) if self.declared[i][r]) for r in _R]
+        self.free_total = [sum(free[r] for free, declared in zip(self.free, self.declared, strict=True)
+                               if declared[r]) for r in _R]
         self.pools = pools
         self.by_cpu: dict[str | None, list[tuple[int, int]]] = {}  # pool (None: no pool) -> (free CPU, node)
         self.member_of: list[list[str | None]] = [[] for _ in self.nodes]
@@ -745,7 +773,8 @@ class _Cluster:
         self._masks: dict[tuple, tuple[bytearray, int]] = {}
 
     def hold(self, i: int, per_pod: Vector, pods: int) -> None:
-        """Take ``pods`` × ``per_pod`` from node ``i`` (before :meth:`build_index`, or via :meth:`commit`)."""
+        """Take ``pods`` × ``per_pod`` from node ``i`` (directly before :meth:`build_index`, then
+        through :meth:`commit`)."""
         free, declared = self.free[i], self.declared[i]
         for r in _R:
             free[r] -= pods * per_pod[r]
@@ -781,7 +810,8 @@ class _Cluster:
         return self._attributes[name]
 
     def mask(self, pool: Pool | None, constraints: tuple[Constraint, ...]) -> tuple[bytearray, int]:
-        """Which nodes a pod set may use at all (pool, taints, cordon, attribute constraints), and how many."""
+        """Which nodes a pod set may use at all (pool, taints, cordon, attribute constraints), and how
+        many."""
         key = (pool.name if pool else None, constraints)
         if key not in self._masks:
             allowed = bytearray(len(self.nodes))
@@ -806,7 +836,8 @@ def _regex(pattern: str) -> re.Pattern[str]:
 
 
 def _admits(constraint: Constraint, value: str | None) -> bool:
-    """Whether a node with this attribute value may hold a pod at all (Marathon: a missing attribute fits UNLIKE only)."""
+    """Whether a node with this attribute value may hold a pod at all (Marathon: a missing attribute
+    satisfies UNLIKE only)."""
     op = constraint.operator
     if op == "UNLIKE":
         return value is None or not _regex(constraint.value).fullmatch(value)
@@ -832,7 +863,8 @@ class _Shape:
         self.pod_set = pod_set
         self.per_pod = pod_set.per_pod
         self.needed = tuple(r for r in _R if self.per_pod[r] > 0)
-        self.allowed, self.allowed_count = cluster.mask(pool, tuple(sorted(set(pod_set.constraints), key=str)))
+        constraints = tuple(sorted(set(pod_set.constraints), key=str))
+        self.allowed, self.allowed_count = cluster.mask(pool, constraints)
         self.node_cap = UNLIMITED
         per_value: dict[str, int] = {}
         self.grouping: Constraint | None = None
@@ -847,7 +879,7 @@ class _Shape:
         self.caps = [(cluster.attribute(f), cap, f) for f, cap in sorted(per_value.items())]
         self.group_values = cluster.attribute(self.grouping.field) if self.grouping else None
         self.where = f" in pool {pool.name}" if pool else ""
-        self.cache_key = (pod_set.pool, tuple(sorted(set(pod_set.constraints), key=str)))
+        self.cache_key = (pod_set.pool, constraints)
 
 
 class _View:
@@ -912,7 +944,8 @@ def _fill(view: _View, shape: _Shape, nodes: Iterable[int], target: int,
 
 
 class _Groups:
-    """The values of a pod set's GROUP_BY / CLUSTER field, each with its nodes and an upper bound of its room."""
+    """The values of a pod set's GROUP_BY / CLUSTER field, each with its nodes and an upper bound of
+    its room."""
 
     def __init__(self, view: _View, shape: _Shape) -> None:
         self.members: dict[str, list[int]] = defaultdict(list)
@@ -936,7 +969,8 @@ def _place_grouped(view: _View, shape: _Shape, groups: _Groups, pods: int) -> di
     if grouping.operator == "CLUSTER":
         for value in sorted(groups.room, key=lambda v: (groups.room[v], v)):  # smallest value that fits
             if groups.room[value] >= pods:
-                placed, total = _fill(view, shape, groups.members[value], pods, [Counter() for _ in shape.caps])
+                counts = [Counter() for _ in shape.caps]
+                placed, total = _fill(view, shape, groups.members[value], pods, counts)
                 if total == pods:
                     return placed
         return None
@@ -1092,10 +1126,13 @@ class _Allocator:
         decisions: list[Decision] = []
         queues: dict[str, list[Claim]] = defaultdict(list)
         for claim in sorted(self.pending, key=lambda c: (-c.priority, c.created, c.key)):
-            if claim.tenant in self.quota.states:
-                queues[claim.tenant].append(claim)
+            if claim.tenant not in self.quota.states:
+                why = f"tenant {claim.tenant} does not exist"
+                decisions.append(Pending(claim.key, "TenantNotFound", why))
+            elif claim.preempting:  # waiting for its victims: first pick of what they released
+                decisions.append(self._decide(claim, self.quota.states[claim.tenant]))
             else:
-                decisions.append(Pending(claim.key, "TenantNotFound", f"tenant {claim.tenant} does not exist"))
+                queues[claim.tenant].append(claim)
         for queue in queues.values():
             queue.reverse()  # pop() from the end takes the head
         heap = [(self._turn(name, queue[-1]), name) for name, queue in queues.items()]
@@ -1110,9 +1147,10 @@ class _Allocator:
         return Allocation(decisions, tenants)
 
     def _turn(self, name: str, head: Claim) -> tuple[int, float]:
-        """A tenant's place in the queue: next claim within guarantee first, then lowest weighted dominant share."""
+        """A tenant's place in the queue: next claim within guarantee first, then lowest weighted
+        dominant share."""
         state = self.quota.states[name]
-        within = self.quota.within_guarantee(state, _minimum(head))
+        within = self.quota.within_guarantee(state, head.minimum)
         return (0 if within else 1, self.quota.share(state)[0])
 
     def _decide(self, claim: Claim, state: _TenantState) -> Decision:
@@ -1143,10 +1181,11 @@ class _Allocator:
 
     def _admit(self, claim: Claim, state: _TenantState, shapes: list[_Shape]) -> Admit | _Refusal:
         """Admit the claim if quota and placement allow, taking its pods from the nodes; else say why not."""
-        minimum = _minimum(claim)
+        minimum = claim.minimum
         over = self.quota.over_limit_alone(state, minimum)
         if over:
-            return _Refusal("ExceedsLimit", f"its minimum of {_pod_count(claim)} pods {over}", preemption_helps=False)
+            return _Refusal("ExceedsLimit", f"its minimum of {claim.minimum[PODS]} pods {over}",
+                            preemption_helps=False)
         refused = self.quota.check(state, minimum, self.cluster.free_total)
         if refused:
             return refused
@@ -1169,7 +1208,7 @@ class _Allocator:
             self.cluster.commit(placed, shape.per_pod)
         self.quota.admit(state, committed)
         borrowing = not self.quota.within_guarantee(state, _ZERO)
-        admitted = tuple(self._admission(shape, placed) for shape, placed in zip(shapes, placements, strict=True))
+        admitted = tuple(self._admission(s, placed) for s, placed in zip(shapes, placements, strict=True))
         what = ", ".join(f"{a.name}: {a.count} pods on {len(a.nodes)} nodes" for a in admitted)
         quota = "borrowing above" if borrowing else "within"
         return Admit(claim.key, state.name, admitted, borrowing, f"admitted {what}, {quota} tenant "
@@ -1187,8 +1226,8 @@ class _Allocator:
             if failed_minimum <= minimum and all(a <= b for a, b in zip(per_pod, shape.per_pod, strict=True)):
                 if failed_minimum == minimum and per_pod == shape.per_pod:
                     return why
-                return (f"needs {minimum} pods of {describe(shape.per_pod)}{shape.where}; a pod set needing no more "
-                        f"found no room in this pass ({why})")
+                return (f"needs {minimum} pods of {describe(shape.per_pod)}{shape.where}; a pod set "
+                        f"needing no more found no room in this pass ({why})")
         return None
 
     def _extra_within_quota(self, state: _TenantState, committed: Vector, shape: _Shape) -> int:
@@ -1216,11 +1255,13 @@ class _Allocator:
 
     def _may_preempt(self, claim: Claim, state: _TenantState) -> bool:
         return (self.preemption and not claim.preemptible and state.spec.preemption_policy != "Never"
-                and self.quota.within_guarantee(state, _minimum(claim)))
+                and self.quota.within_guarantee(state, claim.minimum))
 
     def _candidates(self, claim: Claim, state: _TenantState) -> list[_Running]:
-        """Eligible victims in preference order, together keeping their tenants at or above their guarantees."""
-        ceiling = claim.priority if state.spec.preemption_policy == "LowerOrEqualPriority" else claim.priority - 1
+        """Eligible victims in preference order, together keeping their tenants at or above their
+        guarantees."""
+        equal_ok = state.spec.preemption_policy == "LowerOrEqualPriority"
+        ceiling = claim.priority if equal_ok else claim.priority - 1
         doomed = self.quota.losses(self.doomed)
         above: dict[_TenantState, bool] = {}
         chosen: list[_Running] = []
@@ -1246,7 +1287,7 @@ class _Allocator:
         for v in victims:
             released[v.tenant] = _add(released.get(v.tenant, _ZERO), v.usage)
             free = _add(free, v.frees)
-        if self.quota.check(state, _minimum(claim), free, released):
+        if self.quota.check(state, claim.minimum, free, released):
             return False
         overlay: dict[int, Vector] = {}
         for v in victims:
@@ -1260,22 +1301,24 @@ class _Allocator:
             view.use(placed, shape.per_pod)
         return True
 
-    def _preempt(self, claim: Claim, state: _TenantState, shapes: list[_Shape], refusal: _Refusal) -> Preempt | str:
+    def _preempt(self, claim: Claim, state: _TenantState, shapes: list[_Shape],
+                 refusal: _Refusal) -> Preempt | str:
         """Choose victims for the claim and nominate it, or say why there are none."""
         candidates = self._candidates(claim, state)
         if refusal.placement:  # only capacity on nodes the claim may use can help
-            candidates = [v for v in candidates if any(shape.allowed[i] for shape in shapes for i in v.holdings)]
+            candidates = [v for v in candidates if any(s.allowed[i] for s in shapes for i in v.holdings)]
         if not candidates:
             than = "<" if state.spec.preemption_policy == "LowerPriority" else "<="
             where = " holds capacity on the nodes it may use" if refusal.placement else " can be preempted"
-            return f"no preemptible claim of priority {than} {claim.priority} from a tenant above its guarantee{where}"
+            return (f"no preemptible claim of priority {than} {claim.priority} from a tenant above its "
+                    f"guarantee{where}")
         if not self._fits_without(claim, state, shapes, candidates):
             return f"preempting all {len(candidates)} eligible claims would not make room"
         victims = self._fewest_victims(claim, state, shapes, candidates)
         for v in victims:
             self.taken.add(v.claim.key)
             self.doomed[v.tenant] = _add(self.doomed.get(v.tenant, _ZERO), v.usage)
-        self.quota.admit(state, _minimum(claim), nominated=True)
+        self.quota.admit(state, claim.minimum, nominated=True)
         names = tuple(v.claim.key for v in victims)
         return Preempt(claim.key, names, f"preempting {', '.join(names)} to make room within tenant "
                                          f"{state.name}'s guarantee")
@@ -1304,18 +1347,6 @@ class _Allocator:
 
 # Single victims tried before the greedy prefix search (bounds the work for one preemptor).
 _SINGLE_VICTIM_TRIES = 16
-
-
-def _minimum(claim: Claim) -> Vector:
-    """The claim's gang request: every pod set's minimum count."""
-    total = _ZERO
-    for ps in claim.pod_sets:
-        total = _add(total, ps.per_pod, ps.minimum)
-    return total
-
-
-def _pod_count(claim: Claim) -> int:
-    return sum(ps.minimum for ps in claim.pod_sets)
 
 
 def allocate(nodes: Sequence[Node], tenants: Sequence[Tenant], claims: Sequence[Claim],

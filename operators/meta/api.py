@@ -123,7 +123,8 @@ class LabelSelector(Model):
     match_expressions: Annotated[list[LabelSelectorRequirement], Field(max_length=32)] = []
 
     def to_allocator(self) -> allocator.Selector:
-        return allocator.Selector(dict(self.match_labels), tuple(e.to_allocator() for e in self.match_expressions))
+        expressions = tuple(e.to_allocator() for e in self.match_expressions)
+        return allocator.Selector(dict(self.match_labels), expressions)
 
 
 class Toleration(Model):
@@ -131,7 +132,8 @@ class Toleration(Model):
 
     model_config = Model.model_config | {"json_schema_extra": validations(
         cel("self.operator != 'Exists' || !has(self.value) || self.value == ''",
-            "a toleration with operator Exists takes no value", field_path=".value", reason="FieldValueInvalid"),
+            "a toleration with operator Exists takes no value", field_path=".value",
+            reason="FieldValueInvalid"),
         cel("(has(self.key) && self.key != '') || self.operator == 'Exists'",
             "a toleration without a key must use operator Exists", field_path=".operator",
             reason="FieldValueInvalid"),
@@ -175,7 +177,8 @@ class TenantSpec(Model):
         max_length=256, description="Namespaces the tenant owns, by name.",
         json_schema_extra={"x-kubernetes-list-type": "set"})] = []
     namespace_selector: Annotated[LabelSelector | None, Field(
-        description="Namespaces the tenant owns, by label. Names listed in namespaces win over selectors.")] = None
+        description="Namespaces the tenant owns, by label. Names listed in namespaces win over "
+                    "selectors.")] = None
     guarantee: Annotated[ResourceAmounts, Field(description=(
         "Resources the tenant always gets when it asks: the cluster keeps this much free for it while "
         "others borrow. A resource not named here is not guaranteed. Name every resource the claims "
@@ -193,7 +196,8 @@ class TenantSpec(Model):
         "lower or equal, so that tenants can rebalance towards their guarantees). Victims always come "
         "from tenants above their guarantee and are never taken below it."))] = "LowerOrEqualPriority"
     parent: Annotated[str | None, Field(max_length=253, pattern=_DNS_SUBDOMAIN, description=(
-        "Parent tenant: its limit caps this tenant's usage too, and its guarantee covers its children's."))] = None
+        "Parent tenant: its limit caps this tenant's usage too, and its guarantee covers its "
+        "children's."))] = None
 
     model_config = Model.model_config | {"json_schema_extra": validations(
         *(_guarantee_within_limit(r) for r in RESOURCE_NAMES))}
@@ -216,7 +220,8 @@ class TenantSpec(Model):
 
     def to_allocator(self, name: str) -> allocator.Tenant:
         return allocator.Tenant(name=name, guarantee=_amounts(self.guarantee), limit=_amounts(self.limit),
-                                weight=self.weight, parent=self.parent, preemption_policy=self.preemption_policy)
+                                weight=self.weight, parent=self.parent,
+                                preemption_policy=self.preemption_policy)
 
 
 class TenantStatus(Model):
@@ -224,7 +229,8 @@ class TenantStatus(Model):
 
     observed_generation: int | None = None
     conditions: Conditions = []
-    usage: dict[str, str] = Field(default={}, description="What admitted claims of the tenant and its children hold.")
+    usage: dict[str, str] = Field(default={}, description=(
+        "What admitted claims of the tenant and its children hold."))
     guaranteed: dict[str, str] = Field(default={}, description="The part of usage within the guarantee.")
     borrowed: dict[str, str] = Field(default={}, description="The part of usage above the guarantee.")
     dominant_share: str | None = Field(default=None, description=(
@@ -350,15 +356,16 @@ class Constraint(Model):
             field_path=".value", reason="FieldValueForbidden"),
         cel("!(self.operator in ['GROUP_BY', 'MAX_PER']) || !has(self.value) || "
             "self.value.matches('^[1-9][0-9]{0,3}$')",
-            message_expression="'operator ' + self.operator + ' needs a positive integer value (e.g. \"3\"), got: '"
-                               " + self.value",
+            message_expression="'operator ' + self.operator + ' needs a positive integer value "
+                               "(e.g. \"3\"), got: ' + self.value",
             field_path=".value", reason="FieldValueInvalid"),
         # No CEL function checks a regex; matching with an invalid one is an evaluation error, which
         # the API server reports as a rejection of this field. (The == keeps the error from being
         # absorbed, as || and && would.)
         cel("!(self.operator in ['LIKE', 'UNLIKE']) || !has(self.value) || "
             "''.matches(self.value) == ''.matches(self.value)",
-            "value must be a regular expression (RE2 syntax)", field_path=".value", reason="FieldValueInvalid"),
+            "value must be a regular expression (RE2 syntax)", field_path=".value",
+            reason="FieldValueInvalid"),
     )}
 
     field: Annotated[str, Field(max_length=316, pattern=_FIELD, description=(
@@ -443,12 +450,17 @@ class ServiceClaimSpec(Model):
         return self
 
     def to_allocator(self, key: str, tenant: str, *, created: str = "", default_priority: int = 0,
-                     admission: Mapping[str, Mapping[str, int]] | None = None) -> allocator.Claim:
-        """The allocator's view of the claim ``key`` ("namespace/name") charged to ``tenant``."""
+                     admission: Mapping[str, Mapping[str, int]] | None = None,
+                     preempting: bool = False) -> allocator.Claim:
+        """The allocator's view of the claim ``key`` ("namespace/name") charged to ``tenant``.
+
+        ``admission`` and ``preempting`` come from the status (:meth:`ServiceClaimStatus.admission`,
+        :meth:`ServiceClaimStatus.preempting`).
+        """
         return allocator.Claim(
             key=key, tenant=tenant, pod_sets=tuple(p.to_allocator() for p in self.pod_sets),
             priority=default_priority if self.priority is None else self.priority,
-            preemptible=self.preemptible, created=created, admission=admission)
+            preemptible=self.preemptible, created=created, admission=admission, preempting=preempting)
 
 
 class NodeAssignment(Model):
@@ -482,6 +494,12 @@ class ServiceClaimStatus(Model):
         if admitted is None or admitted.status != "True":
             return None
         return {p.name: {n.name: n.count for n in p.nodes} for p in self.pod_sets}
+
+    def preempting(self) -> bool:
+        """True while the claim waits for the victims it preempted (QuotaReserved False, reason
+        Preempting)."""
+        reserved = next((c for c in self.conditions if c.type == "QuotaReserved"), None)
+        return reserved is not None and reserved.status == "False" and reserved.reason == "Preempting"
 
     @staticmethod
     def pod_sets_of(decision: allocator.Admit) -> list[PodSetAssignment]:

@@ -6,6 +6,7 @@ invariants on random clusters with an independent checker (not the allocator's o
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -23,8 +24,8 @@ from operators.meta.allocator import (
     Constraint,
     Node,
     Pending,
-    Pool,
     PodSet,
+    Pool,
     Preempt,
     Selector,
     Taint,
@@ -45,8 +46,8 @@ ZONE = "topology.kubernetes.io/zone"
 # Builders
 
 def node(name: str, cpu: float = 8, memory: int = 32, pods: int = 110, zone: str | None = None,
-         labels: Mapping[str, str] | None = None, taints: Sequence[Taint] = (), used: Mapping[str, int] | None = None,
-         unschedulable: bool = False) -> Node:
+         labels: Mapping[str, str] | None = None, taints: Sequence[Taint] = (),
+         used: Mapping[str, int] | None = None, unschedulable: bool = False) -> Node:
     all_labels = dict(labels or {})
     if zone:
         all_labels[ZONE] = zone
@@ -54,8 +55,9 @@ def node(name: str, cpu: float = 8, memory: int = 32, pods: int = 110, zone: str
                 tuple(taints), dict(used or {}), unschedulable)
 
 
-def pod_set(count: int = 1, cpu: float = 1, memory: float = 1, *, name: str = "main", min_count: int | None = None,
-            pool: str | None = None, constraints: Sequence[tuple[str, ...]] = ()) -> PodSet:
+def pod_set(count: int = 1, cpu: float = 1, memory: float = 1, *, name: str = "main",
+            min_count: int | None = None, pool: str | None = None,
+            constraints: Sequence[tuple[str, ...]] = ()) -> PodSet:
     return PodSet(name, count, {"cpu": int(cpu * 1000), "memory": int(memory * G)}, min_count, pool,
                   tuple(Constraint(*c) for c in constraints))
 
@@ -191,7 +193,7 @@ def test_a_claim_above_its_tenant_limit_alone_exceeds_the_limit():
                       [claim("ns/c", "a", pod_set(3, cpu=4))])
     d = decision(result, "ns/c")
     assert d.reason == "ExceedsLimit"
-    assert d.message == "its minimum of 3 pods needs 12 CPU, more than tenant a's limit of 8"
+    assert d.message == "its minimum of 3 pods needs 12 CPU, more than tenant a's limit of 8 CPU"
 
 
 def test_a_tenant_at_its_limit_waits_for_quota():
@@ -251,7 +253,8 @@ def test_a_resource_the_guarantee_does_not_name_is_not_guaranteed():
 
 
 def test_a_parent_limit_caps_its_children_together():
-    tenants = [Tenant("org", limit={"cpu": cores(10)}), Tenant("t1", parent="org"), Tenant("t2", parent="org")]
+    tenants = [Tenant("org", limit={"cpu": cores(10)}), Tenant("t1", parent="org"),
+               Tenant("t2", parent="org")]
     claims = [claim("ns/1", "t1", pod_set(6, cpu=1), created="2024-01-01T00:00:00Z"),
               claim("ns/2", "t2", pod_set(6, cpu=1), created="2024-01-01T00:00:01Z")]
     result = allocate([node("n1", cpu=64)], tenants, claims)
@@ -262,17 +265,22 @@ def test_a_parent_limit_caps_its_children_together():
     assert result.tenants["org"].usage["cpu"] == cores(6)
 
 
+def family() -> list[Tenant]:
+    """org guarantees 8 CPU for its children t1 and t2, which guarantee 4 each; batch borrows."""
+    four = {"cpu": cores(4)}
+    return [Tenant("org", guarantee={"cpu": cores(8)}), Tenant("t1", parent="org", guarantee=four),
+            Tenant("t2", parent="org", guarantee=four), Tenant("batch")]
+
+
 def test_a_parent_guarantee_covers_its_children_headroom_once():
     # org guarantees 8 CPU for t1 and t2 together (each guarantees 4): 8 CPU are kept, not 16.
-    tenants = [Tenant("org", guarantee={"cpu": cores(8)}), Tenant("t1", parent="org", guarantee={"cpu": cores(4)}),
-               Tenant("t2", parent="org", guarantee={"cpu": cores(4)}), Tenant("batch")]
-    result = allocate([node("n1", cpu=16)], tenants, [claim("ns/b", "batch", pod_set(16, cpu=1, min_count=1))])
+    tenants = family()
+    result = allocate([node("n1", cpu=16)], tenants, [claim("ns/b", "batch", pod_set(16, min_count=1))])
     assert admitted_pods(result, "ns/b") == {"main": 8}
 
 
 def test_a_parent_keeps_headroom_for_a_child_even_when_a_sibling_borrows():
-    tenants = [Tenant("org", guarantee={"cpu": cores(8)}), Tenant("t1", parent="org", guarantee={"cpu": cores(4)}),
-               Tenant("t2", parent="org", guarantee={"cpu": cores(4)}), Tenant("batch")]
+    tenants = family()
     t1_running = claim("ns/t1", "t1", pod_set(6, cpu=1), admission={"main": {"n1": 6}})
     result = allocate([node("n1", cpu=16)], tenants,
                       [t1_running, claim("ns/b", "batch", pod_set(16, cpu=1, min_count=1))])
@@ -361,7 +369,8 @@ def zones_of(nodes: Sequence[Node], placed: Mapping[str, int]) -> Counter:
 
 def test_unique_hostname_puts_each_pod_on_its_own_node():
     nodes = zoned(4)
-    result = allocate(nodes, [Tenant("a")], [claim("ns/c", "a", pod_set(4, constraints=[("@hostname", "UNIQUE")]))])
+    result = allocate(nodes, [Tenant("a")], [
+        claim("ns/c", "a", pod_set(4, constraints=[("@hostname", "UNIQUE")]))])
     assert sorted(nodes_of(result, "ns/c").values()) == [1, 1, 1, 1]
 
 
@@ -431,7 +440,8 @@ def test_cluster_without_value_keeps_every_pod_in_one_zone_that_fits():
 def test_cluster_with_value_and_is_pin_the_attribute():
     nodes = zoned(6)
     for op in ("CLUSTER", "IS"):
-        result = allocate(nodes, [Tenant("a")], [claim("ns/c", "a", pod_set(4, constraints=[("@zone", op, "b")]))])
+        pinned = claim("ns/c", "a", pod_set(4, constraints=[("@zone", op, "b")]))
+        result = allocate(nodes, [Tenant("a")], [pinned])
         assert set(zones_of(nodes, nodes_of(result, "ns/c"))) == {"b"}
 
 
@@ -447,7 +457,8 @@ def test_like_matches_the_whole_value_and_unlike_matches_missing_attributes():
 
 def test_a_node_without_the_attribute_fits_no_counting_constraint():
     nodes = [node("n1", zone="a"), node("n2")]
-    result = allocate(nodes, [Tenant("a")], [claim("ns/c", "a", pod_set(2, constraints=[("@zone", "UNIQUE")]))])
+    result = allocate(nodes, [Tenant("a")], [
+        claim("ns/c", "a", pod_set(2, constraints=[("@zone", "UNIQUE")]))])
     assert isinstance(decision(result, "ns/c"), Pending)
 
 
@@ -532,10 +543,11 @@ def full_cluster(*victims: Claim) -> tuple[list[Node], list[Claim]]:
     return [node("n1", cpu=8, memory=64)], list(victims)
 
 
-def spark(key: str, cpu: float, *, tenant: str = "batch", priority: int = 0, created: str = "2024-01-01T00:00:00Z",
-          preemptible: bool = True) -> Claim:
-    return claim(key, tenant, pod_set(1, cpu=cpu), priority=priority, preemptible=preemptible, created=created,
-                 admission={"main": {"n1": 1}})
+def spark(key: str, cpu: float, *, tenant: str = "batch", priority: int = 0,
+          created: str = "2024-01-01T00:00:00Z", preemptible: bool = True) -> Claim:
+    """A running single-pod claim on n1."""
+    return claim(key, tenant, pod_set(1, cpu=cpu), priority=priority, preemptible=preemptible,
+                 created=created, admission={"main": {"n1": 1}})
 
 
 def test_a_guaranteed_claim_preempts_a_borrower():
@@ -571,8 +583,8 @@ def test_victims_have_lower_or_equal_priority_as_the_policy_says():
                               Tenant("batch")], claims)
     d = decision(strict, "k/1")
     assert isinstance(d, Pending) and "no preemptible claim of priority < 5" in d.message
-    never = allocate(nodes, [Tenant("kafka", guarantee=GUARANTEED, preemption_policy="Never"), Tenant("batch")],
-                     claims)
+    never = allocate(nodes, [Tenant("kafka", guarantee=GUARANTEED, preemption_policy="Never"),
+                             Tenant("batch")], claims)
     assert isinstance(decision(never, "k/1"), Pending)
     off = allocate(nodes, [Tenant("kafka", guarantee=GUARANTEED), Tenant("batch")], claims, preemption=False)
     assert isinstance(decision(off, "k/1"), Pending)
@@ -622,6 +634,22 @@ def test_a_victim_is_taken_once_and_a_preemptor_counts_against_its_guarantee():
     assert result.tenants["kafka"].pending == 2
 
 
+def test_a_claim_waiting_for_its_victims_gets_their_capacity_first():
+    # k/1 preempted b/1 in the last pass; b/1 is gone. A claim of another tenant with a lower share,
+    # within its guarantee, would come first in DRF order and take the room: k/1 is decided first.
+    nodes = [node("n1", cpu=8, memory=64)]
+    tenants = [Tenant("kafka", guarantee=GUARANTEED), Tenant("other", guarantee=GUARANTEED), Tenant("batch")]
+    running = [spark("b/2", 4), claim("k/0", "kafka", pod_set(1, cpu=1), admission={"main": {"n1": 1}})]
+    waiting = claim("k/1", "kafka", pod_set(1, cpu=3), created="2024-01-01T00:00:09Z")
+    rival = claim("o/1", "other", pod_set(1, cpu=3), created="2024-01-01T00:00:01Z")
+    result = allocate(nodes, tenants, [*running, waiting, rival])
+    assert [d.claim for d in result.decisions][0] == "o/1"
+    assert decision(result, "k/1").victims == ("b/2",)  # unmarked, it would preempt yet another victim
+    marked = dataclasses.replace(waiting, preempting=True)
+    result = allocate(nodes, tenants, [*running, marked, rival])
+    assert [d.claim for d in result.decisions][0] == "k/1" and isinstance(decision(result, "k/1"), Admit)
+
+
 def test_preemption_respects_placement_constraints():
     nodes = [node("n1", cpu=4, zone="a"), node("n2", cpu=4, zone="b")]
     running = [claim("b/1", "batch", pod_set(1, cpu=4), preemptible=True, admission={"main": {"n1": 1}}),
@@ -643,7 +671,7 @@ def test_preemption_stops_when_even_every_candidate_would_not_make_room():
 
 def test_an_unplaceable_shape_is_refused_again_with_the_same_message():
     nodes = [node("n1", cpu=2)]
-    claims = [claim(f"ns/{i}", "a", pod_set(3, cpu=1, constraints=[("@hostname", "UNIQUE")])) for i in range(3)]
+    claims = [claim(f"ns/{i}", "a", pod_set(3, constraints=[("@hostname", "UNIQUE")])) for i in range(3)]
     result = allocate(nodes, [Tenant("a")], claims)
     messages = {d.message for d in result.decisions}
     assert len(messages) == 1 and all(d.reason == "Unschedulable" for d in result.decisions)
@@ -849,8 +877,9 @@ def nodes_strategy(draw, most: int = 8) -> list[Node]:
         if draw(st.booleans()):
             labels["rack"] = f"r{draw(st.integers(0, 2))}"
         taints = (TAINT,) if disk == "ssd" and draw(st.booleans()) else ()
-        nodes.append(Node(f"n{i}", {"cpu": draw(st.integers(1, 16)) * 1000, "memory": draw(st.integers(2, 32)) * G,
-                                    "pods": draw(st.integers(1, 12))},
+        allocatable = {"cpu": draw(st.integers(1, 16)) * 1000, "memory": draw(st.integers(2, 32)) * G,
+                       "pods": draw(st.integers(1, 12))}
+        nodes.append(Node(f"n{i}", allocatable,
                           labels, taints, {"cpu": draw(st.sampled_from((0, 0, 500)))},
                           unschedulable=draw(st.integers(0, 9)) == 0))
     return nodes
@@ -875,21 +904,23 @@ def tenants_strategy(draw) -> list[Tenant]:
 
 
 @st.composite
-def claims_strategy(draw, tenants: Sequence[Tenant], prefix: str, count: tuple[int, int] = (1, 10)) -> list[Claim]:
+def claims_strategy(draw, tenants: Sequence[Tenant], prefix: str,
+                    count: tuple[int, int] = (1, 10)) -> list[Claim]:
     claims = []
     for i in range(draw(st.integers(*count))):
         pod_sets = []
         for j in range(draw(st.integers(1, 2))):
             n = draw(st.integers(1, 5))
-            constraints = tuple(Constraint(*c) for c in draw(st.lists(st.sampled_from(CONSTRAINTS), max_size=2)))
+            drawn = draw(st.lists(st.sampled_from(CONSTRAINTS), max_size=2))
+            constraints = tuple(Constraint(*c) for c in drawn)
             if sum(c.groups for c in constraints) > 1:
                 constraints = constraints[:1]
-            pod_sets.append(PodSet(f"p{j}", n, {"cpu": draw(st.integers(1, 8)) * 250,
-                                                "memory": draw(st.integers(1, 8)) * G // 2},
-                                   draw(st.integers(1, n)), draw(st.sampled_from((None, None, "ssd", "zone-a"))),
-                                   constraints))
-        claims.append(Claim(f"{prefix}/{i}", draw(st.sampled_from([t.name for t in tenants])), tuple(pod_sets),
-                            draw(st.integers(0, 3)), draw(st.booleans()), f"2024-01-01T00:00:{i:02d}Z"))
+            requests = {"cpu": draw(st.integers(1, 8)) * 250, "memory": draw(st.integers(1, 8)) * G // 2}
+            pool = draw(st.sampled_from((None, None, "ssd", "zone-a")))
+            pod_sets.append(PodSet(f"p{j}", n, requests, draw(st.integers(1, n)), pool, constraints))
+        tenant = draw(st.sampled_from([t.name for t in tenants]))
+        claims.append(Claim(f"{prefix}/{i}", tenant, tuple(pod_sets), draw(st.integers(0, 3)),
+                            draw(st.booleans()), f"2024-01-01T00:00:{i:02d}Z"))
     return claims
 
 
@@ -939,9 +970,9 @@ def guaranteed_scenario(draw):
     claims = []
     for i in range(draw(st.integers(1, 25))):
         n = draw(st.integers(1, 6))
+        requests = {"cpu": draw(st.integers(1, 8)) * 500, "memory": draw(st.integers(1, 16)) * G}
         claims.append(Claim(f"c/{i}", draw(st.sampled_from([t.name for t in tenants])),
-                            (PodSet("p", n, {"cpu": draw(st.integers(1, 8)) * 500,
-                                             "memory": draw(st.integers(1, 16)) * G}, draw(st.integers(1, n))),),
+                            (PodSet("p", n, requests, draw(st.integers(1, n))),),
                             draw(st.integers(0, 2)), draw(st.booleans()), f"2024-01-01T00:00:{i:02d}Z"))
     return tenants, claims
 
@@ -960,7 +991,8 @@ def test_property_a_tenant_under_its_guarantee_is_never_blocked_by_others_borrow
     first_claims, later = claims[:split], claims[split:]
     first = allocate(nodes, tenants, first_claims)
     running = [as_admitted(c, d) for c in first_claims if isinstance(d := first.for_claim(c.key), Admit)]
-    for result, batch in ((first, first_claims), (allocate(nodes, tenants, running + later), running + later)):
+    second = allocate(nodes, tenants, running + later)
+    for result, batch in ((first, first_claims), (second, running + later)):
         placements = {c.key: c.admission for c in batch if c.admission}
         placements.update({d.claim: {p.name: dict(p.nodes) for p in d.pod_sets}
                            for d in result.decisions if isinstance(d, Admit)})
@@ -988,8 +1020,9 @@ def drf_scenario(draw, same_request: bool):
     return tenants, claims, [Node("big", capacity)]
 
 
-def replay_shares(tenants: Sequence[Tenant], claims: Sequence[Claim], nodes: Sequence[Node], result: Allocation):
-    """Yield (decision, weighted dominant share of every tenant just before it), computed from the decisions."""
+def replay_shares(tenants: Sequence[Tenant], claims: Sequence[Claim], nodes: Sequence[Node],
+                  result: Allocation):
+    """Yield (decision, weighted dominant share of every tenant just before it), from the decisions."""
     capacity = nodes[0].allocatable
     weight = {t.name: t.weight for t in tenants}
     usage = {t.name: Counter() for t in tenants}
@@ -1091,3 +1124,34 @@ def test_property_preemption_takes_only_allowed_victims(scenario):
     claims = running + services
     result = allocate(nodes, after, claims, POOLS)
     check_allocation(nodes, POOLS, after, claims, result)
+
+
+def next_snapshot(claims: Sequence[Claim], result: Allocation) -> list[Claim]:
+    """What the handler does with a pass: admitted claims run, victims are evicted and requeued,
+    preemptors are marked as waiting for their victims."""
+    by_key = {c.key: c for c in claims}
+    for d in result.decisions:
+        c = by_key[d.claim]
+        if isinstance(d, Admit):
+            by_key[d.claim] = as_admitted(c, d)
+        elif isinstance(d, Preempt):
+            by_key[d.claim] = dataclasses.replace(c, preempting=True)
+            for v in d.victims:
+                by_key[v] = dataclasses.replace(by_key[v], admission=None)
+    return list(by_key.values())
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(preemption_scenario())
+def test_property_repeated_passes_settle_without_ping_pong(scenario):
+    nodes, before, fill, after, services = scenario
+    first = allocate(nodes, before, fill, POOLS)
+    claims = next_snapshot(fill, first) + services
+    for _ in range(8):
+        result = allocate(nodes, after, claims, POOLS)
+        check_allocation(nodes, POOLS, after, claims, result)
+        if not any(isinstance(d, Admit | Preempt) for d in result.decisions):
+            return
+        claims = next_snapshot(claims, result)
+    raise AssertionError("no fixpoint after 8 passes: " + ", ".join(
+        f"{d.claim}->{d.victims}" for d in result.decisions if isinstance(d, Preempt)))

@@ -96,8 +96,7 @@ def test_the_api_server_refuses_what_the_models_refuse():
 
 def test_every_cel_rule_has_a_message():
     def walk(node):
-        for rule in node.get("x-kubernetes-validations", []):
-            yield rule
+        yield from node.get("x-kubernetes-validations", [])
         for sub in node.get("properties", {}).values():
             yield from walk(sub)
         for key in ("items", "additionalProperties"):
@@ -208,7 +207,8 @@ def test_an_admission_round_trips_through_the_status():
                             {"topology.kubernetes.io/zone": "abc"[i], "disk": "ssd"}) for i in range(3)]
     spec = ServiceClaimSpec.model_validate(KAFKA_CLAIM)
     claim = spec.to_allocator("kafka/a", "streaming")
-    pools = [NodePoolSpec.model_validate({"nodeSelector": {"matchLabels": {"disk": "ssd"}}}).to_allocator("ssd")]
+    ssd = NodePoolSpec.model_validate({"nodeSelector": {"matchLabels": {"disk": "ssd"}}})
+    pools = [ssd.to_allocator("ssd")]
     result = allocator.allocate(nodes, [allocator.Tenant("streaming")], [claim], pools)
     admit = result.for_claim("kafka/a")
     status = ServiceClaimStatus(
@@ -220,7 +220,11 @@ def test_an_admission_round_trips_through_the_status():
     assert ServiceClaimStatus.model_validate(wire).admission() == {"broker": {"n0": 1, "n1": 1, "n2": 1}}
     pending = status.model_copy(update={"conditions": [
         Condition(type="Admitted", status="False", reason="Unschedulable")]})
-    assert pending.admission() is None
+    assert pending.admission() is None and not pending.preempting()
+    waiting = status.model_copy(update={"conditions": [
+        Condition(type="QuotaReserved", status="False", reason="Preempting")]})
+    assert waiting.preempting()
+    assert spec.to_allocator("kafka/a", "streaming", preempting=waiting.preempting()).preempting
 
 
 def test_tenant_status_from_the_allocator():
@@ -241,7 +245,8 @@ def test_claims_resolve_to_the_tenant_that_owns_their_namespace():
     }
     assert resolve_tenant("kafka", {"team": "analytics"}, tenants) == "streaming"  # a name wins
     assert resolve_tenant("spark", {"team": "analytics"}, tenants) == "analytics"
-    assert resolve_tenant("spark", {"team": "analytics", "tier": "prod"}, tenants, explicit="platform") == "platform"
+    both = {"team": "analytics", "tier": "prod"}
+    assert resolve_tenant("spark", both, tenants, explicit="platform") == "platform"
     with pytest.raises(ValueError, match="several tenants \\(analytics, platform\\)"):
         resolve_tenant("spark", {"team": "analytics", "tier": "prod"}, tenants)
     with pytest.raises(ValueError, match="spec.tenant: tenant streaming does not own namespace spark"):
