@@ -67,5 +67,10 @@ lint: venv ## ruff
 	$(VENV)/bin/ruff check operators tests bench
 
 .PHONY: bench
-bench: venv ## benchmarks; they print figures
+bench: venv ## benchmarks of the pure code; they print figures
 	$(PY) bench/reconcile_bench.py
+	$(PY) bench/allocator_bench.py
+
+.PHONY: bench-e2e
+bench-e2e: venv binaries ## admission throughput on the local control plane (or KUBECONFIG)
+	$(PY) bench/admission_e2e_bench.py

@@ -15,6 +15,7 @@ import time
 from operators.kafka.api import KafkaClusterSpec
 from operators.kafka.resources import Cluster, build
 from operators.sdk.apply import contains
+from operators.sdk.claims import Grant
 
 UID = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
 
@@ -33,8 +34,11 @@ def main() -> None:
     for brokers in (3, 12, 50, 200):
         body = {"brokers": {"replicas": brokers}, "config": {"num.partitions": 12, "compression.type": "zstd"}}
 
-        def once(body=body):
-            return build(Cluster("prod", "ns", UID, KafkaClusterSpec.model_validate(body)))
+        hosts = tuple(f"node-{i}" for i in range(brokers))
+        grants = {"broker": Grant(brokers, hosts), "controller": Grant(3, hosts[:3])}
+
+        def once(body=body, grants=grants):
+            return build(Cluster("prod", "ns", UID, KafkaClusterSpec.model_validate(body)), grants)
 
         objs = once()
         samples = timed(once, 50)

@@ -314,12 +314,11 @@ class NodePoolSpec(Model):
 
 
 class NodePoolStatus(Model):
-    """Observed state of a NodePool."""
+    """Observed state of a NodePool. Nothing writes it yet: the meta-controller writes only
+    ServiceClaim and Tenant status; a pool's capacity shows in the claims it admits."""
 
     observed_generation: int | None = None
     conditions: Conditions = []
-    nodes: int = Field(default=0, description="Schedulable nodes the pool's pods may use.")
-    allocatable: dict[str, str] = Field(default={}, description="Sum of those nodes' allocatable resources.")
 
 
 NODE_POOL = CustomResource(
@@ -330,11 +329,6 @@ NODE_POOL = CustomResource(
     scope="Cluster",
     spec=NodePoolSpec,
     status=NodePoolStatus,
-    printer_columns=(
-        PrinterColumn("Nodes", ".status.nodes", "integer"),
-        PrinterColumn("CPU", ".status.allocatable.cpu"),
-        PrinterColumn("Memory", ".status.allocatable.memory"),
-    ),
 )
 
 
