@@ -58,14 +58,15 @@ class _Wakeups:
     reasons: dict[Key, list[str]] = field(default_factory=dict)
 
     def wake(self, key: Key, reason: str) -> None:
+        if key not in self.events:
+            return  # no worker (yet): it reconciles anyway when it starts
         reasons = self.reasons.setdefault(key, [])
         if reason not in reasons and len(reasons) < 5:
             reasons.append(reason)
-        if key in self.events:
-            self.events[key].set()
+        self.events[key].set()
 
-    def take_reasons(self, key: Key) -> list[str]:
-        return self.reasons.pop(key, [])
+    def take_reasons(self, key: Key, first: bool) -> list[str]:
+        return self.reasons.pop(key, []) or (["started"] if first else ["resync"])
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ def register(resource: CustomResource, reconcile: Callable[[dict[str, Any]], Res
             wakeups.wake(key, f"{kind} {type.lower() if type else 'listed'}")
 
     for child in children:
-        @kopf.on.event(child.group, child.version, child.plural, id=f"{WAKE_PREFIX}{child.plural}",
+        @kopf.on.event(child.group, child.version, child.plural, id=f"{WAKE_PREFIX}{child.plural}-of-{kind}",
                        labels={cluster_label: kopf.PRESENT})
         async def _on_child(body: kopf.Body, type: str | None, _plural: str = child.plural, **_: Any) -> None:
             key = (body.metadata.namespace, body.metadata.labels[cluster_label])
@@ -107,11 +108,11 @@ def register(resource: CustomResource, reconcile: Callable[[dict[str, Any]], Res
     async def _worker(body: kopf.Body, stopped: kopf.DaemonStopped, **_: Any) -> None:
         key = (body.metadata.namespace, body.metadata.name)
         event = wakeups.events.setdefault(key, asyncio.Event())
-        failures = 0
+        failures, first = 0, True
         try:
             while not stopped:
                 event.clear()
-                reasons = wakeups.take_reasons(key) or ["resync"]
+                reasons, first = wakeups.take_reasons(key, first), False
                 snapshot = copy.deepcopy(dict(body))
                 log.info("reconciling %s %s/%s (trigger: %s)", kind, *key, "; ".join(reasons))
                 started = time.monotonic()
@@ -134,3 +135,4 @@ def register(resource: CustomResource, reconcile: Callable[[dict[str, Any]], Res
                 await asyncio.sleep(0.2)
         finally:
             wakeups.events.pop(key, None)
+            wakeups.reasons.pop(key, None)
