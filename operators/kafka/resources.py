@@ -28,6 +28,7 @@ from ..sdk.claims import CLAIM_LABEL, POD_SET_LABEL, Grant, claim_manifest, pod_
 from ..sdk.objects import object_meta, standard_labels
 from ..sdk.templates import render
 from .api import CONTROLLER_PORT, GROUP, KAFKA_CLUSTER, REPLICATION_PORT, BrokerSet, ControllerSet, KafkaClusterSpec
+from .health import roles_to_restart
 
 Role = Literal["controller", "broker"]
 ROLES: tuple[Role, ...] = ("controller", "broker")
@@ -166,11 +167,14 @@ def server_properties(cluster: Cluster, role: Role, ordinal: int) -> str:
                       for i in range(cluster.replicas("controller")))
     if role == "controller":
         listeners = [("CONTROLLER", CONTROLLER_PORT, "PLAINTEXT")]
-        config: dict[str, int | str] = {}
     else:
         listeners = [("REPLICATION", REPLICATION_PORT, "PLAINTEXT")] + [
             (lst.name.upper(), lst.port, "SSL" if lst.tls else "PLAINTEXT") for lst in cluster.spec.listeners]
-        config = default_config(cluster) | dict(cluster.spec.config)
+    # Each role gets the keys it reads: controllers apply topic defaults (num.partitions,
+    # default.replication.factor, min.insync.replicas) when they create topics; a key only
+    # brokers read stays off the controllers, so changing it rolls only brokers.
+    config = {k: v for k, v in (default_config(cluster) | dict(cluster.spec.config)).items()
+              if role in roles_to_restart((k,))}
     protocols = dict.fromkeys(["CONTROLLER"], "PLAINTEXT") | {n: p for n, _, p in listeners}
     return render(
         "operators.kafka", "server.properties.j2",

@@ -70,14 +70,20 @@ def test_broker_properties():
     assert p["offsets.topic.replication.factor"] == "3"
 
 
-def test_controller_properties_have_only_the_controller_listener():
-    p = props(server_properties(cluster(config={"num.partitions": 6}), "controller", 1))
+def test_controller_properties_have_the_controller_listener_and_the_keys_controllers_read():
+    c = cluster(config={"num.partitions": 6, "log.retention.hours": 24, "auto.leader.rebalance.enable": "false"})
+    p = props(server_properties(c, "controller", 1))
     assert p["process.roles"] == "controller"
     assert p["node.id"] == "1001"
     assert p["listeners"] == "CONTROLLER://:9090"
     assert p["advertised.listeners"] == "CONTROLLER://prod-controller-1.prod-nodes.ns.svc:9090"
-    assert "num.partitions" not in p
     assert "inter.broker.listener.name" not in p
+    # Controllers create topics, so they need the topic defaults; they never read log retention.
+    assert (p["num.partitions"], p["default.replication.factor"], p["auto.leader.rebalance.enable"]) == (
+        "6", "3", "false")
+    assert "log.retention.hours" not in p
+    broker = props(server_properties(c, "broker", 0))
+    assert broker["log.retention.hours"] == "24" and "auto.leader.rebalance.enable" not in broker
 
 
 def test_single_broker_gets_replication_defaults_it_can_satisfy():
@@ -171,7 +177,9 @@ def test_delete_claim_deletes_volumes_with_the_cluster():
 
 
 @pytest.mark.parametrize(("change", "broker_changes", "controller_changes"), [
-    ({"config": {"num.partitions": 12}}, True, False),
+    ({"config": {"log.retention.hours": 12}}, True, False),
+    ({"config": {"num.partitions": 12}}, True, True),
+    ({"config": {"auto.leader.rebalance.enable": "false"}}, False, True),
     ({"controllers": {"replicas": 5}}, True, True),  # the quorum list is in every node's config
     ({"brokers": {"replicas": 4}}, True, False),
 ])

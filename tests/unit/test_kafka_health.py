@@ -1,0 +1,265 @@
+"""Kafka restart gates on recorded metadata (tests/unit/data/kafka/*.json, kafka-python result shapes)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from operators.kafka.health import (
+    PartitionState,
+    QuorumState,
+    ReplicaState,
+    active_controller,
+    broker_restart_blockers,
+    classify_config_change,
+    controller_restart_blockers,
+    controller_restart_order,
+    min_isr_from_kafka_python,
+    partitions_from_kafka_python,
+    quorum_from_kafka_python,
+    roles_to_restart,
+    update_mode,
+)
+
+DATA = Path(__file__).parent / "data" / "kafka"
+
+
+def load(name: str) -> dict:
+    return json.loads((DATA / name).read_text())
+
+
+def partitions(name: str) -> tuple[list[PartitionState], int]:
+    doc = load(name)
+    return partitions_from_kafka_python(doc["topics"], min_isr_from_kafka_python(doc["topic_configs"])), \
+        doc["broker_min_isr"]
+
+
+def quorum(name: str) -> QuorumState:
+    return quorum_from_kafka_python(load(name))
+
+
+# ----------------------------------------------------------------------------- brokers
+
+
+@pytest.mark.parametrize("broker", [0, 1, 2])
+def test_healthy_cluster_has_no_blockers(broker):
+    parts, default = partitions("partitions-healthy.json")
+    assert len(parts) == 10
+    assert broker_restart_blockers(broker, parts, default) == []
+
+
+def test_restart_that_breaks_min_isr_is_blocked_with_named_partitions():
+    parts, default = partitions("partitions-broker0-catching-up.json")
+    assert broker_restart_blockers(1, parts, default) == [
+        "orders-0: ISR [1, 2] would drop to [2], below min.insync.replicas=2",
+        "orders-1: ISR [1, 2] would drop to [2], below min.insync.replicas=2",
+        "orders-2: ISR [2] is already below min.insync.replicas=2 (replicas [2, 0, 1]); "
+        "broker 1 holds a replica that may be the first to catch up",
+        "orders-3: ISR [1, 2] would drop to [2], below min.insync.replicas=2",
+    ]
+    assert broker_restart_blockers(2, parts, default)[2] == (
+        "orders-2: ISR [2] is already below min.insync.replicas=2 (replicas [2, 0, 1]); broker 2 is in the ISR")
+
+
+def test_broker_outside_a_full_isr_does_not_block_but_an_under_isr_replica_does():
+    parts, default = partitions("partitions-broker0-catching-up.json")
+    # Broker 0 is out of the orders ISRs: restarting it takes nothing below min ISR; but orders-2
+    # is under min ISR and broker 0 holds a replica of it, which may be the first to catch up.
+    assert broker_restart_blockers(0, parts, default) == [
+        "orders-2: ISR [2] is already below min.insync.replicas=2 (replicas [2, 0, 1]); "
+        "broker 0 holds a replica that may be the first to catch up"]
+    without_orders_2 = [p for p in parts if p.name != "orders-2"]
+    assert broker_restart_blockers(0, without_orders_2, default) == []
+
+
+def test_partitions_with_replication_factor_at_most_min_isr_are_ignored():
+    parts, default = partitions("partitions-broker0-catching-up.json")
+    # payments: min.insync.replicas=3 (topic override) with RF 3; its ISR [2, 1] is under it and
+    # broker 1 is in it, yet it never blocks, since no restart order can satisfy it.
+    payments = [p for p in parts if p.topic == "payments"]
+    assert [(len(p.replicas), p.min_insync_replicas) for p in payments] == [(3, 3), (3, 3)]
+    assert payments[0].isr == (2, 1)
+    assert broker_restart_blockers(1, payments, default) == []
+    assert broker_restart_blockers(1, [replace(payments[0], min_insync_replicas=2)], default) == [
+        "payments-0: ISR [2, 1] would drop to [2], below min.insync.replicas=2"]
+    clicks = [p for p in parts if p.topic == "clicks"]
+    assert [(len(p.replicas), p.min_insync_replicas) for p in clicks] == [(2, 2), (2, 2)]
+    # clicks-0 has ISR [1] (< 2) on broker 1 and clicks-1 is offline: RF 2 <= min ISR 2, so never a blocker.
+    assert broker_restart_blockers(1, clicks, default) == []
+    # The same partitions with RF 3 do block: the rule is about RF, not the topic name.
+    wider = [replace(p, replicas=(*p.replicas, 9)) for p in clicks]
+    assert broker_restart_blockers(1, wider, default) == [
+        "clicks-0: ISR [1] is already below min.insync.replicas=2 (replicas [1, 0, 9]); broker 1 is in the ISR"]
+    assert broker_restart_blockers(2, wider, default) == [
+        "clicks-1: ISR [] is offline (no leader) min.insync.replicas=2 (replicas [0, 2, 9]); "
+        "broker 2 holds a replica that may be the first to catch up"]
+
+
+def test_healthy_fixture_rf1_topic_is_ignored():
+    parts, default = partitions("partitions-healthy.json")
+    audit = [p for p in parts if p.topic == "audit"]
+    assert audit == [PartitionState("audit", 0, 2, (2,), (2,), 2)]
+    assert broker_restart_blockers(2, audit, default) == []
+    # RF 1 with min ISR 1 is ignored too (replicas <= min ISR): restarting its only broker is unavoidable.
+    assert broker_restart_blockers(2, [replace(audit[0], min_insync_replicas=1)], default) == []
+
+
+def test_topic_without_min_isr_uses_the_broker_default():
+    p = PartitionState("events", 7, 4, (4, 5, 6), (4, 5))
+    assert broker_restart_blockers(4, [p], default_min_isr=2) == [
+        "events-7: ISR [4, 5] would drop to [5], below min.insync.replicas=2"]
+    assert broker_restart_blockers(4, [p], default_min_isr=1) == []
+    assert broker_restart_blockers(4, [p]) == []  # Kafka's default min.insync.replicas is 1
+    assert broker_restart_blockers(4, [replace(p, isr=(4,))]) == [
+        "events-7: ISR [4] would drop to [], below min.insync.replicas=1"]
+    assert broker_restart_blockers(4, [replace(p, isr=(4,))], default_min_isr=None) == []
+    # A topic override wins over the default.
+    assert broker_restart_blockers(4, [replace(p, min_insync_replicas=1)], default_min_isr=2) == []
+
+
+# ----------------------------------------------------------------------------- controllers
+
+
+@pytest.mark.parametrize("controller", [1000, 1001, 1002])
+def test_healthy_quorum_allows_any_controller(controller):
+    assert controller_restart_blockers(controller, quorum("quorum-healthy.json")) == []
+
+
+def test_lagging_voter_blocks_the_others_but_not_itself():
+    q = quorum("quorum-1002-lagging.json")
+    assert controller_restart_blockers(1002, q) == []
+    [blocker] = controller_restart_blockers(1001, q)
+    assert blocker == ("controller 1001: without it only 1 of 3 voters would be caught up [1000], 2 needed "
+                       "(lag limit 2000 ms, controller.quorum.fetch.timeout.ms); "
+                       "voter 1002 is 5300 ms behind leader 1000, 3263 records")
+    assert controller_restart_blockers(1000, q) != []
+    # The lag window is the desired controller.quorum.fetch.timeout.ms.
+    assert controller_restart_blockers(1001, q, max_lag_ms=6000) == []
+    assert controller_restart_blockers(1001, q, max_lag_ms=5300) != []  # strictly less than the window
+
+
+def test_quorum_without_leader_blocks():
+    q = replace(quorum("quorum-healthy.json"), leader_id=-1)
+    assert controller_restart_blockers(1001, q) == ["controller 1001: the quorum has no leader (leader id -1)"]
+    assert active_controller(q) is None
+
+
+def test_quorum_sizes_one_two_and_five():
+    def voter(i, caught):
+        return ReplicaState(i, 100, caught, caught)
+
+    single = QuorumState(1000, 1, 100, (voter(1000, 10_000),))
+    assert controller_restart_blockers(1000, single) == []
+    pair = QuorumState(1000, 1, 100, (voter(1000, 10_000), voter(1001, 9_000)))
+    assert controller_restart_blockers(1001, pair) == []
+    assert controller_restart_blockers(1000, pair) == []
+    assert controller_restart_blockers(1000, replace(pair, voters=(voter(1000, 10_000), voter(1001, 1_000)))) != []
+    five = QuorumState(1000, 1, 100, (voter(1000, 10_000), voter(1001, 9_999), voter(1002, 9_999),
+                                      voter(1003, 1_000), voter(1004, None)))
+    assert controller_restart_blockers(1001, five) != []  # 1000 and 1002 left: 2 < 3
+    five_ok = replace(five, voters=(*five.voters[:4], voter(1004, 9_500)))
+    assert controller_restart_blockers(1001, five_ok) == []  # 1000, 1002, 1004: 3 >= 3
+
+
+def test_leader_without_timestamp_falls_back_to_now_or_blocks():
+    q = quorum("quorum-healthy.json")
+    leader = replace(q.voters[0], last_caught_up_timestamp_ms=None)
+    q = replace(q, voters=(leader, *q.voters[1:]))
+    assert controller_restart_blockers(1001, q) == [
+        "controller 1001: the quorum leader 1000 reports no last caught-up time"]
+    caught = q.voters[2].last_caught_up_timestamp_ms
+    assert controller_restart_blockers(1001, q, now_ms=caught + 100) == []
+    assert controller_restart_blockers(1001, q, now_ms=caught + 60_000) != []
+
+
+def test_active_controller_is_restarted_last():
+    q = quorum("quorum-leader-1001.json")
+    assert active_controller(q) == 1001
+    assert controller_restart_order([1002, 1001, 1000], q) == [1000, 1002, 1001]
+    assert controller_restart_order([1002, 1000], q) == [1000, 1002]
+    assert controller_restart_order([1000, 1001, 1002], quorum("quorum-healthy.json")) == [1001, 1002, 1000]
+
+
+# ----------------------------------------------------------------------------- config changes
+
+
+def test_config_classification():
+    old = {"log.retention.hours": 168, "num.io.threads": "8", "auto.create.topics.enable": "false",
+           "compression.type": "producer", "log.cleaner.threads": 1}
+    new = {"log.retention.hours": "168", "num.io.threads": 16, "auto.create.topics.enable": "true",
+           "min.insync.replicas": 2, "my.custom.plugin.setting": "x", "listener.name.plain.ssl.keystore.location": "/k",
+           "log.cleaner.threads": 1}
+    restart, dynamic = classify_config_change(old, new)
+    assert dynamic == {"num.io.threads", "min.insync.replicas", "listener.name.plain.ssl.keystore.location"}
+    # read-only, unknown (safe default), and removed keys restart
+    assert restart == {"auto.create.topics.enable", "my.custom.plugin.setting", "compression.type"}
+    assert classify_config_change(old, dict(old)) == (frozenset(), frozenset())
+    assert classify_config_change(old, new, role="controller")[1] == frozenset()
+
+
+def test_update_modes():
+    assert update_mode("message.max.bytes") == "cluster-wide"
+    assert update_mode("max.connections") == "cluster-wide"  # a cluster-level listener config
+    assert update_mode("ssl.keystore.location") == "per-broker"
+    assert update_mode("listener.name.tls.ssl.keystore.location") == "per-broker"
+    assert update_mode("listener.name.sasl.plain.sasl.jaas.config") == "per-broker"
+    assert update_mode("listener.name.tls.socket.whatever") == "read-only"
+    assert update_mode("log.dirs") == "read-only"
+    assert update_mode("controller.quorum.election.timeout.ms") == "read-only"
+    assert update_mode("no.such.key") == "read-only"
+
+
+def test_roles_to_restart():
+    assert roles_to_restart({"controller.quorum.election.timeout.ms"}) == {"controller"}
+    assert roles_to_restart({"auto.create.topics.enable", "num.io.threads"}) == {"broker"}
+    assert roles_to_restart({"default.replication.factor"}) == {"controller", "broker"}
+    assert roles_to_restart({"no.such.key"}) == {"controller", "broker"}
+    assert roles_to_restart(set()) == frozenset()
+
+
+# ----------------------------------------------------------------------------- kafka-python conversion
+
+
+def test_conversion_from_kafka_python_protocol_objects():
+    protocol = pytest.importorskip("kafka.protocol.metadata")
+    admin = pytest.importorskip("kafka.protocol.admin")
+    topic = protocol.MetadataResponse.MetadataResponseTopic
+    part = topic.MetadataResponsePartition
+    metadata = protocol.MetadataResponse(version=12, throttle_time_ms=0, brokers=[], cluster_id="c", controller_id=1,
+                                         topics=[topic(error_code=0, name="orders", topic_id=uuid.uuid4(),
+                                                       is_internal=False, partitions=[
+                                                           part(error_code=0, partition_index=3, leader_id=1,
+                                                                leader_epoch=5, replica_nodes=[1, 2, 3],
+                                                                isr_nodes=[1, 2], offline_replicas=[])])])
+    [state] = partitions_from_kafka_python(metadata.to_dict()["topics"], {"orders": 2})
+    assert state == PartitionState("orders", 3, 1, (1, 2, 3), (1, 2), 2)
+    assert broker_restart_blockers(1, [state]) == [
+        "orders-3: ISR [1, 2] would drop to [2], below min.insync.replicas=2"]
+
+    q = admin.DescribeQuorumResponse
+    pdata = q.TopicData.PartitionData
+    rs = pdata.ReplicaState
+    response = q(version=2, error_code=0, error_message=None, nodes=[], topics=[q.TopicData(
+        topic_name="__cluster_metadata", partitions=[pdata(
+            partition_index=0, error_code=0, error_message=None, leader_id=1000, leader_epoch=3, high_watermark=50,
+            current_voters=[rs(replica_id=1000, replica_directory_id=uuid.uuid4(), log_end_offset=50,
+                               last_fetch_timestamp=9_000, last_caught_up_timestamp=9_000),
+                            rs(replica_id=1001, replica_directory_id=uuid.uuid4(), log_end_offset=40,
+                               last_fetch_timestamp=-1, last_caught_up_timestamp=-1)],
+            observers=[])])])
+    state_q = quorum_from_kafka_python(response.to_dict())
+    assert state_q == QuorumState(1000, 3, 50, (ReplicaState(1000, 50, 9_000, 9_000),
+                                                ReplicaState(1001, 40, None, None)))
+
+
+def test_conversion_rejects_errors():
+    with pytest.raises(ValueError, match="metadata error code 3"):
+        partitions_from_kafka_python([{"name": "x", "error_code": 3, "partitions": []}])
+    doc = load("quorum-healthy.json")
+    doc["topics"][0]["partitions"][0]["error"] = "[Error 6] NotLeaderOrFollowerError"
+    with pytest.raises(ValueError, match="NotLeaderOrFollower"):
+        quorum_from_kafka_python(doc)
