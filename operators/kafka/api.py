@@ -15,6 +15,7 @@ from ..meta.api import Constraint
 from ..sdk.conditions import Conditions
 from ..sdk.crd import CustomResource, PrinterColumn
 from ..sdk.models import Model, Quantity, cel, validations
+from ..sdk.plans import Plans
 
 GROUP = "kafka.smack.dev"
 
@@ -234,6 +235,7 @@ class KafkaClusterStatus(Model):
     listeners: list[ListenerStatus] = []
     brokers: NodeSetStatus = NodeSetStatus()
     controllers: NodeSetStatus = NodeSetStatus()
+    plans: Plans = []
 
 
 KAFKA_CLUSTER = CustomResource(
@@ -247,6 +249,7 @@ KAFKA_CLUSTER = CustomResource(
         PrinterColumn("Version", ".status.version"),
         PrinterColumn("Brokers", ".spec.brokers.replicas", "integer"),
         PrinterColumn("Ready", '.status.conditions[?(@.type=="Ready")].status'),
+        PrinterColumn("Plan", '.status.plans[?(@.name=="update")].status', priority=1),
         PrinterColumn("Bootstrap", ".status.bootstrapServers", priority=1),
         PrinterColumn("Reason", '.status.conditions[?(@.type=="Ready")].reason', priority=1),
     ),

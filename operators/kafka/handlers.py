@@ -6,6 +6,7 @@ Importing this module registers the handlers (``python -m operators run --only k
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 import kopf
@@ -18,9 +19,11 @@ from ..sdk.claims import admission_condition, grants
 from ..sdk.conditions import Condition, get_condition, set_condition
 from ..sdk.controller import ChildKind, Result, register
 from ..sdk.metrics import APPLY_TOTAL, RESOURCES_READY
+from ..sdk.plans import HALT, Plan, PlanControlError, parse_controls
+from ..sdk.rollout import PodView, restart_allowed
 from .api import KAFKA_CLUSTER, KafkaClusterSpec, KafkaClusterStatus
 from .resources import CLUSTER_LABEL, POD_SET_FIELDS, ROLE_LABEL, Cluster, build, claim_spec, service_claim
-from .status import derive
+from .status import derive, update_plan
 
 log = logging.getLogger(__name__)
 FIELD_MANAGER = "smack-operators-kafka"
@@ -57,9 +60,16 @@ def reconcile(body: dict[str, Any]) -> Result:
         if manifest["kind"] == "StatefulSet":
             live[obj["metadata"]["labels"][ROLE_LABEL]] = obj
     pods = applier().list_objects("v1", "Pod", cluster.namespace, f"{CLUSTER_LABEL}={cluster.name}")
+    try:
+        controls = parse_controls(meta.get("annotations"))
+    except PlanControlError as exc:
+        kopf.warn(body, reason="InvalidPlanControl", message=f"{exc}; no pod is restarted until it is fixed")
+        controls = HALT
+    plan, views = update_plan(cluster, live, pods, granted, controls, now=datetime.now(UTC))
+    _restart_next(body, plan, views)
 
     status = derive(cluster, meta["generation"], stateful_sets=live, pods=pods, grants=granted,
-                    admission=admission_condition(claim), previous=previous)
+                    admission=admission_condition(claim), previous=previous, plan=plan)
     _write_status(body, previous, status)
     ready = get_condition(status.conditions, "Ready")
     was_ready = get_condition(previous.conditions, "Ready")
@@ -68,6 +78,25 @@ def reconcile(body: dict[str, Any]) -> Result:
         kopf.info(body, reason="ClusterReady", message=f"{ready.message}; bootstrap {status.bootstrap_servers}")
     progressing = get_condition(status.conditions, "Progressing")
     return Result("ok", None) if progressing.status == "False" else Result("progressing", 5.0)
+
+
+def _restart_next(body: dict[str, Any], plan: Plan, views: list[PodView]) -> None:
+    """Delete the next out-of-date pod of the update plan when the gate allows: the StatefulSet
+    controller recreates it from the new template (OnDelete)."""
+    step = next(((phase, name) for phase, name in plan.next_steps), None)
+    if step is None:
+        return
+    phase, name = step
+    status = next(s.status for p in plan.phases if p.name == phase for s in p.steps if s.name == name)
+    if status != "Pending":
+        return
+    blockers = restart_allowed(name, views)
+    if blockers:
+        log.info("update plan: %s waits: %s", name, "; ".join(blockers))
+        return
+    applier().delete_pod(name, body["metadata"]["namespace"])
+    kopf.info(body, reason="RestartingPod", message=f"update plan, phase {phase}: restarting {name} "
+                                                    "to apply the current config and version")
 
 
 def _apply(body: dict[str, Any], manifest: dict[str, Any]) -> dict[str, Any]:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from ..sdk.claims import Grant
 from ..sdk.conditions import Condition, set_condition
+from ..sdk.plans import Phase, Plan, PlanControls, derive_plan, render_plan
+from ..sdk.rollout import PodView, pod_step
 from .api import KafkaClusterStatus, ListenerStatus, NodeSetStatus
 from .resources import CONFIG_HASH_ANNOTATION, ROLE_LABEL, ROLES, VERSION_ANNOTATION, Cluster, Role, bootstrap_servers
 
@@ -33,9 +36,40 @@ def node_set_status(cluster: Cluster, role: Role, sts: dict[str, Any] | None, po
     )
 
 
+ROLLOUT_TIMEOUT = 600.0  # seconds a restarted pod may take to become Ready before the rollout stops
+
+
+def _wanted(sts: dict[str, Any] | None) -> dict[str, str]:
+    annotations = ((sts or {}).get("spec") or {}).get("template", {}).get("metadata", {}).get("annotations") or {}
+    return {k: annotations[k] for k in (CONFIG_HASH_ANNOTATION, VERSION_ANNOTATION) if k in annotations}
+
+
+def update_plan(cluster: Cluster, stateful_sets: dict[Role, dict[str, Any] | None], pods: list[dict[str, Any]],
+                grants: dict[str, Grant], controls: PlanControls, *, now: datetime) -> tuple[Plan, list[PodView]]:
+    """The ``update`` plan: controllers first, then brokers, one pod at a time (serial).
+
+    Within a role, pods that are not Ready go first (restarting them cannot make things
+    worse), then by ordinal. Only admitted pods take part. Returns the plan and every pod's
+    view, which the readiness gate between steps needs. (The active controller goes last
+    once the quorum can be asked: operators.kafka.health.controller_restart_order.)
+    """
+    views: list[PodView] = []
+    phases = []
+    for role in ROLES:
+        wanted = _wanted(stateful_sets.get(role))
+        mine = {v.name: v for v in (PodView.of(p, wanted) for p in pods
+                                    if p["metadata"].get("labels", {}).get(ROLE_LABEL) == role)}
+        views += mine.values()
+        names = [f"{cluster.sts_name(role)}-{i}" for i in range(grants[role].count if role in grants else 0)]
+        names.sort(key=lambda n: (mine[n].ready if n in mine else True, int(n.rsplit("-", 1)[1])))
+        phases.append(Phase(f"{role}s", [pod_step(n, mine.get(n), now=now, timeout=ROLLOUT_TIMEOUT)
+                                         for n in names]))
+    return derive_plan("update", phases, controls=controls), views
+
+
 def derive(cluster: Cluster, generation: int, *, stateful_sets: dict[Role, dict[str, Any] | None],
            pods: list[dict[str, Any]], grants: dict[str, Grant], admission: Condition | None,
-           previous: KafkaClusterStatus, at: str | None = None) -> KafkaClusterStatus:
+           previous: KafkaClusterStatus, plan: Plan | None = None, at: str | None = None) -> KafkaClusterStatus:
     """The new status of ``cluster`` from its claim's admission, StatefulSets and pods.
 
     ``admission`` is the ServiceClaim's Admitted condition (None before the meta-controller
@@ -71,10 +105,17 @@ def derive(cluster: Cluster, generation: int, *, stateful_sets: dict[Role, dict[
         progressing = cond("Progressing", "True", "WaitingForAdmission", admitted_cond.message)
     elif not ready:
         progressing = cond("Progressing", "True", "Deploying", f"waiting for pods: {counts}")
+    elif plan is not None and plan.status == "Error":
+        failed = next(f"{s.name}: {s.message}" for p in plan.phases for s in p.steps if s.status == "Error")
+        progressing = cond("Progressing", "False", "RolloutStalled", f"update plan stopped at {failed}")
     elif not updated:
         stale = sum(s.desired - s.updated for s in sets.values())
-        progressing = cond("Progressing", "True", "UpdatePending",
-                           f"{stale} pods run an older config or version and wait for a rolling restart")
+        if plan is not None and plan.paused:
+            progressing = cond("Progressing", "False", "RolloutPaused",
+                               f"{stale} pods run an older config or version; the update plan is paused")
+        else:
+            progressing = cond("Progressing", "True", "RollingUpdate",
+                               f"{stale} pods run an older config or version; restarting them one at a time")
     else:
         progressing = cond("Progressing", "False", "Stable", "every pod runs the current spec")
     conditions = previous.conditions
@@ -92,4 +133,5 @@ def derive(cluster: Cluster, generation: int, *, stateful_sets: dict[Role, dict[
         listeners=[ListenerStatus(name=n, bootstrap_servers=s) for n, s in servers.items()],
         brokers=sets["broker"],
         controllers=sets["controller"],
+        plans=[render_plan(plan)] if plan is not None else previous.plans,
     )

@@ -104,6 +104,15 @@ class Applier:
         log.info("%s %s %s/%s", outcome.value, kind, meta.get("namespace", ""), meta["name"])
         return outcome, applied
 
+    def delete_pod(self, name: str, namespace: str) -> None:
+        """Delete a pod (graceful, its own termination grace period); a pod already gone is fine."""
+        try:
+            self.resource("v1", "Pod").delete(name=name, namespace=namespace)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+        log.info("deleted Pod %s/%s", namespace, name)
+
     def patch_status(self, api_version: str, kind: str, name: str, namespace: str | None,
                      status: dict[str, Any]) -> dict[str, Any]:
         """Merge-patch the ``status`` subresource of a custom resource; return the object."""

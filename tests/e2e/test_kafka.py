@@ -191,3 +191,41 @@ def test_scale_down_and_quorum_changes_are_refused_until_data_can_move(ns: Kubec
     assert re.search(r"spec\.controllers\.replicas: Forbidden: controllers\.replicas is fixed", result.stderr), \
         result.stderr
     assert ns.json("get", "kafkacluster", "steady")["metadata"]["generation"] == 1
+
+
+def test_config_change_rolls_only_brokers_one_at_a_time_and_pause_holds_it(ns: Kubectl, operator):
+    ns.apply(manifest("roll", {"brokers": {"replicas": 3}, "controllers": {"replicas": 1}}))
+    ready_cluster(ns, "roll")
+
+    def uids(role):
+        return {p["metadata"]["name"]: p["metadata"]["uid"] for p in ns.json(
+            "get", "pods", "-l", f"kafka.smack.dev/cluster=roll,kafka.smack.dev/role={role}")["items"]}
+    brokers, controllers = uids("broker"), uids("controller")
+
+    ns.run("annotate", "kafkacluster", "roll", "smack.dev/plan-pause=update")
+    ns.run("patch", "kafkacluster", "roll", "--type=merge", "-p", '{"spec":{"config":{"log.retention.hours":12}}}')
+
+    def progressing(reason):
+        def check():
+            obj = ns.json("get", "kafkacluster", "roll")
+            c = next((c for c in obj.get("status", {}).get("conditions", []) if c["type"] == "Progressing"), {})
+            return obj if c.get("reason") == reason and obj["status"].get("observedGeneration") == 2 else None
+        return check
+    paused = wait_for(progressing("RolloutPaused"), what="the paused update plan")
+    (plan,) = paused["status"]["plans"]
+    assert (plan["name"], plan["status"]) == ("update", "Waiting")
+    assert [s["status"] for s in plan["phases"][1]["steps"]] == ["Pending"] * 3
+    assert uids("broker") == brokers, "a paused plan restarted a pod"
+
+    ns.run("annotate", "kafkacluster", "roll", "smack.dev/plan-pause-")
+    done = wait_for(progressing("Stable"), timeout=120, what="the update plan to complete")
+    assert done["status"]["plans"][0]["status"] == "Complete"
+    after = uids("broker")
+    assert set(after) == set(brokers) and all(after[n] != brokers[n] for n in brokers), "every broker restarted"
+    assert uids("controller") == controllers, "a broker-only key restarted a controller"
+    template = ns.json("get", "statefulset", "roll-broker")["spec"]["template"]["metadata"]["annotations"]
+    for pod in ns.json("get", "pods", "-l", "kafka.smack.dev/cluster=roll,kafka.smack.dev/role=broker")["items"]:
+        assert pod["metadata"]["annotations"]["kafka.smack.dev/config-hash"] == template["kafka.smack.dev/config-hash"]
+    restarts = [e for e in ns.json("get", "events", "--field-selector", "involvedObject.name=roll")["items"]
+                if e["reason"] == "RestartingPod"]
+    assert len(restarts) == 3 and all("phase brokers" in e["message"] for e in restarts)

@@ -88,7 +88,7 @@ def test_pods_on_an_old_config_keep_the_running_version():
     pods[0] = pod("broker", hash_="h0", version="4.0.1")
     s = derive_(pods, previous=KafkaClusterStatus(version="4.0.1"))
     assert conds(s)["Ready"] == ("True", "AllNodesReady")
-    assert conds(s)["Progressing"] == ("True", "UpdatePending")
+    assert conds(s)["Progressing"] == ("True", "RollingUpdate")
     assert s.brokers.updated == 2
     assert s.version == "4.0.1"
 
