@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from operators.kafka.api import KafkaClusterSpec
+from operators.kafka.resources import CONFIG_HASH_ANNOTATION, VERSION_ANNOTATION, Cluster
+from operators.kafka.status import update_plan
+from operators.sdk.claims import Grant
+from operators.sdk.plans import HALT, NO_CONTROLS, parse_controls
+from operators.sdk.rollout import PodView, pod_step, restart_allowed
+
+NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+WANTED = {CONFIG_HASH_ANNOTATION: "new", VERSION_ANNOTATION: "4.1.1"}
+
+
+def pod(name: str, *, role: str = "broker", hash_: str = "new", ready: bool = True, deleting: bool = False,
+        age: float = 60) -> dict:
+    meta = {"name": name, "labels": {"kafka.smack.dev/role": role},
+            "annotations": {CONFIG_HASH_ANNOTATION: hash_, VERSION_ANNOTATION: "4.1.1"},
+            "creationTimestamp": (NOW - timedelta(seconds=age)).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    if deleting:
+        meta["deletionTimestamp"] = NOW.isoformat()
+    return {"metadata": meta, "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}}
+
+
+def view(p: dict) -> PodView:
+    return PodView.of(p, WANTED)
+
+
+def test_pod_steps_follow_what_the_cluster_shows():
+    step = lambda p: pod_step("b", None if p is None else view(p), now=NOW, timeout=300)  # noqa: E731
+    assert step(None).status == "Starting"
+    assert step(pod("b", deleting=True)).status == "Starting"
+    assert step(pod("b", hash_="old")).status == "Pending"
+    assert step(pod("b")).status == "Complete"
+    assert step(pod("b", ready=False, age=10)).status == "Started"
+    stuck = step(pod("b", ready=False, age=400))
+    assert stuck.status == "Error" and "not Ready 400s after it started (timeout 300s)" in stuck.message
+
+
+def test_restart_waits_until_every_other_pod_is_ready():
+    views = [view(pod("a")), view(pod("b", hash_="old")), view(pod("c", ready=False))]
+    assert restart_allowed("b", views) == ["c is not Ready"]
+    assert restart_allowed("c", views) == []
+    assert restart_allowed("a", [view(pod("a")), view(pod("b", deleting=True))]) == ["b is not Ready"]
+
+
+def sts(hash_: str) -> dict:
+    return {"spec": {"template": {"metadata": {"annotations": {CONFIG_HASH_ANNOTATION: hash_,
+                                                               VERSION_ANNOTATION: "4.1.1"}}}}}
+
+
+CLUSTER = Cluster("prod", "ns", "1b4e28ba-2fa1-11d2-883f-0016d3cca427",
+                  KafkaClusterSpec.model_validate({"controllers": {"replicas": 3}}))
+GRANTS = {"broker": Grant(3, ("a", "b", "c")), "controller": Grant(3, ("a", "b", "c"))}
+
+
+def test_update_plan_rolls_controllers_first_then_brokers_unready_first():
+    pods = [pod(f"prod-controller-{i}", role="controller", hash_="old") for i in range(3)]
+    pods += [pod("prod-broker-0", hash_="old"), pod("prod-broker-1", hash_="old", ready=False),
+             pod("prod-broker-2", hash_="old")]
+    plan, views = update_plan(CLUSTER, {"controller": sts("new"), "broker": sts("new")}, pods, GRANTS,
+                              NO_CONTROLS, now=NOW)
+    assert [p.name for p in plan.phases] == ["controllers", "brokers"]
+    assert [s.name for s in plan.phases[1].steps] == ["prod-broker-1", "prod-broker-0", "prod-broker-2"]
+    assert plan.next_steps == (("controllers", "prod-controller-0"),)
+    assert len(views) == 6
+
+
+def test_update_plan_is_complete_when_every_pod_is_current_and_held_when_paused():
+    pods = [pod(f"prod-controller-{i}", role="controller") for i in range(3)]
+    pods += [pod(f"prod-broker-{i}") for i in range(3)]
+    plan, _ = update_plan(CLUSTER, {"controller": sts("new"), "broker": sts("new")}, pods, GRANTS, NO_CONTROLS,
+                          now=NOW)
+    assert plan.status == "Complete" and plan.next_steps == ()
+    pods[3] = pod("prod-broker-0", hash_="old")
+    paused, _ = update_plan(CLUSTER, {"controller": sts("new"), "broker": sts("new")}, pods, GRANTS,
+                            parse_controls({"smack.dev/plan-pause": "update"}), now=NOW)
+    assert paused.paused and paused.next_steps == ()
+    halted, _ = update_plan(CLUSTER, {"controller": sts("new"), "broker": sts("new")}, pods, GRANTS, HALT, now=NOW)
+    assert halted.next_steps == ()
