@@ -31,6 +31,11 @@ METADATA_VERSIONS: dict[str, str] = {
     "4.1.1": "4.1-IV1",
 }
 SUPPORTED_VERSIONS = tuple(METADATA_VERSIONS)
+# metadata.version -> its feature level, the number UpdateFeatures takes. Source:
+# org.apache.kafka.server.common.MetadataVersion (featureLevel of each IBP_x_y_IVz).
+METADATA_LEVELS: dict[str, int] = {"3.9-IV0": 21, "4.0-IV3": 25, "4.1-IV1": 27}
+_LEVEL_OF_VERSION = "{" + ", ".join(f"'{v}': {METADATA_LEVELS[m]}" for v, m in METADATA_VERSIONS.items()) + "}"
+_LEVEL_OF_METADATA = "{" + ", ".join(f"'{m}': {lvl}" for m, lvl in METADATA_LEVELS.items()) + "}"
 DEFAULT_VERSION = "4.1.1"
 KafkaVersion = Literal[SUPPORTED_VERSIONS]  # the enum in the CRD
 
@@ -166,12 +171,19 @@ class KafkaClusterSpec(Model):
         cel("self.brokers.replicas >= oldSelf.brokers.replicas",
             "brokers cannot be scaled down yet: their partitions would go offline (moving them off first "
             "is planned); scale up only", field_path=".brokers.replicas", reason="FieldValueForbidden"),
+        cel(f"!has(self.metadataVersion) || {_LEVEL_OF_METADATA}[self.metadataVersion] <= "
+            f"{_LEVEL_OF_VERSION}[self.version]",
+            "metadataVersion is newer than spec.version supports", field_path=".metadataVersion",
+            reason="FieldValueInvalid"),
         cel("self.controllers.replicas == oldSelf.controllers.replicas",
             "controllers.replicas is fixed after creation: changing the KRaft quorum's voters is not "
             "supported yet", field_path=".controllers.replicas", reason="FieldValueForbidden"),
     )}
 
     version: Annotated[KafkaVersion, Field(description="Apache Kafka version every node runs.")] = DEFAULT_VERSION
+    metadata_version: Annotated[Literal[tuple(METADATA_LEVELS)] | None, Field(description=(
+        "KRaft metadata.version to run. Unset: once every node runs spec.version, the operator raises it "
+        "to that version's latest. Set: it is raised to this value and no further. It is never lowered."))] = None
     priority: Annotated[int | None, Field(ge=-2147483648, le=1000000000, description=(
         "Priority of the cluster's ServiceClaim within its tenant; default: the tenant's."))] = None
     image: Annotated[str | None, Field(
@@ -196,6 +208,10 @@ class KafkaClusterSpec(Model):
         owned += sorted(k for k in self.config if k.startswith(OWNED_CONFIG_PREFIXES))
         if owned:
             raise ValueError(f"keys owned by the operator cannot be set: {', '.join(owned)}")
+        if self.metadata_version and METADATA_LEVELS[self.metadata_version] > METADATA_LEVELS[
+                METADATA_VERSIONS[self.version]]:
+            raise ValueError(f"metadataVersion {self.metadata_version} is newer than version {self.version} "
+                             f"supports ({METADATA_VERSIONS[self.version]})")
         for attr in ("name", "port"):
             values = [getattr(lst, attr) for lst in self.listeners]
             if len(values) != len(set(values)):
@@ -207,8 +223,9 @@ class KafkaClusterSpec(Model):
         return self.image or f"apache/kafka:{self.version}"
 
     @property
-    def metadata_version(self) -> str:
-        return METADATA_VERSIONS[self.version]
+    def target_metadata_version(self) -> str:
+        """The metadata.version the cluster should end up at."""
+        return self.metadata_version or METADATA_VERSIONS[self.version]
 
 
 class NodeSetStatus(Model):
@@ -230,7 +247,7 @@ class KafkaClusterStatus(Model):
     conditions: Conditions = []
     cluster_id: str | None = None
     version: str | None = Field(default=None, description="Kafka version all nodes run, once they agree.")
-    metadata_version: str | None = None
+    metadata_version: str | None = Field(default=None, description="The finalized KRaft metadata.version.")
     bootstrap_servers: str | None = Field(default=None, description="host:port of the first listener.")
     listeners: list[ListenerStatus] = []
     brokers: NodeSetStatus = NodeSetStatus()

@@ -6,6 +6,7 @@ Importing this module registers the handlers (``python -m operators run --only k
 from __future__ import annotations
 
 import logging
+import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,9 +22,18 @@ from ..sdk.controller import ChildKind, Result, register
 from ..sdk.metrics import APPLY_TOTAL, RESOURCES_READY
 from ..sdk.plans import HALT, Plan, PlanControlError, parse_controls
 from ..sdk.rollout import PodView, restart_allowed
-from .api import KAFKA_CLUSTER, KafkaClusterSpec, KafkaClusterStatus
-from .resources import CLUSTER_LABEL, POD_SET_FIELDS, ROLE_LABEL, Cluster, build, claim_spec, service_claim
-from .status import derive, update_plan
+from .api import KAFKA_CLUSTER, METADATA_LEVELS, KafkaClusterSpec, KafkaClusterStatus
+from .resources import (
+    CLUSTER_LABEL,
+    POD_SET_FIELDS,
+    ROLE_LABEL,
+    Cluster,
+    bootstrap_servers,
+    build,
+    claim_spec,
+    service_claim,
+)
+from .status import METADATA_PHASE, METADATA_STEP, derive, update_plan
 
 log = logging.getLogger(__name__)
 FIELD_MANAGER = "smack-operators-kafka"
@@ -65,11 +75,17 @@ def reconcile(body: dict[str, Any]) -> Result:
     except PlanControlError as exc:
         kopf.warn(body, reason="InvalidPlanControl", message=f"{exc}; no pod is restarted until it is fixed")
         controls = HALT
-    plan, views = update_plan(cluster, live, pods, granted, controls, now=datetime.now(UTC))
-    _restart_next(body, plan, views)
+    finalized = previous.metadata_version
+    plan, views = update_plan(cluster, live, pods, granted, controls, now=datetime.now(UTC), finalized=finalized)
+    if (METADATA_PHASE, METADATA_STEP) in plan.next_steps:
+        finalized = _raise_metadata_version(body, cluster, finalized) or finalized
+        plan, views = update_plan(cluster, live, pods, granted, controls, now=datetime.now(UTC),
+                                  finalized=finalized)
+    else:
+        _restart_next(body, plan, views)
 
     status = derive(cluster, meta["generation"], stateful_sets=live, pods=pods, grants=granted,
-                    admission=admission_condition(claim), previous=previous, plan=plan)
+                    admission=admission_condition(claim), previous=previous, plan=plan, finalized=finalized)
     _write_status(body, previous, status)
     ready = get_condition(status.conditions, "Ready")
     was_ready = get_condition(previous.conditions, "Ready")
@@ -78,6 +94,34 @@ def reconcile(body: dict[str, Any]) -> Result:
         kopf.info(body, reason="ClusterReady", message=f"{ready.message}; bootstrap {status.bootstrap_servers}")
     progressing = get_condition(status.conditions, "Progressing")
     return Result("ok", None) if progressing.status == "False" else Result("progressing", 5.0)
+
+
+def _raise_metadata_version(body: dict[str, Any], cluster: Cluster, current: str | None) -> str | None:
+    """Finalize metadata.version at the target through the Admin API (UpdateFeatures, KIP-584);
+    return it, or None when Kafka refused (the step stays Pending and is retried).
+
+    With ``SMACK_KAFKA_ADMIN=none`` (a simulated cluster where no broker runs, as in the e2e
+    suite) no call is made and the step is recorded as done, which the event says.
+    """
+    target = cluster.spec.target_metadata_version
+    if os.environ.get("SMACK_KAFKA_ADMIN", "kafka-python") == "none":
+        kopf.info(body, reason="MetadataVersionRaised",
+                  message=f"metadata.version {current} -> {target} (simulated: SMACK_KAFKA_ADMIN=none)")
+        return target
+    try:
+        from kafka.admin import KafkaAdminClient
+
+        client = KafkaAdminClient(bootstrap_servers=bootstrap_servers(cluster)[cluster.spec.listeners[0].name],
+                                  request_timeout_ms=30000)
+        try:
+            client.update_features({"metadata.version": METADATA_LEVELS[target]})
+        finally:
+            client.close()
+    except Exception as exc:  # any client or Kafka error: report, keep the step pending
+        kopf.warn(body, reason="MetadataVersionNotRaised", message=f"raising metadata.version to {target}: {exc}")
+        return None
+    kopf.info(body, reason="MetadataVersionRaised", message=f"metadata.version {current} -> {target}")
+    return target
 
 
 def _restart_next(body: dict[str, Any], plan: Plan, views: list[PodView]) -> None:

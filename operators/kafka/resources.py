@@ -197,7 +197,10 @@ def start_script(cluster: Cluster, role: Role) -> str:
             f"{cluster.node_id('controller', i)}@{cluster.pod_host('controller', i)}:{CONTROLLER_PORT}:"
             f"{directory_id(cluster, cluster.node_id('controller', i))}"
             for i in range(cluster.replicas("controller")))
-        format_args = f'--initial-controllers "{voters}"'
+        # The release version is read from the environment: it matters only when a volume is
+        # formatted, so changing it must not mark running controllers as out of date.
+        release = '${KAFKA_RELEASE_VERSION:+--release-version "$KAFKA_RELEASE_VERSION"}'
+        format_args = f'--initial-controllers "{voters}" {release}'
     else:
         format_args = "--no-initial-controllers"
     return render("operators.kafka", "start.sh.j2", cluster=cluster.name, role=role, config_dir=CONFIG_DIR,
@@ -279,7 +282,9 @@ def stateful_set(cluster: Cluster, role: Role, config_digest: str, grant: Grant 
         "command": ["/bin/bash", f"{CONFIG_DIR}/start.sh"],
         "ports": _ports(cluster, role),
         "env": [{"name": "KAFKA_BROKER_RACK",
-                 "valueFrom": {"fieldRef": {"fieldPath": f"metadata.labels['{ZONE_LABEL}']"}}}],
+                 "valueFrom": {"fieldRef": {"fieldPath": f"metadata.labels['{ZONE_LABEL}']"}}}] + (
+            [{"name": "KAFKA_RELEASE_VERSION", "value": cluster.spec.target_metadata_version}]
+            if role == "controller" else []),
         "resources": node_set.resources.wire(),
         "volumeMounts": mounts,
         "readinessProbe": {"tcpSocket": {"port": probe_port}, "periodSeconds": 5, "failureThreshold": 3},

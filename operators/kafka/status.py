@@ -7,9 +7,9 @@ from typing import Any
 
 from ..sdk.claims import Grant
 from ..sdk.conditions import Condition, set_condition
-from ..sdk.plans import Phase, Plan, PlanControls, derive_plan, render_plan
+from ..sdk.plans import Phase, Plan, PlanControls, Status, Step, derive_plan, render_plan
 from ..sdk.rollout import PodView, pod_step
-from .api import KafkaClusterStatus, ListenerStatus, NodeSetStatus
+from .api import METADATA_LEVELS, KafkaClusterStatus, ListenerStatus, NodeSetStatus
 from .resources import CONFIG_HASH_ANNOTATION, ROLE_LABEL, ROLES, VERSION_ANNOTATION, Cluster, Role, bootstrap_servers
 
 
@@ -36,6 +36,7 @@ def node_set_status(cluster: Cluster, role: Role, sts: dict[str, Any] | None, po
     )
 
 
+METADATA_PHASE, METADATA_STEP = "metadata", "metadata.version"
 ROLLOUT_TIMEOUT = 600.0  # seconds a restarted pod may take to become Ready before the rollout stops
 
 
@@ -44,9 +45,23 @@ def _wanted(sts: dict[str, Any] | None) -> dict[str, str]:
     return {k: annotations[k] for k in (CONFIG_HASH_ANNOTATION, VERSION_ANNOTATION) if k in annotations}
 
 
+def metadata_step(cluster: Cluster, finalized: str | None) -> Step:
+    """The last step of an upgrade: raise metadata.version once every node runs the new version."""
+    target = cluster.spec.target_metadata_version
+    current = finalized or target  # a new cluster is formatted at its target
+    if METADATA_LEVELS[current] == METADATA_LEVELS[target]:
+        return Step(METADATA_STEP, Status.COMPLETE, f"metadata.version {current}")
+    if METADATA_LEVELS[current] > METADATA_LEVELS[target]:
+        return Step(METADATA_STEP, Status.ERROR, f"metadata.version {current} is in use and newer than {target}; "
+                                                 "Kafka cannot lower it")
+    return Step(METADATA_STEP, Status.PENDING, f"raise metadata.version from {current} to {target}")
+
+
 def update_plan(cluster: Cluster, stateful_sets: dict[Role, dict[str, Any] | None], pods: list[dict[str, Any]],
-                grants: dict[str, Grant], controls: PlanControls, *, now: datetime) -> tuple[Plan, list[PodView]]:
-    """The ``update`` plan: controllers first, then brokers, one pod at a time (serial).
+                grants: dict[str, Grant], controls: PlanControls, *, now: datetime,
+                finalized: str | None = None) -> tuple[Plan, list[PodView]]:
+    """The ``update`` plan: controllers first, then brokers, one pod at a time (serial), then
+    metadata.version raised to the target (Kafka's two-step upgrade: binaries, then metadata).
 
     Within a role, pods that are not Ready go first (restarting them cannot make things
     worse), then by ordinal. Only admitted pods take part. Returns the plan and every pod's
@@ -64,12 +79,14 @@ def update_plan(cluster: Cluster, stateful_sets: dict[Role, dict[str, Any] | Non
         names.sort(key=lambda n: (mine[n].ready if n in mine else True, int(n.rsplit("-", 1)[1])))
         phases.append(Phase(f"{role}s", [pod_step(n, mine.get(n), now=now, timeout=ROLLOUT_TIMEOUT)
                                          for n in names]))
+    phases.append(Phase(METADATA_PHASE, [metadata_step(cluster, finalized)]))
     return derive_plan("update", phases, controls=controls), views
 
 
 def derive(cluster: Cluster, generation: int, *, stateful_sets: dict[Role, dict[str, Any] | None],
            pods: list[dict[str, Any]], grants: dict[str, Grant], admission: Condition | None,
-           previous: KafkaClusterStatus, plan: Plan | None = None, at: str | None = None) -> KafkaClusterStatus:
+           previous: KafkaClusterStatus, plan: Plan | None = None, finalized: str | None = None,
+           at: str | None = None) -> KafkaClusterStatus:
     """The new status of ``cluster`` from its claim's admission, StatefulSets and pods.
 
     ``admission`` is the ServiceClaim's Admitted condition (None before the meta-controller
@@ -116,6 +133,8 @@ def derive(cluster: Cluster, generation: int, *, stateful_sets: dict[Role, dict[
         else:
             progressing = cond("Progressing", "True", "RollingUpdate",
                                f"{stale} pods run an older config or version; restarting them one at a time")
+    elif plan is not None and plan.status != "Complete":
+        progressing = cond("Progressing", "True", "FinalizingUpgrade", metadata_step(cluster, finalized).message)
     else:
         progressing = cond("Progressing", "False", "Stable", "every pod runs the current spec")
     conditions = previous.conditions
@@ -128,7 +147,8 @@ def derive(cluster: Cluster, generation: int, *, stateful_sets: dict[Role, dict[
         conditions=conditions,
         cluster_id=cluster.cluster_id,
         version=cluster.spec.version if ready and updated else previous.version,
-        metadata_version=previous.metadata_version or (cluster.spec.metadata_version if ready else None),
+        metadata_version=finalized or previous.metadata_version or (
+            cluster.spec.target_metadata_version if ready else None),
         bootstrap_servers=next(iter(servers.values())),
         listeners=[ListenerStatus(name=n, bootstrap_servers=s) for n, s in servers.items()],
         brokers=sets["broker"],

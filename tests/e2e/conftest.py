@@ -108,7 +108,8 @@ class OperatorProcess:
         self.log_path = workdir / "operators.log"
         certs = workdir / "webhook"
         subprocess.run([str(ROOT / "hack" / "webhook-certs.sh"), str(certs)], check=True, capture_output=True)
-        env = dict(os.environ, KUBECONFIG=kubeconfig, PYTHONUNBUFFERED="1")
+        # No broker runs on simulated nodes: the Kafka admin steps are recorded, not sent.
+        env = dict(os.environ, KUBECONFIG=kubeconfig, PYTHONUNBUFFERED="1", SMACK_KAFKA_ADMIN="none")
         self._log = open(self.log_path, "a")  # noqa: SIM115 - closed in stop()
         cmd = [sys.executable, "-m", "operators", "run", "--only", only, "--bind-address", "127.0.0.1",
                "--metrics-port", str(self.metrics_port), "--liveness-port", str(self.liveness_port),

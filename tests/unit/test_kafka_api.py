@@ -37,6 +37,8 @@ def test_passthrough_config_accepts_strings_and_integers():
     {"listeners": [{"name": "a", "port": 9092}, {"name": "b", "port": 9092}]},
     {"listeners": [{"name": "Bad_Name", "port": 9092}]},
     {"listeners": []},
+    {"version": "3.9.1", "metadataVersion": "4.0-IV3"},
+    {"metadataVersion": "2.8-IV1"},
 ])
 def test_invalid_specs_are_refused(bad):
     with pytest.raises(ValidationError):
