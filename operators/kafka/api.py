@@ -248,6 +248,8 @@ class KafkaClusterStatus(Model):
     cluster_id: str | None = None
     version: str | None = Field(default=None, description="Kafka version all nodes run, once they agree.")
     metadata_version: str | None = Field(default=None, description="The finalized KRaft metadata.version.")
+    dynamic_config: str | None = Field(default=None, description=(
+        "Digest of the dynamically updatable broker config last applied (in the files or by the Admin API)."))
     bootstrap_servers: str | None = Field(default=None, description="host:port of the first listener.")
     listeners: list[ListenerStatus] = []
     brokers: NodeSetStatus = NodeSetStatus()

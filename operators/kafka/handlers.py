@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +24,7 @@ from ..sdk.metrics import APPLY_TOTAL, RESOURCES_READY
 from ..sdk.plans import HALT, Plan, PlanControlError, parse_controls
 from ..sdk.rollout import PodView, restart_allowed
 from .api import KAFKA_CLUSTER, METADATA_LEVELS, KafkaClusterSpec, KafkaClusterStatus
+from .health import KafkaPythonAdmin
 from .resources import (
     CLUSTER_LABEL,
     POD_SET_FIELDS,
@@ -31,9 +33,11 @@ from .resources import (
     bootstrap_servers,
     build,
     claim_spec,
+    digest,
+    dynamic_config,
     service_claim,
 )
-from .status import METADATA_PHASE, METADATA_STEP, derive, update_plan
+from .status import CONFIG_PHASE, CONFIG_STEP, METADATA_PHASE, METADATA_STEP, derive, update_plan
 
 log = logging.getLogger(__name__)
 FIELD_MANAGER = "smack-operators-kafka"
@@ -75,17 +79,20 @@ def reconcile(body: dict[str, Any]) -> Result:
     except PlanControlError as exc:
         kopf.warn(body, reason="InvalidPlanControl", message=f"{exc}; no pod is restarted until it is fixed")
         controls = HALT
-    finalized = previous.metadata_version
-    plan, views = update_plan(cluster, live, pods, granted, controls, now=datetime.now(UTC), finalized=finalized)
+    finalized, applied = previous.metadata_version, previous.dynamic_config
+    now = datetime.now(UTC)
+    plan, views = update_plan(cluster, live, pods, granted, controls, now=now, finalized=finalized, applied=applied)
     if (METADATA_PHASE, METADATA_STEP) in plan.next_steps:
         finalized = _raise_metadata_version(body, cluster, finalized) or finalized
-        plan, views = update_plan(cluster, live, pods, granted, controls, now=datetime.now(UTC),
-                                  finalized=finalized)
+    elif (CONFIG_PHASE, CONFIG_STEP) in plan.next_steps:
+        applied = _apply_dynamic_config(body, cluster) or applied
     else:
         _restart_next(body, plan, views)
+    plan, views = update_plan(cluster, live, pods, granted, controls, now=now, finalized=finalized, applied=applied)
 
     status = derive(cluster, meta["generation"], stateful_sets=live, pods=pods, grants=granted,
-                    admission=admission_condition(claim), previous=previous, plan=plan, finalized=finalized)
+                    admission=admission_condition(claim), previous=previous, plan=plan, finalized=finalized,
+                    applied=applied)
     _write_status(body, previous, status)
     ready = get_condition(status.conditions, "Ready")
     was_ready = get_condition(previous.conditions, "Ready")
@@ -96,32 +103,49 @@ def reconcile(body: dict[str, Any]) -> Result:
     return Result("ok", None) if progressing.status == "False" else Result("progressing", 5.0)
 
 
-def _raise_metadata_version(body: dict[str, Any], cluster: Cluster, current: str | None) -> str | None:
-    """Finalize metadata.version at the target through the Admin API (UpdateFeatures, KIP-584);
-    return it, or None when Kafka refused (the step stays Pending and is retried).
+def _admin_call(body: dict[str, Any], cluster: Cluster, what: str, reason: str,
+                call: Callable[[Any], None]) -> bool:
+    """Run one Admin API step against the cluster; True when it succeeded.
 
     With ``SMACK_KAFKA_ADMIN=none`` (a simulated cluster where no broker runs, as in the e2e
-    suite) no call is made and the step is recorded as done, which the event says.
+    suite) no call is made and the step is recorded as done, which the event says. A failure
+    is reported as a Warning event and the step stays Pending, retried on the next pass.
     """
-    target = cluster.spec.target_metadata_version
     if os.environ.get("SMACK_KAFKA_ADMIN", "kafka-python") == "none":
-        kopf.info(body, reason="MetadataVersionRaised",
-                  message=f"metadata.version {current} -> {target} (simulated: SMACK_KAFKA_ADMIN=none)")
-        return target
+        kopf.info(body, reason=reason, message=f"{what} (simulated: SMACK_KAFKA_ADMIN=none)")
+        return True
     try:
         from kafka.admin import KafkaAdminClient
 
         client = KafkaAdminClient(bootstrap_servers=bootstrap_servers(cluster)[cluster.spec.listeners[0].name],
                                   request_timeout_ms=30000)
         try:
-            client.update_features({"metadata.version": METADATA_LEVELS[target]})
+            call(client)
         finally:
             client.close()
     except Exception as exc:  # any client or Kafka error: report, keep the step pending
-        kopf.warn(body, reason="MetadataVersionNotRaised", message=f"raising metadata.version to {target}: {exc}")
-        return None
-    kopf.info(body, reason="MetadataVersionRaised", message=f"metadata.version {current} -> {target}")
-    return target
+        kopf.warn(body, reason=f"{reason}Failed", message=f"{what}: {exc}")
+        return False
+    kopf.info(body, reason=reason, message=what)
+    return True
+
+
+def _raise_metadata_version(body: dict[str, Any], cluster: Cluster, current: str | None) -> str | None:
+    """Finalize metadata.version at the target (UpdateFeatures, KIP-584); return it, or None."""
+    target = cluster.spec.target_metadata_version
+    done = _admin_call(body, cluster, f"metadata.version {current} -> {target}", "MetadataVersionRaised",
+                       lambda c: c.update_features({"metadata.version": METADATA_LEVELS[target]}))
+    return target if done else None
+
+
+def _apply_dynamic_config(body: dict[str, Any], cluster: Cluster) -> str | None:
+    """Set the dynamically updatable keys on every broker (incrementalAlterConfigs); return their digest."""
+    wanted = dynamic_config(cluster)
+    brokers = range(cluster.replicas("broker"))
+    done = _admin_call(body, cluster, f"set {', '.join(f'{k}={v}' for k, v in sorted(wanted.items()))} on brokers "
+                                      f"{', '.join(map(str, brokers))}", "DynamicConfigApplied",
+                       lambda c: [KafkaPythonAdmin(c).alter_broker_configs(b, wanted) for b in brokers])
+    return digest(wanted) if done else None
 
 
 def _restart_next(body: dict[str, Any], plan: Plan, views: list[PodView]) -> None:

@@ -28,7 +28,7 @@ from ..sdk.claims import CLAIM_LABEL, POD_SET_LABEL, Grant, claim_manifest, pod_
 from ..sdk.objects import object_meta, standard_labels
 from ..sdk.templates import render
 from .api import CONTROLLER_PORT, GROUP, KAFKA_CLUSTER, REPLICATION_PORT, BrokerSet, ControllerSet, KafkaClusterSpec
-from .health import roles_to_restart
+from .health import roles_to_restart, update_mode
 
 Role = Literal["controller", "broker"]
 ROLES: tuple[Role, ...] = ("controller", "broker")
@@ -154,6 +154,22 @@ def default_config(cluster: Cluster) -> dict[str, int | str]:
     }
 
 
+def role_config(cluster: Cluster, role: Role) -> dict[str, int | str]:
+    """The passthrough config one role reads: the operator's defaults overridden by ``spec.config``.
+
+    Controllers apply topic defaults (num.partitions, default.replication.factor,
+    min.insync.replicas) when they create topics; a key only brokers read stays off the
+    controllers, so changing it rolls only brokers (operators.kafka.health.roles_to_restart).
+    """
+    return {k: v for k, v in (default_config(cluster) | dict(cluster.spec.config)).items()
+            if role in roles_to_restart((k,))}
+
+
+def dynamic_config(cluster: Cluster) -> dict[str, str]:
+    """Broker keys a running broker takes through incrementalAlterConfigs, without a restart."""
+    return {k: str(v) for k, v in role_config(cluster, "broker").items() if update_mode(k) != "read-only"}
+
+
 def _tls_listeners(cluster: Cluster) -> list[dict[str, str]]:
     return [{"name": lst.name, "secret": lst.certificate_secret, "secret_dir": f"{CERTS_DIR}/{lst.name}",
              "keystore": f"/tmp/{lst.name}-keystore.pem"}
@@ -170,11 +186,7 @@ def server_properties(cluster: Cluster, role: Role, ordinal: int) -> str:
     else:
         listeners = [("REPLICATION", REPLICATION_PORT, "PLAINTEXT")] + [
             (lst.name.upper(), lst.port, "SSL" if lst.tls else "PLAINTEXT") for lst in cluster.spec.listeners]
-    # Each role gets the keys it reads: controllers apply topic defaults (num.partitions,
-    # default.replication.factor, min.insync.replicas) when they create topics; a key only
-    # brokers read stays off the controllers, so changing it rolls only brokers.
-    config = {k: v for k, v in (default_config(cluster) | dict(cluster.spec.config)).items()
-              if role in roles_to_restart((k,))}
+    config = role_config(cluster, role)
     protocols = dict.fromkeys(["CONTROLLER"], "PLAINTEXT") | {n: p for n, _, p in listeners}
     return render(
         "operators.kafka", "server.properties.j2",
@@ -222,9 +234,21 @@ def config_map(cluster: Cluster, role: Role) -> dict[str, Any]:
     }
 
 
-def config_hash(config_map_: dict[str, Any]) -> str:
-    """A short digest of a ConfigMap's data; a pod template carries it so a config change is a new revision."""
-    return hashlib.sha256(json.dumps(config_map_["data"], sort_keys=True).encode()).hexdigest()[:16]
+def digest(value: Any) -> str:
+    """A short, stable digest of a JSON-able value."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def config_hash(cluster: Cluster, role: Role, config_map_: dict[str, Any]) -> str:
+    """The digest of what only a restart applies; pods carry it, so a changed digest means a roll.
+
+    Values of keys brokers take dynamically are left out (the operator applies them through
+    the Admin API); their names stay in, because removing a dynamic key needs a restart:
+    deleting the dynamic value would fall back to the one the broker started with.
+    """
+    dynamic = dynamic_config(cluster) if role == "broker" else {}
+    return digest({name: [line.split("=", 1)[0] if line.split("=", 1)[0] in dynamic else line
+                          for line in text.splitlines()] for name, text in config_map_["data"].items()})
 
 
 def _ports(cluster: Cluster, role: Role) -> list[dict[str, Any]]:
@@ -379,6 +403,6 @@ def build(cluster: Cluster, grants: dict[str, Grant]) -> list[dict[str, Any]]:
     objects: list[dict[str, Any]] = [headless_service(cluster), bootstrap_service(cluster)]
     for role in ROLES:
         cm = config_map(cluster, role)
-        objects += [cm, stateful_set(cluster, role, config_hash(cm), grants.get(role)),
+        objects += [cm, stateful_set(cluster, role, config_hash(cluster, role, cm), grants.get(role)),
                     pod_disruption_budget(cluster, role)]
     return objects

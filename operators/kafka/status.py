@@ -10,7 +10,17 @@ from ..sdk.conditions import Condition, set_condition
 from ..sdk.plans import Phase, Plan, PlanControls, Status, Step, derive_plan, render_plan
 from ..sdk.rollout import PodView, pod_step
 from .api import METADATA_LEVELS, KafkaClusterStatus, ListenerStatus, NodeSetStatus
-from .resources import CONFIG_HASH_ANNOTATION, ROLE_LABEL, ROLES, VERSION_ANNOTATION, Cluster, Role, bootstrap_servers
+from .resources import (
+    CONFIG_HASH_ANNOTATION,
+    ROLE_LABEL,
+    ROLES,
+    VERSION_ANNOTATION,
+    Cluster,
+    Role,
+    bootstrap_servers,
+    digest,
+    dynamic_config,
+)
 
 
 def _pod_ready(pod: dict[str, Any]) -> bool:
@@ -37,6 +47,7 @@ def node_set_status(cluster: Cluster, role: Role, sts: dict[str, Any] | None, po
 
 
 METADATA_PHASE, METADATA_STEP = "metadata", "metadata.version"
+CONFIG_PHASE, CONFIG_STEP = "broker-config", "dynamic"
 ROLLOUT_TIMEOUT = 600.0  # seconds a restarted pod may take to become Ready before the rollout stops
 
 
@@ -57,11 +68,20 @@ def metadata_step(cluster: Cluster, finalized: str | None) -> Step:
     return Step(METADATA_STEP, Status.PENDING, f"raise metadata.version from {current} to {target}")
 
 
+def config_step(cluster: Cluster, applied: str | None) -> Step:
+    """Apply changed values of dynamically updatable broker keys to the running brokers."""
+    wanted = dynamic_config(cluster)
+    if applied is None or applied == digest(wanted):
+        return Step(CONFIG_STEP, Status.COMPLETE)
+    return Step(CONFIG_STEP, Status.PENDING, f"set {', '.join(sorted(wanted))} on every broker without a restart")
+
+
 def update_plan(cluster: Cluster, stateful_sets: dict[Role, dict[str, Any] | None], pods: list[dict[str, Any]],
                 grants: dict[str, Grant], controls: PlanControls, *, now: datetime,
-                finalized: str | None = None) -> tuple[Plan, list[PodView]]:
-    """The ``update`` plan: controllers first, then brokers, one pod at a time (serial), then
-    metadata.version raised to the target (Kafka's two-step upgrade: binaries, then metadata).
+                finalized: str | None = None, applied: str | None = None) -> tuple[Plan, list[PodView]]:
+    """The ``update`` plan, serial: controllers, then brokers, one pod at a time; then the
+    dynamic broker config through the Admin API; then metadata.version raised to the target
+    (Kafka's two-step upgrade: binaries first, metadata last).
 
     Within a role, pods that are not Ready go first (restarting them cannot make things
     worse), then by ordinal. Only admitted pods take part. Returns the plan and every pod's
@@ -79,6 +99,7 @@ def update_plan(cluster: Cluster, stateful_sets: dict[Role, dict[str, Any] | Non
         names.sort(key=lambda n: (mine[n].ready if n in mine else True, int(n.rsplit("-", 1)[1])))
         phases.append(Phase(f"{role}s", [pod_step(n, mine.get(n), now=now, timeout=ROLLOUT_TIMEOUT)
                                          for n in names]))
+    phases.append(Phase(CONFIG_PHASE, [config_step(cluster, applied)]))
     phases.append(Phase(METADATA_PHASE, [metadata_step(cluster, finalized)]))
     return derive_plan("update", phases, controls=controls), views
 
@@ -86,7 +107,7 @@ def update_plan(cluster: Cluster, stateful_sets: dict[Role, dict[str, Any] | Non
 def derive(cluster: Cluster, generation: int, *, stateful_sets: dict[Role, dict[str, Any] | None],
            pods: list[dict[str, Any]], grants: dict[str, Grant], admission: Condition | None,
            previous: KafkaClusterStatus, plan: Plan | None = None, finalized: str | None = None,
-           at: str | None = None) -> KafkaClusterStatus:
+           applied: str | None = None, at: str | None = None) -> KafkaClusterStatus:
     """The new status of ``cluster`` from its claim's admission, StatefulSets and pods.
 
     ``admission`` is the ServiceClaim's Admitted condition (None before the meta-controller
@@ -134,7 +155,8 @@ def derive(cluster: Cluster, generation: int, *, stateful_sets: dict[Role, dict[
             progressing = cond("Progressing", "True", "RollingUpdate",
                                f"{stale} pods run an older config or version; restarting them one at a time")
     elif plan is not None and plan.status != "Complete":
-        progressing = cond("Progressing", "True", "FinalizingUpgrade", metadata_step(cluster, finalized).message)
+        pending = next(s.message for p in plan.phases for s in p.steps if s.status != "Complete")
+        progressing = cond("Progressing", "True", "ApplyingChanges", pending)
     else:
         progressing = cond("Progressing", "False", "Stable", "every pod runs the current spec")
     conditions = previous.conditions
@@ -149,6 +171,7 @@ def derive(cluster: Cluster, generation: int, *, stateful_sets: dict[Role, dict[
         version=cluster.spec.version if ready and updated else previous.version,
         metadata_version=finalized or previous.metadata_version or (
             cluster.spec.target_metadata_version if ready else None),
+        dynamic_config=applied or previous.dynamic_config or (digest(dynamic_config(cluster)) if ready else None),
         bootstrap_servers=next(iter(servers.values())),
         listeners=[ListenerStatus(name=n, bootstrap_servers=s) for n, s in servers.items()],
         brokers=sets["broker"],

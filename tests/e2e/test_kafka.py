@@ -193,7 +193,7 @@ def test_scale_down_and_quorum_changes_are_refused_until_data_can_move(ns: Kubec
     assert ns.json("get", "kafkacluster", "steady")["metadata"]["generation"] == 1
 
 
-def test_config_change_rolls_only_brokers_one_at_a_time_and_pause_holds_it(ns: Kubectl, operator):
+def test_read_only_config_change_rolls_only_brokers_one_at_a_time_and_pause_holds_it(ns: Kubectl, operator):
     ns.apply(manifest("roll", {"brokers": {"replicas": 3}, "controllers": {"replicas": 1}}))
     ready_cluster(ns, "roll")
 
@@ -203,7 +203,8 @@ def test_config_change_rolls_only_brokers_one_at_a_time_and_pause_holds_it(ns: K
     brokers, controllers = uids("broker"), uids("controller")
 
     ns.run("annotate", "kafkacluster", "roll", "smack.dev/plan-pause=update")
-    ns.run("patch", "kafkacluster", "roll", "--type=merge", "-p", '{"spec":{"config":{"log.retention.hours":12}}}')
+    ns.run("patch", "kafkacluster", "roll", "--type=merge", "-p",
+           '{"spec":{"config":{"auto.create.topics.enable":"false"}}}')
 
     def progressing(reason):
         def check():
@@ -244,7 +245,7 @@ def test_version_upgrade_rolls_every_node_then_raises_the_metadata_version(ns: K
     obj = wait_for(upgraded, timeout=120, what="the upgrade to finish")
     (plan,) = obj["status"]["plans"]
     assert plan["status"] == "Complete"
-    assert [p["name"] for p in plan["phases"]] == ["controllers", "brokers", "metadata"]
+    assert [p["name"] for p in plan["phases"]] == ["controllers", "brokers", "broker-config", "metadata"]
     images = {p["spec"]["containers"][0]["image"] for p in ns.json("get", "pods", "-l",
                                                                   "kafka.smack.dev/cluster=up")["items"]}
     assert images == {"apache/kafka:4.1.1"}
@@ -262,3 +263,25 @@ def test_version_upgrade_rolls_every_node_then_raises_the_metadata_version(ns: K
     obj = wait_for(lambda: (o := ns.json("get", "kafkacluster", "up"))["status"]["plans"][0]["status"] == "Error"
                    and o, what="the plan to refuse lowering metadata.version")
     assert obj["status"]["metadataVersion"] == "4.1-IV1"
+
+
+
+def test_dynamic_config_change_is_applied_without_a_restart(ns: Kubectl, operator):
+    ns.apply(manifest("dyn", {"brokers": {"replicas": 2}, "controllers": {"replicas": 1},
+                              "config": {"log.retention.hours": 24}}))
+    ready_cluster(ns, "dyn")
+    before = {p["metadata"]["name"]: p["metadata"]["uid"] for p in ns.json(
+        "get", "pods", "-l", "kafka.smack.dev/cluster=dyn")["items"]}
+    applied = ns.json("get", "kafkacluster", "dyn")["status"]["dynamicConfig"]
+    ns.run("patch", "kafkacluster", "dyn", "--type=merge", "-p", '{"spec":{"config":{"log.retention.hours":12}}}')
+    obj = wait_for(lambda: (o := ns.json("get", "kafkacluster", "dyn"))["status"]["dynamicConfig"] != applied
+                   and o, what="the dynamic config to be applied")
+    assert obj["status"]["plans"][0]["status"] == "Complete"
+    data = ns.json("get", "configmap", "dyn-broker-config")["data"]
+    assert "log.retention.hours=12" in data["dyn-broker-0.properties"]  # what a later restart loads
+    after = {p["metadata"]["name"]: p["metadata"]["uid"] for p in ns.json(
+        "get", "pods", "-l", "kafka.smack.dev/cluster=dyn")["items"]}
+    assert after == before, "a dynamic key restarted a pod"
+    messages = [e["message"] for e in ns.json("get", "events", "--field-selector", "involvedObject.name=dyn")["items"]
+                if e["reason"] == "DynamicConfigApplied"]
+    assert len(messages) == 1 and "log.retention.hours=12" in messages[0] and "brokers 0, 1" in messages[0]

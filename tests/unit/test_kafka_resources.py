@@ -12,6 +12,7 @@ from operators.kafka.resources import (
     config_hash,
     config_map,
     directory_id,
+    dynamic_config,
     kafka_uuid,
     server_properties,
     service_claim,
@@ -177,7 +178,8 @@ def test_delete_claim_deletes_volumes_with_the_cluster():
 
 
 @pytest.mark.parametrize(("change", "broker_changes", "controller_changes"), [
-    ({"config": {"log.retention.hours": 12}}, True, False),
+    ({"config": {"auto.create.topics.enable": "false"}}, True, False),
+    ({"config": {"log.retention.hours": 12}}, True, False),  # a new dynamic key: restart to load it
     ({"config": {"num.partitions": 12}}, True, True),
     ({"config": {"auto.leader.rebalance.enable": "false"}}, False, True),
     ({"controllers": {"replicas": 5}}, True, True),  # the quorum list is in every node's config
@@ -186,5 +188,13 @@ def test_delete_claim_deletes_volumes_with_the_cluster():
 def test_config_hash_follows_only_the_role_config_that_changed(change, broker_changes, controller_changes):
     before, after = cluster(), cluster(**change)
     for role, changes in (("broker", broker_changes), ("controller", controller_changes)):
-        same = config_hash(config_map(before, role)) == config_hash(config_map(after, role))
+        same = config_hash(before, role, config_map(before, role)) == config_hash(after, role, config_map(after, role))
         assert same is not changes, role
+
+
+def test_changing_a_dynamic_value_needs_no_restart():
+    before, after = cluster(config={"log.retention.hours": 24}), cluster(config={"log.retention.hours": 12})
+    assert config_hash(before, "broker", config_map(before, "broker")) == config_hash(
+        after, "broker", config_map(after, "broker"))
+    assert "log.retention.hours=12" in config_map(after, "broker")["data"]["prod-broker-0.properties"]
+    assert dynamic_config(after) == {"log.retention.hours": "12", "min.insync.replicas": "2"}

@@ -61,7 +61,7 @@ def test_update_plan_rolls_controllers_first_then_brokers_unready_first():
              pod("prod-broker-2", hash_="old")]
     plan, views = update_plan(CLUSTER, {"controller": sts("new"), "broker": sts("new")}, pods, GRANTS,
                               NO_CONTROLS, now=NOW)
-    assert [p.name for p in plan.phases] == ["controllers", "brokers", "metadata"]
+    assert [p.name for p in plan.phases] == ["controllers", "brokers", "broker-config", "metadata"]
     assert [s.name for s in plan.phases[1].steps] == ["prod-broker-1", "prod-broker-0", "prod-broker-2"]
     assert plan.next_steps == (("controllers", "prod-controller-0"),)
     assert len(views) == 6
@@ -87,11 +87,22 @@ def test_metadata_version_is_raised_last_and_never_lowered():
     sets = {"controller": sts("new"), "broker": sts("new")}
     plan, _ = update_plan(CLUSTER, sets, pods, GRANTS, NO_CONTROLS, now=NOW, finalized="4.0-IV3")
     assert plan.next_steps == (("metadata", "metadata.version"),)
-    assert plan.phases[2].steps[0].message == "raise metadata.version from 4.0-IV3 to 4.1-IV1"
+    assert plan.phases[3].steps[0].message == "raise metadata.version from 4.0-IV3 to 4.1-IV1"
     pods[4] = pod("prod-broker-1", hash_="old")  # a broker still on the old binaries: metadata waits
     plan, _ = update_plan(CLUSTER, sets, pods, GRANTS, NO_CONTROLS, now=NOW, finalized="4.0-IV3")
     assert plan.next_steps == (("brokers", "prod-broker-1"),)
     pinned = Cluster("prod", "ns", CLUSTER.uid, KafkaClusterSpec.model_validate(
         {"controllers": {"replicas": 3}, "metadataVersion": "4.0-IV3"}))
     plan, _ = update_plan(pinned, sets, pods, GRANTS, NO_CONTROLS, now=NOW, finalized="4.1-IV1")
-    assert plan.phases[2].steps[0].status == "Error" and "cannot lower it" in plan.phases[2].steps[0].message
+    assert plan.phases[3].steps[0].status == "Error" and "cannot lower it" in plan.phases[3].steps[0].message
+
+
+def test_changed_dynamic_config_is_a_step_after_the_roll():
+    pods = [pod(f"prod-controller-{i}", role="controller") for i in range(3)]
+    pods += [pod(f"prod-broker-{i}") for i in range(3)]
+    sets = {"controller": sts("new"), "broker": sts("new")}
+    plan, _ = update_plan(CLUSTER, sets, pods, GRANTS, NO_CONTROLS, now=NOW, applied="digest-of-older-values")
+    assert plan.next_steps == (("broker-config", "dynamic"),)
+    assert plan.phases[2].steps[0].message == "set min.insync.replicas on every broker without a restart"
+    plan, _ = update_plan(CLUSTER, sets, pods, GRANTS, NO_CONTROLS, now=NOW, applied=None)
+    assert plan.status == "Complete"
