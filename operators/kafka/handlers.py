@@ -37,7 +37,7 @@ from .resources import (
     dynamic_config,
     service_claim,
 )
-from .status import CONFIG_PHASE, CONFIG_STEP, METADATA_PHASE, METADATA_STEP, derive, update_plan
+from .status import CONFIG_PHASE, CONFIG_STEP, METADATA_PHASE, METADATA_STEP, derive, metadata_downgrade, update_plan
 
 log = logging.getLogger(__name__)
 FIELD_MANAGER = "smack-operators-kafka"
@@ -200,3 +200,12 @@ def _demand(body: dict[str, Any]) -> ServiceClaimSpec | None:
 
 
 register_service(KAFKA_CLUSTER, _demand, POD_SET_FIELDS)
+
+
+@kopf.on.validate(KAFKA_CLUSTER.group, KAFKA_CLUSTER.version, KAFKA_CLUSTER.plural, id="kafka-metadata-version",
+                  operations=["UPDATE"], ignore_failures=True)
+def _refuse_metadata_downgrade(body: kopf.Body, old: kopf.Body | None, **_: Any) -> None:
+    """Refuse a version or metadataVersion whose metadata.version is older than the finalized one."""
+    problem = metadata_downgrade((old or {}).get("status", {}).get("metadataVersion"), body.get("spec") or {})
+    if problem:
+        raise kopf.AdmissionError(problem, code=422)

@@ -9,7 +9,7 @@ from ..sdk.claims import Grant
 from ..sdk.conditions import Condition, set_condition
 from ..sdk.plans import Phase, Plan, PlanControls, Status, Step, derive_plan, render_plan
 from ..sdk.rollout import PodView, pod_step
-from .api import METADATA_LEVELS, KafkaClusterStatus, ListenerStatus, NodeSetStatus
+from .api import METADATA_LEVELS, KafkaClusterSpec, KafkaClusterStatus, ListenerStatus, NodeSetStatus
 from .resources import (
     CONFIG_HASH_ANNOTATION,
     ROLE_LABEL,
@@ -66,6 +66,25 @@ def metadata_step(cluster: Cluster, finalized: str | None) -> Step:
         return Step(METADATA_STEP, Status.ERROR, f"metadata.version {current} is in use and newer than {target}; "
                                                  "Kafka cannot lower it")
     return Step(METADATA_STEP, Status.PENDING, f"raise metadata.version from {current} to {target}")
+
+
+def metadata_downgrade(finalized: str | None, spec: dict[str, Any]) -> str | None:
+    """Why ``spec`` would need metadata.version below the ``finalized`` one, or None.
+
+    Kafka can raise metadata.version but not lower it past a finalized level (KIP-778), so a
+    version whose binaries cannot run the finalized level is refused, naming both.
+    """
+    if finalized not in METADATA_LEVELS:
+        return None
+    try:
+        target = KafkaClusterSpec.model_validate(spec).target_metadata_version
+    except ValueError:
+        return None  # the schema reports the spec itself
+    if METADATA_LEVELS[target] >= METADATA_LEVELS[finalized]:
+        return None
+    field = "spec.metadataVersion" if spec.get("metadataVersion") else "spec.version"
+    return (f"{field}: the cluster has finalized metadata.version {finalized}; {spec.get('version')} would need "
+            f"{target}, and Kafka cannot lower metadata.version")
 
 
 def config_step(cluster: Cluster, applied: str | None) -> Step:

@@ -256,13 +256,14 @@ def test_version_upgrade_rolls_every_node_then_raises_the_metadata_version(ns: K
     assert len(raised) == 1 and "4.0-IV3 -> 4.1-IV1 (simulated: SMACK_KAFKA_ADMIN=none)" in raised[0]
     assert sum(r == "RestartingPod" for r, _ in events) == 3
 
-    # Going back below the metadata.version in use is refused when the plan sees it, never done.
-    result = ns.apply(manifest("up", {"version": "4.1.1", "metadataVersion": "4.0-IV3",
-                                      "brokers": {"replicas": 2}, "controllers": {"replicas": 1}}), check=False)
-    assert result.returncode == 0  # allowed by the schema; the plan refuses to lower it
-    obj = wait_for(lambda: (o := ns.json("get", "kafkacluster", "up"))["status"]["plans"][0]["status"] == "Error"
-                   and o, what="the plan to refuse lowering metadata.version")
-    assert obj["status"]["metadataVersion"] == "4.1-IV1"
+    # A downgrade below the finalized metadata.version is refused at apply, naming both.
+    result = ns.run("patch", "kafkacluster", "up", "--type=merge", "-p", '{"spec":{"version":"4.0.1"}}', check=False)
+    assert re.search(r"spec\.version: the cluster has finalized metadata\.version 4\.1-IV1; 4\.0\.1 would need "
+                     r"4\.0-IV3, and Kafka cannot lower metadata\.version", result.stderr), result.stderr
+    result = ns.run("patch", "kafkacluster", "up", "--type=merge", "-p", '{"spec":{"metadataVersion":"4.0-IV3"}}',
+                    check=False)
+    assert "spec.metadataVersion: the cluster has finalized metadata.version 4.1-IV1" in result.stderr
+    assert ns.json("get", "kafkacluster", "up")["spec"]["version"] == "4.1.1"
 
 
 

@@ -97,3 +97,14 @@ def test_transition_time_is_kept_across_passes():
     first = derive_(all_pods(), at="t1")
     second = derive_(all_pods(), previous=first, at="t2")
     assert second.wire() == first.wire()
+
+
+def test_a_version_below_the_finalized_metadata_version_is_refused():
+    from operators.kafka.status import metadata_downgrade
+    assert metadata_downgrade("4.1-IV1", {"version": "4.0.1"}) == (
+        "spec.version: the cluster has finalized metadata.version 4.1-IV1; 4.0.1 would need 4.0-IV3, "
+        "and Kafka cannot lower metadata.version")
+    assert metadata_downgrade("4.1-IV1", {"version": "4.1.1", "metadataVersion": "4.0-IV3"}).startswith(
+        "spec.metadataVersion:")
+    assert metadata_downgrade("4.0-IV3", {"version": "4.1.1"}) is None  # an upgrade
+    assert metadata_downgrade(None, {"version": "3.9.0"}) is None  # nothing finalized yet
