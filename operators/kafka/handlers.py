@@ -162,9 +162,16 @@ def _restart_next(body: dict[str, Any], plan: Plan, views: list[PodView]) -> Non
     if blockers:
         log.info("update plan: %s waits: %s", name, "; ".join(blockers))
         return
-    applier().delete_pod(name, body["metadata"]["namespace"])
-    kopf.info(body, reason="RestartingPod", message=f"update plan, phase {phase}: restarting {name} "
-                                                    "to apply the current config and version")
+    namespace = body["metadata"]["namespace"]
+    requested = next((v.requested for v in views if v.name == name), None)
+    if requested == "replace":
+        # An explicit request to start over with an empty volume: the claim goes first; it is
+        # removed once the pod releases it, and the StatefulSet then creates a new one.
+        applier().delete_object("v1", "PersistentVolumeClaim", f"data-{name}", namespace)
+        kopf.info(body, reason="ReplacingPod", message=f"replacing {name} with a new volume, as requested")
+    applier().delete_pod(name, namespace)
+    why = f"{requested} requested" if requested else "to apply the current config and version"
+    kopf.info(body, reason="RestartingPod", message=f"update plan, phase {phase}: restarting {name} {why}")
 
 
 def _apply(body: dict[str, Any], manifest: dict[str, Any]) -> dict[str, Any]:

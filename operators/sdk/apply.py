@@ -104,14 +104,18 @@ class Applier:
         log.info("%s %s %s/%s", outcome.value, kind, meta.get("namespace", ""), meta["name"])
         return outcome, applied
 
-    def delete_pod(self, name: str, namespace: str) -> None:
-        """Delete a pod (graceful, its own termination grace period); a pod already gone is fine."""
+    def delete_object(self, api_version: str, kind: str, name: str, namespace: str | None) -> None:
+        """Delete an object (graceful: a pod gets its termination grace period); one already gone is fine."""
         try:
-            self.resource("v1", "Pod").delete(name=name, namespace=namespace)
+            self.resource(api_version, kind).delete(name=name, namespace=namespace)
         except ApiException as exc:
             if exc.status != 404:
                 raise
-        log.info("deleted Pod %s/%s", namespace, name)
+        log.info("deleted %s %s/%s", kind, namespace or "", name)
+
+    def delete_pod(self, name: str, namespace: str) -> None:
+        """Delete a pod: the StatefulSet controller recreates it from its current template."""
+        self.delete_object("v1", "Pod", name, namespace)
 
     def patch_status(self, api_version: str, kind: str, name: str, namespace: str | None,
                      status: dict[str, Any]) -> dict[str, Any]:

@@ -24,7 +24,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from .objects import DOMAIN
 from .plans import Status, Step
+
+# Operator controls on a pod: `kubectl annotate pod NAME smack.dev/restart=true` restarts it
+# in the update plan's order, behind the same gate; `smack.dev/replace=true` also deletes its
+# volumes first, so it comes back empty (DC/OS `pod restart` / `pod replace`). The new pod is
+# created without the annotation, so each request is carried out once.
+RESTART_ANNOTATION = f"{DOMAIN}/restart"
+REPLACE_ANNOTATION = f"{DOMAIN}/replace"
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,7 @@ class PodView:
     deleting: bool
     current: bool          # carries every wanted annotation value
     created: datetime | None
+    requested: str | None = None  # "restart" or "replace" when a person asked for it
 
     @classmethod
     def of(cls, pod: Mapping[str, Any], wanted: Mapping[str, str]) -> PodView:
@@ -45,12 +54,15 @@ class PodView:
         created = meta.get("creationTimestamp")
         if isinstance(created, str):
             created = datetime.fromisoformat(created.replace("Z", "+00:00"))
+        requested = ("replace" if annotations.get(REPLACE_ANNOTATION) == "true"
+                     else "restart" if annotations.get(RESTART_ANNOTATION) == "true" else None)
         return cls(
             name=meta["name"],
             ready=any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions),
             deleting=meta.get("deletionTimestamp") is not None,
-            current=all(annotations.get(k) == v for k, v in wanted.items()),
+            current=all(annotations.get(k) == v for k, v in wanted.items()) and requested is None,
             created=created,
+            requested=requested,
         )
 
 
@@ -60,6 +72,8 @@ def pod_step(name: str, pod: PodView | None, *, now: datetime, timeout: float) -
         return Step(name, Status.STARTING, "waiting for the StatefulSet to create the pod")
     if pod.deleting:
         return Step(name, Status.STARTING, "restarting")
+    if pod.requested:
+        return Step(name, Status.PENDING, f"{pod.requested} requested by annotation")
     if not pod.current:
         return Step(name, Status.PENDING, "runs an older config or version")
     if pod.ready:

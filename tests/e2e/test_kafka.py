@@ -286,3 +286,28 @@ def test_dynamic_config_change_is_applied_without_a_restart(ns: Kubectl, operato
     messages = [e["message"] for e in ns.json("get", "events", "--field-selector", "involvedObject.name=dyn")["items"]
                 if e["reason"] == "DynamicConfigApplied"]
     assert len(messages) == 1 and "log.retention.hours=12" in messages[0] and "brokers 0, 1" in messages[0]
+
+
+def test_restart_and_replace_of_one_pod_on_request(ns: Kubectl, operator):
+    ns.apply(manifest("ops", {"brokers": {"replicas": 2}, "controllers": {"replicas": 1}}))
+    ready_cluster(ns, "ops")
+
+    def uid(kind, name):
+        return ns.json("get", kind, name)["metadata"]["uid"]
+    pods = {n: uid("pod", n) for n in ("ops-broker-0", "ops-broker-1", "ops-controller-0")}
+    volume = uid("pvc", "data-ops-broker-1")
+
+    ns.run("annotate", "pod", "ops-broker-0", "smack.dev/restart=true")
+    wait_for(lambda: ns.run("get", "pod", "ops-broker-0", "-o", "jsonpath={.metadata.uid}", check=False).stdout
+             not in ("", pods["ops-broker-0"]), what="broker 0 to be restarted")
+    ready_cluster(ns, "ops")
+    assert "smack.dev/restart" not in ns.json("get", "pod", "ops-broker-0")["metadata"].get("annotations", {})
+    assert uid("pod", "ops-broker-1") == pods["ops-broker-1"] and uid("pvc", "data-ops-broker-0")
+
+    ns.run("annotate", "pod", "ops-broker-1", "smack.dev/replace=true")
+    wait_for(lambda: ns.run("get", "pvc", "data-ops-broker-1", "-o", "jsonpath={.metadata.uid}",
+                            check=False).stdout not in ("", volume), timeout=90, what="a new volume for broker 1")
+    ready_cluster(ns, "ops")
+    assert uid("pod", "ops-controller-0") == pods["ops-controller-0"]
+    reasons = [e["reason"] for e in ns.json("get", "events", "--field-selector", "involvedObject.name=ops")["items"]]
+    assert "ReplacingPod" in reasons and reasons.count("RestartingPod") >= 2

@@ -106,3 +106,13 @@ def test_changed_dynamic_config_is_a_step_after_the_roll():
     assert plan.phases[2].steps[0].message == "set min.insync.replicas on every broker without a restart"
     plan, _ = update_plan(CLUSTER, sets, pods, GRANTS, NO_CONTROLS, now=NOW, applied=None)
     assert plan.status == "Complete"
+
+
+def test_restart_and_replace_requests_make_a_current_pod_pending():
+    restart = pod("b")
+    restart["metadata"]["annotations"]["smack.dev/restart"] = "true"
+    replace = pod("c")
+    replace["metadata"]["annotations"]["smack.dev/replace"] = "true"
+    assert (view(restart).requested, view(replace).requested, view(pod("a")).requested) == ("restart", "replace", None)
+    step = pod_step("b", view(restart), now=NOW, timeout=300)
+    assert (step.status, step.message) == ("Pending", "restart requested by annotation")
