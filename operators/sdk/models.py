@@ -75,11 +75,3 @@ Quantity = Annotated[
         reason="FieldValueInvalid",
     ))),
 ]
-
-
-def quantity_bytes(value: str) -> int:
-    """Parse a quantity into a whole number of its base unit (bytes for storage).
-
-    Raises ValueError for a malformed quantity.
-    """
-    return int(parse_quantity(value))
