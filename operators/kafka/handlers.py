@@ -87,8 +87,10 @@ def reconcile(body: dict[str, Any]) -> Result:
     elif (CONFIG_PHASE, CONFIG_STEP) in plan.next_steps:
         applied = _apply_dynamic_config(body, cluster) or applied
     else:
-        _restart_next(body, plan, views)
-    plan, views = update_plan(cluster, live, pods, granted, controls, now=now, finalized=finalized, applied=applied)
+        _restart_next(body, plan, views)  # the pods' watch events bring the next pass
+    if (finalized, applied) != (previous.metadata_version, previous.dynamic_config):
+        plan, views = update_plan(cluster, live, pods, granted, controls, now=now, finalized=finalized,
+                                  applied=applied)
 
     status = derive(cluster, meta["generation"], stateful_sets=live, pods=pods, grants=granted,
                     admission=admission_condition(claim), previous=previous, plan=plan, finalized=finalized,

@@ -23,37 +23,28 @@ from .resources import (
 )
 
 
-def _pod_ready(pod: dict[str, Any]) -> bool:
-    conditions = (pod.get("status") or {}).get("conditions") or []
-    return pod.get("metadata", {}).get("deletionTimestamp") is None and any(
-        c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+def _wanted(sts: dict[str, Any] | None) -> dict[str, str]:
+    annotations = ((sts or {}).get("spec") or {}).get("template", {}).get("metadata", {}).get("annotations") or {}
+    return {k: annotations[k] for k in (CONFIG_HASH_ANNOTATION, VERSION_ANNOTATION) if k in annotations}
 
 
 def node_set_status(cluster: Cluster, role: Role, sts: dict[str, Any] | None, pods: list[dict[str, Any]],
                     grant: Grant | None) -> NodeSetStatus:
     """Counts for one role. A pod is *updated* when it carries the config hash and version of the
     StatefulSet's current template: what restarts it would need, not where it may be scheduled."""
-    template = ((sts or {}).get("spec") or {}).get("template", {}).get("metadata", {}).get("annotations") or {}
-    wanted = (template.get(CONFIG_HASH_ANNOTATION), template.get(VERSION_ANNOTATION))
-    mine = [p for p in pods if p["metadata"].get("labels", {}).get(ROLE_LABEL) == role]
+    wanted = _wanted(sts)
+    views = [PodView.of(p, wanted) for p in pods if p["metadata"].get("labels", {}).get(ROLE_LABEL) == role]
     return NodeSetStatus(
         desired=cluster.replicas(role),
         admitted=grant.count if grant else 0,
-        ready=sum(_pod_ready(p) for p in mine),
-        updated=sum(wanted[0] is not None and (
-            p["metadata"].get("annotations", {}).get(CONFIG_HASH_ANNOTATION),
-            p["metadata"].get("annotations", {}).get(VERSION_ANNOTATION)) == wanted for p in mine),
+        ready=sum(v.ready and not v.deleting for v in views),
+        updated=sum(CONFIG_HASH_ANNOTATION in wanted and v.current for v in views),
     )
 
 
 METADATA_PHASE, METADATA_STEP = "metadata", "metadata.version"
 CONFIG_PHASE, CONFIG_STEP = "broker-config", "dynamic"
 ROLLOUT_TIMEOUT = 600.0  # seconds a restarted pod may take to become Ready before the rollout stops
-
-
-def _wanted(sts: dict[str, Any] | None) -> dict[str, str]:
-    annotations = ((sts or {}).get("spec") or {}).get("template", {}).get("metadata", {}).get("annotations") or {}
-    return {k: annotations[k] for k in (CONFIG_HASH_ANNOTATION, VERSION_ANNOTATION) if k in annotations}
 
 
 def metadata_step(cluster: Cluster, finalized: str | None) -> Step:

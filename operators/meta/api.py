@@ -27,6 +27,9 @@ from ..sdk.models import Model, Quantity, cel, validations
 from . import allocator
 
 GROUP = "scheduling.smack.dev"
+# Every pod that holds a claim's capacity carries these labels: the claim's name and its pod set.
+CLAIM_LABEL = f"{GROUP}/claim"
+POD_SET_LABEL = f"{GROUP}/pod-set"
 
 RESOURCE_NAMES = allocator.RESOURCE_NAMES
 REQUEST_NAMES = tuple(r for r in RESOURCE_NAMES if r != "pods")  # pods are counted, one per pod

@@ -38,6 +38,8 @@ from pydantic import ValidationError
 from ..sdk.conditions import Condition, get_condition, set_condition
 from . import allocator
 from .api import (
+    CLAIM_LABEL,
+    POD_SET_LABEL,
     NodeAssignment,
     NodePoolSpec,
     PodSetAssignment,
@@ -50,8 +52,6 @@ from .api import (
 
 DEFAULT_TENANT = "default"
 GROWTH = "+growth"  # suffix of the key of a claim's growth
-CLAIM_LABEL = "scheduling.smack.dev/claim"
-POD_SET_LABEL = "scheduling.smack.dev/pod-set"
 _NODE_RESOURCES = ("cpu", "memory", "ephemeral-storage", "pods")
 
 

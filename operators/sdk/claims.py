@@ -24,12 +24,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..meta.allocator import FIELD_LABELS, HOSTNAME
-from ..meta.api import SERVICE_CLAIM, Constraint, ServiceClaimSpec, ServiceClaimStatus
+from ..meta.api import (  # noqa: F401 - the labels are part of the contract re-exported here
+    CLAIM_LABEL,
+    POD_SET_LABEL,
+    SERVICE_CLAIM,
+    Constraint,
+    ServiceClaimSpec,
+    ServiceClaimStatus,
+)
 from .conditions import Condition, get_condition
 from .objects import object_meta
 
-CLAIM_LABEL = f"{SERVICE_CLAIM.group}/claim"
-POD_SET_LABEL = f"{SERVICE_CLAIM.group}/pod-set"
 HOSTNAME_LABEL = "kubernetes.io/hostname"
 
 

@@ -57,7 +57,7 @@ class PodView:
         requested = ("replace" if annotations.get(REPLACE_ANNOTATION) == "true"
                      else "restart" if annotations.get(RESTART_ANNOTATION) == "true" else None)
         return cls(
-            name=meta["name"],
+            name=meta.get("name", ""),
             ready=any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions),
             deleting=meta.get("deletionTimestamp") is not None,
             current=all(annotations.get(k) == v for k, v in wanted.items()) and requested is None,
