@@ -7,6 +7,7 @@ StatefulSet. Field names follow Strimzi's Kafka CR where one exists
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
@@ -162,6 +163,40 @@ class Listener(Model):
 ConfigValue = Annotated[int | str, Field(json_schema_extra={"x-kubernetes-int-or-string": True})]
 
 
+_DURATION = r"^([0-9]{1,6}(s|m|h))+$"
+
+
+class Rollout(Model):
+    """How the update plan restarts pods."""
+
+    canary: Annotated[int, Field(ge=0, le=200, description=(
+        "Canary brokers of an update: each of the first N broker restarts waits for approval, given with "
+        "`kubectl annotate --overwrite kafkacluster NAME smack.dev/plan-proceed=update/brokers=K` (approves the "
+        "first K); after them the other brokers follow without asking (the DC/OS canary strategy). 0: no "
+        "canary. Controllers go first and are not part of it."))] = 0
+    pod_ready_timeout_seconds: Annotated[int, Field(ge=30, le=86400, description=(
+        "Seconds a restarted pod may take to become Ready; after that the update plan stops with "
+        "Progressing=False, reason RolloutStalled, and restarts nothing else until the pod is Ready."))] = 600
+
+
+class Recovery(Model):
+    """What the operator does when a node fails."""
+
+    node_failure_timeout: Annotated[str | None, Field(pattern=_DURATION, max_length=32, description=(
+        "How long a broker's node may be NotReady before the broker is replaced on another node with a new, "
+        "empty volume (Kafka re-replicates its partitions), e.g. 10m or 1h30m. Unset (the default): wait for "
+        "the node to come back. Controllers are never replaced automatically: their data is the metadata "
+        "quorum's."))] = None
+
+    @property
+    def node_failure_seconds(self) -> float | None:
+        """``node_failure_timeout`` in seconds, or None when unset."""
+        if self.node_failure_timeout is None:
+            return None
+        units = {"s": 1, "m": 60, "h": 3600}
+        return float(sum(int(n) * units[u] for n, u in re.findall(r"([0-9]+)([smh])", self.node_failure_timeout)))
+
+
 class KafkaClusterSpec(Model):
     """Desired state of a KafkaCluster."""
 
@@ -196,6 +231,8 @@ class KafkaClusterSpec(Model):
             cel("self.all(l, self.exists_one(m, m.name == l.name))", "listener names must be unique"),
             cel("self.all(l, self.exists_one(m, m.port == l.port))", "listener ports must be unique"),
         ))] = [Listener(name="plain", port=9092)]
+    rollout: Rollout = Rollout()
+    recovery: Recovery = Recovery()
     config: Annotated[dict[str, ConfigValue], Field(
         max_length=256,
         description="server.properties entries passed through to every broker (string or integer values).",

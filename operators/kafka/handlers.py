@@ -5,9 +5,10 @@ Importing this module registers the handlers (``python -m operators run --only k
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,12 +22,14 @@ from ..sdk.claims import admission_condition, grants
 from ..sdk.conditions import Condition, get_condition, set_condition
 from ..sdk.controller import ChildKind, Result, register
 from ..sdk.metrics import APPLY_TOTAL, RESOURCES_READY
-from ..sdk.plans import HALT, Plan, PlanControlError, parse_controls
+from ..sdk.plans import HALT, Plan, PlanControlError, Status, parse_controls, reset_patch
+from ..sdk.recovery import Recovery, completed_steps, node_failure, recover, recovery_plan
 from ..sdk.rollout import PodView, restart_allowed
 from .api import KAFKA_CLUSTER, METADATA_LEVELS, KafkaClusterSpec, KafkaClusterStatus
-from .health import KafkaPythonAdmin
+from .health import KAFKA_DEFAULT_MIN_ISR, KafkaPythonAdmin, Role, active_controller, restart_blockers
 from .resources import (
     CLUSTER_LABEL,
+    CONTROLLER_NODE_ID_BASE,
     POD_SET_FIELDS,
     ROLE_LABEL,
     Cluster,
@@ -35,14 +38,23 @@ from .resources import (
     claim_spec,
     digest,
     dynamic_config,
+    role_config,
     service_claim,
 )
-from .status import CONFIG_PHASE, CONFIG_STEP, METADATA_PHASE, METADATA_STEP, derive, metadata_downgrade, update_plan
+from .status import (
+    CONFIG_PHASE,
+    CONFIG_STEP,
+    METADATA_PHASE,
+    METADATA_STEP,
+    deploy_plan,
+    derive,
+    metadata_downgrade,
+    update_plan,
+)
 
 log = logging.getLogger(__name__)
 FIELD_MANAGER = "smack-operators-kafka"
 KIND = KAFKA_CLUSTER.kind
-
 
 
 def applier() -> Applier:
@@ -81,20 +93,41 @@ def reconcile(body: dict[str, Any]) -> Result:
         controls = HALT
     finalized, applied = previous.metadata_version, previous.dynamic_config
     now = datetime.now(UTC)
-    plan, views = update_plan(cluster, live, pods, granted, controls, now=now, finalized=finalized, applied=applied)
-    if (METADATA_PHASE, METADATA_STEP) in plan.next_steps:
+
+    def plan_update() -> tuple[Plan, list[PodView]]:
+        plan, views = update_plan(cluster, live, pods, granted, controls, now=now, finalized=finalized,
+                                  applied=applied)
+        controllers = next(p for p in plan.phases if p.name == "controllers")
+        if controllers.status != Status.COMPLETE and (active := _active_controller(cluster)) is not None:
+            plan, views = update_plan(cluster, live, pods, granted, controls, now=now, finalized=finalized,
+                                      applied=applied, active_controller=active)
+        return plan, views
+
+    plan, views = plan_update()
+    admission = admission_condition(claim)
+    deploy = deploy_plan(cluster, pods, granted, set(completed_steps(previous.plans, "deploy")),
+                         admission.message if admission else None)
+    recoveries = _recoveries(cluster, live, pods, deploy, previous, now)
+    recovery = recovery_plan(recoveries, previous.plans, controls=controls)
+    waiting: list[str] = []
+    if any(r.action for r in recoveries.values()):
+        _recover(body, cluster, recoveries)  # before any update step: the gates would wait for these pods
+    elif (METADATA_PHASE, METADATA_STEP) in plan.next_steps:
         finalized = _raise_metadata_version(body, cluster, finalized) or finalized
     elif (CONFIG_PHASE, CONFIG_STEP) in plan.next_steps:
         applied = _apply_dynamic_config(body, cluster) or applied
     else:
-        _restart_next(body, plan, views)  # the pods' watch events bring the next pass
+        waiting = _restart_next(body, cluster, plan, views)  # the pods' watch events bring the next pass
     if (finalized, applied) != (previous.metadata_version, previous.dynamic_config):
-        plan, views = update_plan(cluster, live, pods, granted, controls, now=now, finalized=finalized,
-                                  applied=applied)
+        plan, views = plan_update()
+    if plan.status == Status.COMPLETE and (patch := reset_patch(meta.get("annotations"), "update")):
+        applier().patch_annotations(KAFKA_CLUSTER.api_version, KIND, meta["name"], meta["namespace"], patch)
+        kopf.info(body, reason="PlanControlsReset", message="update plan complete: its proceed and force-complete "
+                                                            "annotations are dropped")
 
     status = derive(cluster, meta["generation"], stateful_sets=live, pods=pods, grants=granted,
-                    admission=admission_condition(claim), previous=previous, plan=plan, finalized=finalized,
-                    applied=applied)
+                    admission=admission, previous=previous, plan=plan, deploy=deploy, recovery=recovery,
+                    waiting=waiting, finalized=finalized, applied=applied)
     _write_status(body, previous, status)
     ready = get_condition(status.conditions, "Ready")
     was_ready = get_condition(previous.conditions, "Ready")
@@ -102,34 +135,108 @@ def reconcile(body: dict[str, Any]) -> Result:
     if ready.status == "True" and (was_ready is None or was_ready.status != "True"):
         kopf.info(body, reason="ClusterReady", message=f"{ready.message}; bootstrap {status.bootstrap_servers}")
     progressing = get_condition(status.conditions, "Progressing")
-    return Result("ok", None) if progressing.status == "False" else Result("progressing", 5.0)
+    due = [r.due_in for r in recoveries.values() if r.due_in is not None]
+    if progressing.status == "True":
+        due.append(5.0)
+    return Result("ok" if progressing.status == "False" else "progressing", min(due, default=None))
+
+
+def _recoveries(cluster: Cluster, live: dict[str, dict[str, Any]], pods: list[dict[str, Any]], deploy: Plan,
+                previous: KafkaClusterStatus, now: datetime) -> dict[str, Recovery]:
+    """Which pods need recovering (operators.sdk.recovery); reads the nodes of pods that are not Ready."""
+    deployed = {s.name for p in deploy.phases for s in p.steps if s.status == Status.COMPLETE}
+    ongoing = {s.name for p in previous.plans if p.name == "recovery" for ph in p.phases for s in ph.steps
+               if s.status != Status.COMPLETE}
+    suspects = {p["spec"]["nodeName"] for p in pods if p.get("spec", {}).get("nodeName")
+                and p["metadata"]["name"] in deployed and not PodView.of(p, {}).ready}
+    failures = {n: f for n in sorted(suspects) if (f := node_failure(n, applier().get("v1", "Node", n, None)))}
+    role_of = {p["metadata"]["name"]: p["metadata"].get("labels", {}).get(ROLE_LABEL) for p in pods}
+    templates = {name: (live.get(role) or {}).get("spec", {}).get("template") for name, role in role_of.items()}
+    return recover(pods, failures, templates=templates, deployed=deployed, ongoing=ongoing,
+                   replaceable={n for n, r in role_of.items() if r == "broker"},
+                   timeout=cluster.spec.recovery.node_failure_seconds, now=now)
+
+
+def _recover(body: dict[str, Any], cluster: Cluster, recoveries: dict[str, Recovery]) -> None:
+    """Carry out the recovery actions: restart (delete the pod; it comes back with its volume),
+    replace (delete its volume, then force-delete the pod: its node is gone, nothing will confirm a
+    graceful stop) and reschedule (delete an unscheduled pod so it is recreated where admitted)."""
+    for name, r in sorted(recoveries.items()):
+        if r.action == "replace":
+            applier().delete_object("v1", "PersistentVolumeClaim", f"data-{name}", cluster.namespace)
+            applier().delete_pod(name, cluster.namespace, grace_period_seconds=0)
+        elif r.action in ("restart", "reschedule"):
+            applier().delete_pod(name, cluster.namespace)
+        else:
+            continue
+        kopf.event(body, type="Warning" if r.action == "replace" else "Normal",
+                   reason={"replace": "ReplacingPod", "restart": "RestartingPod", "reschedule": "ReschedulingPod"}
+                   [r.action], message=f"recovery plan: {name}: {r.step.message}")
+
+
+def _simulated() -> bool:
+    """True with ``SMACK_KAFKA_ADMIN=none``: a simulated cluster where no broker runs (the e2e suite)."""
+    return os.environ.get("SMACK_KAFKA_ADMIN", "kafka-python") == "none"
+
+
+@contextlib.contextmanager
+def _client(cluster: Cluster) -> Iterator[Any]:
+    """A kafka-python ``KafkaAdminClient`` on the first listener; closed on exit. Raises on connect errors."""
+    from kafka.admin import KafkaAdminClient
+
+    client = KafkaAdminClient(bootstrap_servers=bootstrap_servers(cluster)[cluster.spec.listeners[0].name],
+                              request_timeout_ms=30000)
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 def _admin_call(body: dict[str, Any], cluster: Cluster, what: str, reason: str,
                 call: Callable[[Any], None]) -> bool:
     """Run one Admin API step against the cluster; True when it succeeded.
 
-    With ``SMACK_KAFKA_ADMIN=none`` (a simulated cluster where no broker runs, as in the e2e
-    suite) no call is made and the step is recorded as done, which the event says. A failure
-    is reported as a Warning event and the step stays Pending, retried on the next pass.
+    Simulated (:func:`_simulated`): no call is made and the step is recorded as done, which
+    the event says. A failure is reported as a Warning event and the step stays Pending,
+    retried on the next pass.
     """
-    if os.environ.get("SMACK_KAFKA_ADMIN", "kafka-python") == "none":
+    if _simulated():
         kopf.info(body, reason=reason, message=f"{what} (simulated: SMACK_KAFKA_ADMIN=none)")
         return True
     try:
-        from kafka.admin import KafkaAdminClient
-
-        client = KafkaAdminClient(bootstrap_servers=bootstrap_servers(cluster)[cluster.spec.listeners[0].name],
-                                  request_timeout_ms=30000)
-        try:
+        with _client(cluster) as client:
             call(client)
-        finally:
-            client.close()
     except Exception as exc:  # any client or Kafka error: report, keep the step pending
         kopf.warn(body, reason=f"{reason}Failed", message=f"{what}: {exc}")
         return False
     kopf.info(body, reason=reason, message=what)
     return True
+
+
+def _kafka_gate(cluster: Cluster, role: Role, ordinal: int) -> list[str]:
+    """Strimzi's availability checks for restarting one node (operators.kafka.health); an
+    unanswerable question blocks. Nothing to ask on a simulated cluster."""
+    if _simulated():
+        return []
+    min_isr = int(role_config(cluster, "broker").get("min.insync.replicas", KAFKA_DEFAULT_MIN_ISR))
+    try:
+        with _client(cluster) as client:
+            return restart_blockers(KafkaPythonAdmin(client), role, cluster.node_id(role, ordinal), min_isr)
+    except Exception as exc:
+        return [f"cannot ask the cluster whether {cluster.sts_name(role)}-{ordinal} may restart: {exc}"]
+
+
+def _active_controller(cluster: Cluster) -> int | None:
+    """The ordinal of the active controller (KRaft quorum leader), None when unknown or simulated."""
+    if _simulated():
+        return None
+    try:
+        with _client(cluster) as client:
+            leader = active_controller(KafkaPythonAdmin(client).describe_quorum())
+    except Exception as exc:
+        log.warning("cannot describe the KRaft quorum of %s/%s: %s", cluster.namespace, cluster.name, exc)
+        return None
+    return None if leader is None else leader - CONTROLLER_NODE_ID_BASE
 
 
 def _raise_metadata_version(body: dict[str, Any], cluster: Cluster, current: str | None) -> str | None:
@@ -150,22 +257,30 @@ def _apply_dynamic_config(body: dict[str, Any], cluster: Cluster) -> str | None:
     return digest(wanted) if done else None
 
 
-def _restart_next(body: dict[str, Any], plan: Plan, views: list[PodView]) -> None:
-    """Delete the next out-of-date pod of the update plan when the gate allows: the StatefulSet
-    controller recreates it from the new template (OnDelete)."""
+def _restart_next(body: dict[str, Any], cluster: Cluster, plan: Plan, views: list[PodView]) -> list[str]:
+    """Delete the next out-of-date pod of the update plan when the gates allow: the StatefulSet
+    controller recreates it from the new template (OnDelete). Returns what the step waits for.
+
+    Gates: every other pod Ready, then Kafka's own (:func:`_kafka_gate`) unless the pod itself
+    is not Ready: restarting a node that serves nothing cannot lower availability (Strimzi).
+    """
     step = next(((phase, name) for phase, name in plan.next_steps), None)
     if step is None:
-        return
+        return []
     phase, name = step
     status = next(s.status for p in plan.phases if p.name == phase for s in p.steps if s.name == name)
     if status != "Pending":
-        return
+        return []
+    view = next((v for v in views if v.name == name), None)
+    role: Role = "controller" if phase == "controllers" else "broker"
     blockers = restart_allowed(name, views)
+    if not blockers and view is not None and view.ready:
+        blockers = _kafka_gate(cluster, role, int(name.rsplit("-", 1)[1]))
     if blockers:
         log.info("update plan: %s waits: %s", name, "; ".join(blockers))
-        return
+        return [f"{name} waits: {'; '.join(blockers)}"]
     namespace = body["metadata"]["namespace"]
-    requested = next((v.requested for v in views if v.name == name), None)
+    requested = view.requested if view else None
     if requested == "replace":
         # An explicit request to start over with an empty volume: the claim goes first; it is
         # removed once the pod releases it, and the StatefulSet then creates a new one.
@@ -174,6 +289,7 @@ def _restart_next(body: dict[str, Any], plan: Plan, views: list[PodView]) -> Non
     applier().delete_pod(name, namespace)
     why = f"{requested} requested" if requested else "to apply the current config and version"
     kopf.info(body, reason="RestartingPod", message=f"update plan, phase {phase}: restarting {name} {why}")
+    return []
 
 
 def _apply(body: dict[str, Any], manifest: dict[str, Any]) -> dict[str, Any]:

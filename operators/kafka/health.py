@@ -547,3 +547,17 @@ class KafkaPythonAdmin:
         outcome = result.get("broker", {}).get(str(broker_id))
         if outcome != "OK":
             raise RuntimeError(f"incrementalAlterConfigs on broker {broker_id} failed: {outcome}")
+
+
+def restart_blockers(admin: KafkaAdmin, role: Role, node_id: int, default_min_isr: int) -> list[str]:
+    """Ask the cluster whether node ``node_id`` may restart now: the broker or the controller gate.
+
+    ``default_min_isr`` is the brokers' configured ``min.insync.replicas``, used for topics
+    whose own value is unknown. Returns the blockers ([] means go). Raises whatever ``admin``
+    raises; the caller treats an unanswerable question as a blocker.
+    """
+    if role == "broker":
+        partitions, broker_default = admin.describe_partitions()
+        return broker_restart_blockers(node_id, partitions,
+                                       broker_default if broker_default is not None else default_min_isr)
+    return controller_restart_blockers(node_id, admin.describe_quorum())

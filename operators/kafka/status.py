@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from ..sdk.claims import Grant
 from ..sdk.conditions import Condition, set_condition
-from ..sdk.plans import Phase, Plan, PlanControls, Status, Step, derive_plan, render_plan
+from ..sdk.plans import (
+    PROCEED_ANNOTATION,
+    Phase,
+    Plan,
+    PlanControls,
+    Status,
+    Step,
+    Strategy,
+    derive_plan,
+    render_plan,
+)
 from ..sdk.rollout import PodView, pod_step
 from .api import METADATA_LEVELS, KafkaClusterSpec, KafkaClusterStatus, ListenerStatus, NodeSetStatus
 from .resources import (
@@ -44,7 +55,6 @@ def node_set_status(cluster: Cluster, role: Role, sts: dict[str, Any] | None, po
 
 METADATA_PHASE, METADATA_STEP = "metadata", "metadata.version"
 CONFIG_PHASE, CONFIG_STEP = "broker-config", "dynamic"
-ROLLOUT_TIMEOUT = 600.0  # seconds a restarted pod may take to become Ready before the rollout stops
 
 
 def metadata_step(cluster: Cluster, finalized: str | None) -> Step:
@@ -86,29 +96,73 @@ def config_step(cluster: Cluster, applied: str | None) -> Step:
     return Step(CONFIG_STEP, Status.PENDING, f"set {', '.join(sorted(wanted))} on every broker without a restart")
 
 
+def deploy_plan(cluster: Cluster, pods: list[dict[str, Any]], grants: dict[str, Grant],
+                deployed: set[str], admission: str | None) -> Plan:
+    """The ``deploy`` plan: a parallel phase per role with a step per desired pod (the StatefulSets
+    start their pods together, as KRaft needs its voters at once). A step is Complete once its pod
+    was Ready (``deployed``: the steps the last status showed Complete, so a later restart shows in
+    the update or recovery plan, not here), Pending while the pod is not admitted (``admission``:
+    the claim's message), Starting until the pod exists, Started until it is Ready. A scale-up adds
+    steps, as in DC/OS.
+    """
+    phases = []
+    for role in ROLES:
+        ready = {p["metadata"]["name"] for p in pods if p["metadata"].get("labels", {}).get(ROLE_LABEL) == role
+                 and PodView.of(p, {}).ready}
+        present = {p["metadata"]["name"] for p in pods}
+        steps = []
+        for ordinal in range(cluster.replicas(role)):
+            name = f"{cluster.sts_name(role)}-{ordinal}"
+            if name in deployed or name in ready:
+                steps.append(Step(name, Status.COMPLETE))
+            elif ordinal >= (grants[role].count if role in grants else 0):
+                steps.append(Step(name, Status.PENDING, f"waiting for admission: {admission or 'not answered yet'}"))
+            elif name not in present:
+                steps.append(Step(name, Status.STARTING, "waiting for the StatefulSet to create the pod"))
+            else:
+                steps.append(Step(name, Status.STARTED, "waiting for the pod to become Ready"))
+        phases.append(Phase(f"{role}s", steps, Strategy.PARALLEL))
+    return derive_plan("deploy", phases, strategy=Strategy.PARALLEL)
+
+
+def _restart_order(names: list[str], views: dict[str, PodView], last: int | None) -> list[str]:
+    """Pods that are not Ready first, the ordinal ``last`` last, otherwise by ordinal."""
+    def key(name: str) -> tuple[bool, bool, int]:
+        ordinal = int(name.rsplit("-", 1)[1])
+        return (views[name].ready if name in views else True, ordinal == last, ordinal)
+    return sorted(names, key=key)
+
+
 def update_plan(cluster: Cluster, stateful_sets: dict[Role, dict[str, Any] | None], pods: list[dict[str, Any]],
                 grants: dict[str, Grant], controls: PlanControls, *, now: datetime,
-                finalized: str | None = None, applied: str | None = None) -> tuple[Plan, list[PodView]]:
+                finalized: str | None = None, applied: str | None = None,
+                active_controller: int | None = None) -> tuple[Plan, list[PodView]]:
     """The ``update`` plan, serial: controllers, then brokers, one pod at a time; then the
     dynamic broker config through the Admin API; then metadata.version raised to the target
     (Kafka's two-step upgrade: binaries first, metadata last).
 
     Within a role, pods that are not Ready go first (restarting them cannot make things
-    worse), then by ordinal. Only admitted pods take part. Returns the plan and every pod's
-    view, which the readiness gate between steps needs. (The active controller goes last
-    once the quorum can be asked: operators.kafka.health.controller_restart_order.)
+    worse), then by ordinal; the active controller (``active_controller``, an ordinal, when
+    the quorum could be asked) goes last among the controllers, so leadership moves once
+    (Strimzi KafkaRoller). The brokers phase is a canary when ``spec.rollout.canary`` is set.
+    Only admitted pods take part. Returns the plan and every pod's view, which the readiness
+    gate between steps needs.
     """
     views: list[PodView] = []
     phases = []
+    timeout = float(cluster.spec.rollout.pod_ready_timeout_seconds)
     for role in ROLES:
         wanted = _wanted(stateful_sets.get(role))
         mine = {v.name: v for v in (PodView.of(p, wanted) for p in pods
                                     if p["metadata"].get("labels", {}).get(ROLE_LABEL) == role)}
         views += mine.values()
-        names = [f"{cluster.sts_name(role)}-{i}" for i in range(grants[role].count if role in grants else 0)]
-        names.sort(key=lambda n: (mine[n].ready if n in mine else True, int(n.rsplit("-", 1)[1])))
-        phases.append(Phase(f"{role}s", [pod_step(n, mine.get(n), now=now, timeout=ROLLOUT_TIMEOUT)
-                                         for n in names]))
+        count = grants[role].count if role in grants else 0
+        names = _restart_order([f"{cluster.sts_name(role)}-{i}" for i in range(count)], mine,
+                               active_controller if role == "controller" else None)
+        steps = [pod_step(n, mine.get(n), now=now, timeout=timeout) for n in names]
+        canary = cluster.spec.rollout.canary if role == "broker" else 0
+        phases.append(Phase(f"{role}s", steps, Strategy.SERIAL_CANARY, canary) if canary
+                      else Phase(f"{role}s", steps))
     phases.append(Phase(CONFIG_PHASE, [config_step(cluster, applied)]))
     phases.append(Phase(METADATA_PHASE, [metadata_step(cluster, finalized)]))
     return derive_plan("update", phases, controls=controls), views
@@ -116,14 +170,16 @@ def update_plan(cluster: Cluster, stateful_sets: dict[Role, dict[str, Any] | Non
 
 def derive(cluster: Cluster, generation: int, *, stateful_sets: dict[Role, dict[str, Any] | None],
            pods: list[dict[str, Any]], grants: dict[str, Grant], admission: Condition | None,
-           previous: KafkaClusterStatus, plan: Plan | None = None, finalized: str | None = None,
+           previous: KafkaClusterStatus, plan: Plan | None = None, deploy: Plan | None = None,
+           recovery: Plan | None = None, waiting: Sequence[str] = (), finalized: str | None = None,
            applied: str | None = None, at: str | None = None) -> KafkaClusterStatus:
     """The new status of ``cluster`` from its claim's admission, StatefulSets and pods.
 
     ``admission`` is the ServiceClaim's Admitted condition (None before the meta-controller
     saw it). Ready is True when every desired controller and broker pod is ready. ``version``
-    is set once every pod runs the current spec, so it names what actually runs. Condition
-    transition times are kept when a condition's status does not change.
+    is set once every pod runs the current spec, so it names what actually runs. ``plan``,
+    ``deploy`` and ``recovery`` are the derived plans, ``waiting`` what the next update step
+    waits for (its gates). Condition transition times are kept when a status does not change.
     """
     sets = {role: node_set_status(cluster, role, stateful_sets.get(role), pods, grants.get(role))
             for role in ROLES}
@@ -151,6 +207,10 @@ def derive(cluster: Cluster, generation: int, *, stateful_sets: dict[Role, dict[
         ready_cond = cond("Ready", "False", "NodesNotReady", counts)
     if not admitted:
         progressing = cond("Progressing", "True", "WaitingForAdmission", admitted_cond.message)
+    elif recovery is not None and recovery.status != Status.COMPLETE:
+        failing = next(f"{s.name}: {s.message}" for p in recovery.phases for s in p.steps
+                       if s.status != Status.COMPLETE)
+        progressing = cond("Progressing", "True", "Recovering", f"recovery plan: {failing}")
     elif not ready:
         progressing = cond("Progressing", "True", "Deploying", f"waiting for pods: {counts}")
     elif plan is not None and plan.status == "Error":
@@ -158,12 +218,18 @@ def derive(cluster: Cluster, generation: int, *, stateful_sets: dict[Role, dict[
         progressing = cond("Progressing", "False", "RolloutStalled", f"update plan stopped at {failed}")
     elif not updated:
         stale = sum(s.desired - s.updated for s in sets.values())
+        canary = next((p for p in plan.phases if p.awaiting_proceed), None) if plan is not None else None
         if plan is not None and plan.paused:
             progressing = cond("Progressing", "False", "RolloutPaused",
                                f"{stale} pods run an older config or version; the update plan is paused")
+        elif canary is not None:
+            done = sum(s.status == Status.COMPLETE for s in canary.steps)
+            progressing = cond("Progressing", "False", "CanaryWaiting", (
+                f"{done} {canary.name} updated; the canary waits for approval: kubectl annotate --overwrite "
+                f"kafkacluster {cluster.name} {PROCEED_ANNOTATION}=update/{canary.name}={done + 1}"))
         else:
-            progressing = cond("Progressing", "True", "RollingUpdate",
-                               f"{stale} pods run an older config or version; restarting them one at a time")
+            progressing = cond("Progressing", "True", "RollingUpdate", "; ".join([
+                f"{stale} pods run an older config or version; restarting them one at a time", *waiting]))
     elif plan is not None and plan.status != "Complete":
         pending = next(s.message for p in plan.phases for s in p.steps if s.status != "Complete")
         progressing = cond("Progressing", "True", "ApplyingChanges", pending)
@@ -186,5 +252,5 @@ def derive(cluster: Cluster, generation: int, *, stateful_sets: dict[Role, dict[
         listeners=[ListenerStatus(name=n, bootstrap_servers=s) for n, s in servers.items()],
         brokers=sets["broker"],
         controllers=sets["controller"],
-        plans=[render_plan(plan)] if plan is not None else previous.plans,
+        plans=[render_plan(p) for p in (deploy, plan, recovery) if p is not None] or previous.plans,
     )

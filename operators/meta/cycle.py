@@ -94,7 +94,9 @@ def _active(pod: dict[str, Any]) -> bool:
 
 
 def nodes_from(nodes: list[dict[str, Any]], pods: list[dict[str, Any]]) -> list[allocator.Node]:
-    """Allocator nodes; ``used`` is what bound, active pods that belong to no claim request."""
+    """Allocator nodes; ``used`` is what bound, active pods that belong to no claim request. A node
+    that is NotReady takes nothing new (as the node lifecycle controller's taints will say)."""
+    healthy = healthy_nodes(nodes)
     used: dict[str, Counter[str]] = {}
     for pod in pods:
         node = pod.get("spec", {}).get("nodeName")
@@ -109,8 +111,19 @@ def nodes_from(nodes: list[dict[str, Any]], pods: list[dict[str, Any]]) -> list[
             name=meta["name"], allocatable=allocatable, labels=meta.get("labels") or {},
             taints=tuple(allocator.Taint(t["key"], t.get("effect", "NoSchedule"), t.get("value", ""))
                          for t in spec.get("taints") or []),
-            used=dict(used.get(meta["name"], {})), unschedulable=bool(spec.get("unschedulable"))))
+            used=dict(used.get(meta["name"], {})),
+            unschedulable=bool(spec.get("unschedulable")) or meta["name"] not in healthy))
     return out
+
+
+def healthy_nodes(nodes: list[dict[str, Any]]) -> set[str]:
+    """Names of the listed nodes that are not NotReady (a node that reports no Ready condition yet counts
+    as healthy); any other node an admission names is lost."""
+    def ready(node: dict[str, Any]) -> bool:
+        cond = next((c for c in (node.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"),
+                    None)
+        return cond is None or cond.get("status") == "True"
+    return {n["metadata"]["name"] for n in nodes if ready(n)}
 
 
 def _pods_per_node(pods: list[dict[str, Any]], namespace: str, claim: str, pod_set: str) -> Counter[str]:
@@ -196,6 +209,7 @@ def run(*, nodes: list[dict[str, Any]], pods: list[dict[str, Any]], namespaces: 
 
     alloc_nodes = nodes_from(nodes, pods)
     node_index = {n.name: n for n in alloc_nodes}
+    healthy = healthy_nodes(nodes)
     parsed: dict[str, tuple[dict[str, Any], ServiceClaimStatus, str | None]] = {}
     alloc_claims: list[allocator.Claim] = []
     unowned: dict[str, str] = {}
@@ -218,7 +232,7 @@ def run(*, nodes: list[dict[str, Any]], pods: list[dict[str, Any]], namespaces: 
                 continue
             tenant = DEFAULT_TENANT
         parsed[key] = (obj, status, tenant)
-        admission = current[key] = _current_admission(obj, spec, status, pods)
+        admission = current[key] = _current_admission(obj, spec, status, pods, healthy)
         tenant_spec = tenant_specs.get(tenant)
         claim = spec.to_allocator(
             key, tenant, created=meta.get("creationTimestamp", ""), admission=admission,
@@ -305,10 +319,11 @@ def _is_true(conds: list[Condition], type_: str) -> bool:
 
 
 def _current_admission(obj: dict[str, Any], spec: ServiceClaimSpec, status: ServiceClaimStatus,
-                       pods: list[dict[str, Any]]) -> dict[str, dict[str, int]] | None:
+                       pods: list[dict[str, Any]], healthy: set[str]) -> dict[str, dict[str, int]] | None:
     """The admission the allocator should count for this claim, after the lifecycle rules.
 
-    Shrunk pod sets are trimmed; grown ones keep what they hold (see :func:`growth_pod_set`).
+    Slots on lost nodes (not in ``healthy``) that no pod uses are released (:func:`release_lost`); shrunk pod sets
+    are trimmed; grown ones keep what they hold (see :func:`growth_pod_set`).
     """
     admission = status.admission()
     if admission is None:
@@ -320,8 +335,23 @@ def _current_admission(obj: dict[str, Any], spec: ServiceClaimSpec, status: Serv
     wanted = {p.name: p.count for p in spec.pod_sets}
     if set(admission) != set(wanted):
         return None  # a pod set was added or removed: admit the claim afresh
-    return {name: trim(nodes, wanted[name], _pods_per_node(pods, meta["namespace"], meta["name"], name))
-            for name, nodes in admission.items()}
+    out = {}
+    for name, nodes in admission.items():
+        running = _pods_per_node(pods, meta["namespace"], meta["name"], name)
+        out[name] = trim(release_lost(nodes, running, healthy), wanted[name], running)
+    return out
+
+
+def release_lost(admission: dict[str, int], running: Counter[str], healthy: set[str]) -> dict[str, int]:
+    """Drop the admitted slots ``{node: pods}`` on lost nodes (not in ``healthy``: NotReady or deleted)
+    that no pod uses.
+
+    A pod still bound there keeps its slot: the service decides when to give up on it (e.g. Kafka's
+    ``spec.recovery.nodeFailureTimeout``). Once it is deleted, the slot goes and the pod set's
+    missing pod queues as a growth, placed on a healthy node.
+    """
+    return {node: kept for node, pods in admission.items()
+            if (kept := pods if node in healthy else min(pods, running.get(node, 0)))}
 
 
 def _pending(conds: list[Condition], reason: str, message: str, generation: int | None,

@@ -104,18 +104,28 @@ class Applier:
         log.info("%s %s %s/%s", outcome.value, kind, meta.get("namespace", ""), meta["name"])
         return outcome, applied
 
-    def delete_object(self, api_version: str, kind: str, name: str, namespace: str | None) -> None:
-        """Delete an object (graceful: a pod gets its termination grace period); one already gone is fine."""
+    def delete_object(self, api_version: str, kind: str, name: str, namespace: str | None,
+                      grace_period_seconds: int | None = None) -> None:
+        """Delete an object (graceful: a pod gets its termination grace period unless
+        ``grace_period_seconds`` overrides it); one already gone is fine."""
         try:
-            self.resource(api_version, kind).delete(name=name, namespace=namespace)
+            self.resource(api_version, kind).delete(name=name, namespace=namespace,
+                                                    grace_period_seconds=grace_period_seconds)
         except ApiException as exc:
             if exc.status != 404:
                 raise
         log.info("deleted %s %s/%s", kind, namespace or "", name)
 
-    def delete_pod(self, name: str, namespace: str) -> None:
-        """Delete a pod: the StatefulSet controller recreates it from its current template."""
-        self.delete_object("v1", "Pod", name, namespace)
+    def delete_pod(self, name: str, namespace: str, grace_period_seconds: int | None = None) -> None:
+        """Delete a pod: the StatefulSet controller recreates it from its current template. A grace
+        period of 0 removes it at once, for a pod whose node is gone and cannot confirm the stop."""
+        self.delete_object("v1", "Pod", name, namespace, grace_period_seconds)
+
+    def patch_annotations(self, api_version: str, kind: str, name: str, namespace: str | None,
+                          annotations: dict[str, str | None]) -> None:
+        """Merge-patch ``metadata.annotations`` (a None value removes the key)."""
+        self.resource(api_version, kind).patch(body={"metadata": {"annotations": annotations}}, name=name,
+                                               namespace=namespace, content_type="application/merge-patch+json")
 
     def patch_status(self, api_version: str, kind: str, name: str, namespace: str | None,
                      status: dict[str, Any]) -> dict[str, Any]:

@@ -263,3 +263,32 @@ def test_conversion_rejects_errors():
     doc["topics"][0]["partitions"][0]["error"] = "[Error 6] NotLeaderOrFollowerError"
     with pytest.raises(ValueError, match="NotLeaderOrFollower"):
         quorum_from_kafka_python(doc)
+
+
+class RecordedAdmin:
+    """A KafkaAdmin that answers from recorded metadata, as a connected client would."""
+
+    def __init__(self, partitions_file: str, quorum_file: str):
+        doc = load(partitions_file)
+        self.partitions = partitions_from_kafka_python(doc["topics"], min_isr_from_kafka_python(doc["topic_configs"]))
+        self.quorum = quorum(quorum_file)
+
+    def describe_partitions(self):
+        return self.partitions, None
+
+    def describe_quorum(self):
+        return self.quorum
+
+    def alter_broker_configs(self, broker_id, set_, delete=()):
+        raise AssertionError("a gate never changes config")
+
+
+def test_restart_blockers_asks_the_gate_of_the_node_role():
+    from operators.kafka.health import restart_blockers
+    admin = RecordedAdmin("partitions-broker0-catching-up.json", "quorum-1002-lagging.json")
+    assert restart_blockers(admin, "broker", 1, default_min_isr=2)[0].startswith("orders-0: ISR [1, 2]")
+    assert restart_blockers(admin, "controller", 1001, default_min_isr=2) == \
+        controller_restart_blockers(1001, admin.quorum)
+    healthy = RecordedAdmin("partitions-healthy.json", "quorum-healthy.json")
+    assert restart_blockers(healthy, "broker", 0, default_min_isr=2) == []
+    assert restart_blockers(healthy, "controller", 1001, default_min_isr=2) == []

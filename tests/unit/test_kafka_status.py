@@ -108,3 +108,40 @@ def test_a_version_below_the_finalized_metadata_version_is_refused():
         "spec.metadataVersion:")
     assert metadata_downgrade("4.0-IV3", {"version": "4.1.1"}) is None  # an upgrade
     assert metadata_downgrade(None, {"version": "3.9.0"}) is None  # nothing finalized yet
+
+
+def named(role: str, i: int, **kw) -> dict:
+    p = pod(role, **kw)
+    p["metadata"]["name"] = f"prod-{role}-{i}"
+    return p
+
+
+def test_the_deploy_plan_shows_admission_creation_and_readiness():
+    from operators.kafka.status import deploy_plan
+    grants = {"broker": Grant(2, ("a", "b")), "controller": Grant(3, ("a", "b", "c"))}
+    pods = [named("controller", i) for i in range(3)] + [named("broker", 0, ready=False)]
+    plan = deploy_plan(CLUSTER, pods, grants, set(), "1 of 3 brokers fit")
+    brokers = {s.name: (s.status, s.message) for s in plan.phases[1].steps}
+    assert plan.phases[0].status == "Complete"
+    assert brokers == {"prod-broker-0": ("Started", "waiting for the pod to become Ready"),
+                       "prod-broker-1": ("Starting", "waiting for the StatefulSet to create the pod"),
+                       "prod-broker-2": ("Pending", "waiting for admission: 1 of 3 brokers fit")}
+    assert plan.status == "InProgress"
+    done = deploy_plan(CLUSTER, pods[:3], GRANTS, {f"prod-broker-{i}" for i in range(3)}, None)
+    assert done.status == "Complete"  # once up, a pod's restart is the update or recovery plan's business
+
+
+def test_a_waiting_canary_is_not_progressing_and_says_how_to_approve():
+    from datetime import UTC, datetime
+
+    from operators.kafka.status import update_plan
+    from operators.sdk.plans import NO_CONTROLS
+    canary = Cluster("prod", "ns", UID, KafkaClusterSpec.model_validate({"rollout": {"canary": 2}}))
+    pods = [named("controller", i) for i in range(3)] + [named("broker", i, hash_="old") for i in range(3)]
+    sets = {"broker": sts(), "controller": sts()}
+    plan, _ = update_plan(canary, sets, pods, GRANTS, NO_CONTROLS, now=datetime.now(UTC))
+    s = derive(canary, 4, stateful_sets=sets, pods=pods, grants=GRANTS, admission=ADMITTED,
+               previous=KafkaClusterStatus(), plan=plan, at="t")
+    progressing = get_condition(s.conditions, "Progressing")
+    assert (progressing.status, progressing.reason) == ("False", "CanaryWaiting")
+    assert "smack.dev/plan-proceed=update/brokers=1" in progressing.message

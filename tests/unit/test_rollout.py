@@ -116,3 +116,28 @@ def test_restart_and_replace_requests_make_a_current_pod_pending():
     assert (view(restart).requested, view(replace).requested, view(pod("a")).requested) == ("restart", "replace", None)
     step = pod_step("b", view(restart), now=NOW, timeout=300)
     assert (step.status, step.message) == ("Pending", "restart requested by annotation")
+
+
+def test_the_active_controller_restarts_last():
+    pods = [pod(f"prod-controller-{i}", role="controller", hash_="old") for i in range(3)]
+    pods += [pod(f"prod-broker-{i}") for i in range(3)]
+    plan, _ = update_plan(CLUSTER, {"controller": sts("new"), "broker": sts("new")}, pods, GRANTS, NO_CONTROLS,
+                          now=NOW, active_controller=0)
+    assert [s.name for s in plan.phases[0].steps] == ["prod-controller-1", "prod-controller-2", "prod-controller-0"]
+    assert plan.next_steps == (("controllers", "prod-controller-1"),)
+
+
+def test_a_canary_update_waits_for_approval_of_each_canary_broker():
+    canary = Cluster("prod", "ns", CLUSTER.uid, KafkaClusterSpec.model_validate({"rollout": {"canary": 1}}))
+    pods = [pod(f"prod-controller-{i}", role="controller") for i in range(3)]
+    pods += [pod(f"prod-broker-{i}", hash_="old") for i in range(3)]
+    sets = {"controller": sts("new"), "broker": sts("new")}
+    held, _ = update_plan(canary, sets, pods, GRANTS, NO_CONTROLS, now=NOW)
+    brokers = held.phases[1]
+    assert held.next_steps == () and brokers.awaiting_proceed and brokers.steps[0].status == "Waiting"
+    proceed = parse_controls({"smack.dev/plan-proceed": "update/brokers=1"})
+    approved, _ = update_plan(canary, sets, pods, GRANTS, proceed, now=NOW)
+    assert approved.next_steps == (("brokers", "prod-broker-0"),)
+    pods[3] = pod("prod-broker-0")
+    rest, _ = update_plan(canary, sets, pods, GRANTS, NO_CONTROLS, now=NOW)
+    assert rest.next_steps == (("brokers", "prod-broker-1"),)  # after the canary, the others follow

@@ -194,3 +194,25 @@ def test_growth_constraints_exclude_values_in_use():
     assert (grown.count, grown.min_count) == (3, 3)
     assert [str(c) for c in grown.constraints] == [
         "@hostname UNLIKE n0|n3", "@hostname UNIQUE", "@zone UNLIKE zone\\-a", "@zone MAX_PER 2", "type CLUSTER"]
+
+
+def test_a_slot_on_a_lost_node_moves_once_its_pod_is_gone():
+    first = admitted_status(run([claim("kafka")]), "team/kafka")
+    nodes = [n["name"] for n in first["podSets"][0]["nodes"]]
+    lost = nodes[1]
+    global NODES
+    healthy, NODES = NODES, [dict(n, status=dict(n["status"], conditions=[{"type": "Ready", "status": (
+        "Unknown" if n["metadata"]["name"] == lost else "True")}])) for n in NODES]
+    try:
+        on_lost = [pod("kafka-broker-1", lost, claim_name="kafka")]
+        assert run([claim("kafka", status=first)], pods=on_lost).claims == {}  # its pod still holds the slot
+        moved = run([claim("kafka", status=first)]).claims["team/kafka"]
+        placed = sorted(n.name for n in moved.pod_sets[0].nodes)
+        assert lost not in placed and len(placed) == 3 and set(nodes) - {lost} <= set(placed)
+        assert conds(moved)["Admitted"] == ("True", "Admitted")
+    finally:
+        NODES = healthy
+
+
+def test_release_lost_keeps_slots_in_use_and_on_healthy_nodes():
+    assert cycle.release_lost({"a": 1, "b": 2, "c": 1}, Counter({"b": 1}), {"a"}) == {"a": 1, "b": 1}
