@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import uuid
@@ -109,15 +110,26 @@ class OperatorProcess:
         certs = workdir / "webhook"
         subprocess.run([str(ROOT / "hack" / "webhook-certs.sh"), str(certs)], check=True, capture_output=True)
         # No broker runs on simulated nodes: the Kafka admin steps are recorded, not sent.
-        env = dict(os.environ, KUBECONFIG=kubeconfig, PYTHONUNBUFFERED="1", SMACK_KAFKA_ADMIN="none")
+        self.env = dict(os.environ, KUBECONFIG=kubeconfig, PYTHONUNBUFFERED="1", SMACK_KAFKA_ADMIN="none")
         self._log = open(self.log_path, "a")  # noqa: SIM115 - closed in stop()
-        cmd = [sys.executable, "-m", "operators", "run", "--only", only, "--bind-address", "127.0.0.1",
-               "--metrics-port", str(self.metrics_port), "--liveness-port", str(self.liveness_port),
-               "--webhook-cert-dir", str(certs), "--webhook-port", str(webhook_port)]
+        self.cmd = [sys.executable, "-m", "operators", "run", "--only", only, "--bind-address", "127.0.0.1",
+                    "--metrics-port", str(self.metrics_port), "--liveness-port", str(self.liveness_port),
+                    "--webhook-cert-dir", str(certs), "--webhook-port", str(webhook_port)]
         if os.environ.get("SMACK_WEBHOOK_HOST"):
-            cmd += ["--webhook-host", os.environ["SMACK_WEBHOOK_HOST"]]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+            self.cmd += ["--webhook-host", os.environ["SMACK_WEBHOOK_HOST"]]
+        self._start()
+
+    def _start(self) -> None:
+        self.proc = subprocess.Popen(self.cmd, cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
         wait_for(self.alive, timeout=60, what="operator liveness endpoint")
+
+    def kill_and_restart(self) -> None:
+        """SIGKILL the operators (no shutdown, no cleanup: a crash) and start them again."""
+        self.proc.kill()
+        self.proc.wait(timeout=30)
+        self._log.write("----- killed with SIGKILL; starting again -----\n")
+        self._log.flush()
+        self._start()
 
     def get(self, port: int, path: str) -> str | None:
         try:
@@ -173,3 +185,54 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
     setattr(item, f"rep_{report.when}", report)
     return report
+
+
+class PodWatch:
+    """``kubectl get pods -w`` on one label selector in a background thread.
+
+    Records every watch event as ``(type, name, deleting, ready)``, the initial listing
+    included (as ADDED events), so a test can replay what each pod went through.
+    """
+
+    TEMPLATE = ('{{.type}} {{.object.metadata.name}} {{if .object.metadata.deletionTimestamp}}deleting'
+                '{{else}}live{{end}} {{range .object.status.conditions}}{{if eq .type "Ready"}}{{.status}}'
+                '{{end}}{{end}}{{"\\n"}}')
+
+    def __init__(self, k: Kubectl, selector: str):
+        cmd = [KUBECTL, "--kubeconfig", k.kubeconfig, "-n", k.namespace or "default", "get", "pods", "-l", selector,
+               "-w", "--output-watch-events", "-o", "go-template", "--template", self.TEMPLATE]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.events: list[tuple[str, str, bool, bool]] = []
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            kind, name, deleting, *ready = line.split()
+            self.events.append((kind, name, deleting == "deleting", ready == ["True"]))
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+        self._thread.join(timeout=10)
+
+    def deleted(self) -> list[str]:
+        """Pod names in the order their deletion was first seen (once per pod incarnation)."""
+        order, gone = [], set()
+        for kind, name, deleting, _ in self.events:
+            if (deleting or kind == "DELETED") and name not in gone:
+                order.append(name)
+                gone.add(name)
+            elif kind == "ADDED" and not deleting:
+                gone.discard(name)
+        return order
+
+    def max_unavailable(self) -> int:
+        """The most pods that were at once deleting, gone or not Ready, replaying the events."""
+        available: dict[str, bool] = {}
+        worst = 0
+        for kind, name, deleting, ready in self.events:
+            available[name] = kind != "DELETED" and not deleting and ready
+            worst = max(worst, sum(not a for a in available.values()))
+        return worst

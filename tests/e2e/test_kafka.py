@@ -8,12 +8,14 @@ Kafka-level checks (ISR, quorum) are unit-tested on recorded metadata.
 
 from __future__ import annotations
 
+import json
 import re
+import time
 
 import pytest
 import yaml
 
-from .conftest import ROOT, Kubectl, wait_for
+from .conftest import ROOT, Kubectl, PodWatch, wait_for
 
 EXAMPLE = (ROOT / "examples" / "kafka.yaml").read_text()
 
@@ -24,6 +26,11 @@ def ready_cluster(k: Kubectl, name: str, timeout: float = 120) -> dict:
         conds = {c["type"]: c for c in obj.get("status", {}).get("conditions", [])}
         return obj if conds.get("Ready", {}).get("status") == "True" else None
     return wait_for(ready, timeout=timeout, what=f"KafkaCluster {name} Ready")
+
+
+def plan_of(obj: dict, name: str) -> dict:
+    """The plan ``name`` (deploy, update or recovery) from a KafkaCluster's status."""
+    return next(p for p in obj["status"]["plans"] if p["name"] == name)
 
 
 def manifest(name: str, spec: dict) -> str:
@@ -213,14 +220,14 @@ def test_read_only_config_change_rolls_only_brokers_one_at_a_time_and_pause_hold
             return obj if c.get("reason") == reason and obj["status"].get("observedGeneration") == 2 else None
         return check
     paused = wait_for(progressing("RolloutPaused"), what="the paused update plan")
-    (plan,) = paused["status"]["plans"]
-    assert (plan["name"], plan["status"]) == ("update", "Waiting")
+    plan = plan_of(paused, "update")
+    assert plan["status"] == "Waiting"
     assert [s["status"] for s in plan["phases"][1]["steps"]] == ["Pending"] * 3
     assert uids("broker") == brokers, "a paused plan restarted a pod"
 
     ns.run("annotate", "kafkacluster", "roll", "smack.dev/plan-pause-")
     done = wait_for(progressing("Stable"), timeout=120, what="the update plan to complete")
-    assert done["status"]["plans"][0]["status"] == "Complete"
+    assert plan_of(done, "update")["status"] == "Complete"
     after = uids("broker")
     assert set(after) == set(brokers) and all(after[n] != brokers[n] for n in brokers), "every broker restarted"
     assert uids("controller") == controllers, "a broker-only key restarted a controller"
@@ -243,7 +250,7 @@ def test_version_upgrade_rolls_every_node_then_raises_the_metadata_version(ns: K
         o = ns.json("get", "kafkacluster", "up")
         return o if o["status"].get("version") == "4.1.1" and o["status"].get("metadataVersion") == "4.1-IV1" else None
     obj = wait_for(upgraded, timeout=120, what="the upgrade to finish")
-    (plan,) = obj["status"]["plans"]
+    plan = plan_of(obj, "update")
     assert plan["status"] == "Complete"
     assert [p["name"] for p in plan["phases"]] == ["controllers", "brokers", "broker-config", "metadata"]
     images = {p["spec"]["containers"][0]["image"] for p in ns.json("get", "pods", "-l",
@@ -277,7 +284,7 @@ def test_dynamic_config_change_is_applied_without_a_restart(ns: Kubectl, operato
     ns.run("patch", "kafkacluster", "dyn", "--type=merge", "-p", '{"spec":{"config":{"log.retention.hours":12}}}')
     obj = wait_for(lambda: (o := ns.json("get", "kafkacluster", "dyn"))["status"]["dynamicConfig"] != applied
                    and o, what="the dynamic config to be applied")
-    assert obj["status"]["plans"][0]["status"] == "Complete"
+    assert plan_of(obj, "update")["status"] == "Complete"
     data = ns.json("get", "configmap", "dyn-broker-config")["data"]
     assert "log.retention.hours=12" in data["dyn-broker-0.properties"]  # what a later restart loads
     after = {p["metadata"]["name"]: p["metadata"]["uid"] for p in ns.json(
@@ -311,3 +318,134 @@ def test_restart_and_replace_of_one_pod_on_request(ns: Kubectl, operator):
     assert uid("pod", "ops-controller-0") == pods["ops-controller-0"]
     reasons = [e["reason"] for e in ns.json("get", "events", "--field-selector", "involvedObject.name=ops")["items"]]
     assert "ReplacingPod" in reasons and reasons.count("RestartingPod") >= 2
+
+
+def test_upgrade_goes_one_node_at_a_time_and_survives_two_operator_crashes(ns: Kubectl, operator):
+    """3 controllers and 3 brokers from 4.0.1 to 4.1.1 while the operator is SIGKILLed twice.
+
+    The pods are watched throughout: the restarts go controllers first, then brokers, each
+    set by ordinal (all pods Ready; on a simulated cluster no quorum can be asked for the
+    active controller, so the readiness gate orders them), and never is more than one node
+    deleting, gone or not Ready. Progress is read back from the cluster after each crash.
+    """
+    ns.apply(manifest("big", {"version": "4.0.1", "brokers": {"replicas": 3}, "controllers": {"replicas": 3}}))
+    ready_cluster(ns, "big")
+    watch = PodWatch(ns, "kafka.smack.dev/cluster=big")
+    try:
+        wait_for(lambda: len(watch.events) >= 6, timeout=30, what="the watch to list the six pods")
+        ns.run("patch", "kafkacluster", "big", "--type=merge", "-p", '{"spec":{"version":"4.1.1"}}')
+        for restarts in (1, 4):
+            wait_for(lambda n=restarts: len(watch.deleted()) >= n, timeout=120, what=f"{restarts} pod restarts")
+            operator.kill_and_restart()
+
+        def upgraded():
+            o = ns.json("get", "kafkacluster", "big")
+            return o if o["status"].get("metadataVersion") == "4.1-IV1" and o["status"].get("version") == "4.1.1" \
+                else None
+        obj = wait_for(upgraded, timeout=240, what="the upgrade to finish after two crashes")
+    finally:
+        watch.stop()
+    assert watch.deleted() == [f"big-{role}-{i}" for role in ("controller", "broker") for i in range(3)]
+    assert watch.max_unavailable() == 1
+    assert plan_of(obj, "update")["status"] == "Complete"
+    images = {p["spec"]["containers"][0]["image"] for p in ns.json("get", "pods", "-l",
+                                                                  "kafka.smack.dev/cluster=big")["items"]}
+    assert images == {"apache/kafka:4.1.1"}
+
+
+def test_a_canary_update_waits_for_approval_then_rolls_the_rest(ns: Kubectl, operator):
+    ns.apply(manifest("can", {"brokers": {"replicas": 3}, "controllers": {"replicas": 1},
+                              "rollout": {"canary": 1}}))
+    ready_cluster(ns, "can")
+
+    def uids():
+        return {p["metadata"]["name"]: p["metadata"]["uid"] for p in ns.json(
+            "get", "pods", "-l", "kafka.smack.dev/cluster=can,kafka.smack.dev/role=broker")["items"]}
+    before = uids()
+    ns.run("patch", "kafkacluster", "can", "--type=merge", "-p", '{"spec":{"config":{"num.io.threads":16}}}')
+
+    def progressing(reason):
+        def check():
+            o = ns.json("get", "kafkacluster", "can")
+            c = next((c for c in o["status"].get("conditions", []) if c["type"] == "Progressing"), {})
+            return o if c.get("reason") == reason and o["status"].get("observedGeneration") == 2 else None
+        return check
+    waiting = wait_for(progressing("CanaryWaiting"), what="the canary to wait for approval")
+    message = next(c["message"] for c in waiting["status"]["conditions"] if c["type"] == "Progressing")
+    assert "smack.dev/plan-proceed=update/brokers=1" in message
+    brokers = next(p for p in plan_of(waiting, "update")["phases"] if p["name"] == "brokers")
+    assert (brokers["strategy"], brokers["steps"][0]["status"]) == ("SerialCanary", "Waiting")
+    assert uids() == before, "a broker restarted before the canary was approved"
+
+    ns.run("annotate", "--overwrite", "kafkacluster", "can", "smack.dev/plan-proceed=update/brokers=1")
+    done = wait_for(progressing("Stable"), timeout=120, what="the rest of the update after the canary")
+    after = uids()
+    assert all(after[n] != before[n] for n in before), "every broker restarted"
+    assert plan_of(done, "update")["status"] == "Complete"
+    wait_for(lambda: "smack.dev/plan-proceed" not in ns.json("get", "kafkacluster", "can")["metadata"].get(
+        "annotations", {}), timeout=30, what="the approval to be dropped once the update is complete")
+
+
+def test_a_broker_whose_node_fails_is_replaced_after_the_timeout(ns: Kubectl, operator):
+    """A node fails: the broker on it is replaced on another node with a new volume once
+    ``spec.recovery.nodeFailureTimeout`` passed, as the recovery plan and events show, and the
+    meta-controller moves its admission off the node.
+
+    kwok cannot stop one node's lease renewals, so the test writes what the node lifecycle
+    controller writes when a kubelet stops posting: Ready Unknown on the node (the controller
+    then taints it unreachable itself) and Ready False on its pods. Taking the node out of kwok's
+    stages (removing its kwok.x-k8s.io/node annotation) keeps kwok from reverting that.
+    """
+    ns.apply(manifest("heal", {"brokers": {"replicas": 3}, "controllers": {"replicas": 1},
+                               "recovery": {"nodeFailureTimeout": "15s"}}))
+    ready_cluster(ns, "heal")
+    pods = {p["metadata"]["name"]: p for p in ns.json("get", "pods", "-l", "kafka.smack.dev/cluster=heal")["items"]}
+    victim = next(n for n in sorted(pods) if "broker" in n
+                  and pods[n]["spec"]["nodeName"] != pods["heal-controller-0"]["spec"]["nodeName"])
+    node = pods[victim]["spec"]["nodeName"]
+    volume = ns.json("get", "pvc", f"data-{victim}")["metadata"]["uid"]
+
+    ns.run("annotate", "node", node, "kwok.x-k8s.io/node-")
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    ns.run("patch", "node", node, "--subresource=status", "-p", json.dumps({"status": {"conditions": [{
+        "type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown",
+        "message": "Kubelet stopped posting node status.", "lastTransitionTime": now, "lastHeartbeatTime": now}]}}))
+    on_node = [p["metadata"]["name"] for p in ns.json("get", "pods", "-A", "--field-selector",
+                                                      f"spec.nodeName={node}")["items"]
+               if p["metadata"]["namespace"] == ns.namespace]
+    for name in on_node:
+        ns.run("patch", "pod", name, "--subresource=status", "-p", json.dumps({"status": {"conditions": [
+            {"type": "Ready", "status": "False", "reason": "NodeUnreachable", "lastTransitionTime": now}]}}))
+    try:
+        def step():
+            o = ns.json("get", "kafkacluster", "heal")
+            steps = {s["name"]: s for p in o["status"].get("plans", []) if p["name"] == "recovery"
+                     for ph in p["phases"] for s in ph["steps"]}
+            return steps.get(victim)
+        waiting = wait_for(step, timeout=90, what=f"a recovery step for {victim}")
+        assert f"node {node} NotReady since" in waiting["message"]
+
+        def replaced():
+            got = ns.run("get", "pod", victim, "-o", "json", check=False)
+            if got.returncode != 0:
+                return None  # between the deletion and the StatefulSet's new pod
+            p = json.loads(got.stdout)
+            return p if p["spec"].get("nodeName") not in (None, node) and any(
+                c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", [])) else None
+        moved = wait_for(replaced, timeout=180, what=f"{victim} Ready on another node")
+        assert ns.json("get", "pvc", f"data-{victim}")["metadata"]["uid"] != volume, "the volume was not replaced"
+        obj = ready_cluster(ns, "heal")
+        recovery = wait_for(lambda: (p := plan_of(ns.json("get", "kafkacluster", "heal"), "recovery"))["status"]
+                            == "Complete" and p, timeout=60, what="the recovery plan to complete")
+        assert [(s["name"], s["status"]) for s in recovery["phases"][0]["steps"]] == [(victim, "Complete")]
+        claim = ns.json("get", "serviceclaim", "heal")
+        granted = {n["name"] for ps in claim["status"]["podSets"] if ps["name"] == "broker" for n in ps["nodes"]}
+        assert node not in granted and moved["spec"]["nodeName"] in granted
+        reasons = [e["reason"] for e in ns.json("get", "events", "--field-selector",
+                                                "involvedObject.name=heal")["items"]]
+        assert "ReplacingPod" in reasons
+        assert obj["status"]["brokers"]["ready"] == 3
+    finally:
+        ns.run("annotate", "node", node, "kwok.x-k8s.io/node=fake")
+        wait_for(lambda: ns.run("get", "node", node, "-o", 'jsonpath={.status.conditions[?(@.type=="Ready")].status}')
+                 .stdout == "True", timeout=60, what=f"node {node} Ready again")
