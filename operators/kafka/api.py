@@ -200,12 +200,9 @@ class Recovery(Model):
 class KafkaClusterSpec(Model):
     """Desired state of a KafkaCluster."""
 
-    # Until partitions can be moved off a broker and voters removed from the quorum, the
-    # API server refuses the changes that would take data or quorum members away.
+    # Until voters can be removed from the quorum, the API server refuses quorum changes.
+    # (A broker scale-down is accepted and waits for the brokers to empty: see handlers.)
     model_config = Model.model_config | {"json_schema_extra": validations(
-        cel("self.brokers.replicas >= oldSelf.brokers.replicas",
-            "brokers cannot be scaled down yet: their partitions would go offline (moving them off first "
-            "is planned); scale up only", field_path=".brokers.replicas", reason="FieldValueForbidden"),
         cel(f"!has(self.metadataVersion) || {_LEVEL_OF_METADATA}[self.metadataVersion] <= "
             f"{_LEVEL_OF_VERSION}[self.version]",
             "metadataVersion is newer than spec.version supports", field_path=".metadataVersion",

@@ -26,7 +26,16 @@ from ..sdk.plans import HALT, Plan, PlanControlError, Status, parse_controls, re
 from ..sdk.recovery import Recovery, completed_steps, node_failure, recover, recovery_plan
 from ..sdk.rollout import PodView, restart_allowed
 from .api import KAFKA_CLUSTER, METADATA_LEVELS, KafkaClusterSpec, KafkaClusterStatus
-from .health import KAFKA_DEFAULT_MIN_ISR, KafkaPythonAdmin, Role, active_controller, restart_blockers
+from .health import (
+    KAFKA_DEFAULT_MIN_ISR,
+    KafkaPythonAdmin,
+    PartitionState,
+    Role,
+    active_controller,
+    partitions_from_text,
+    replicas_on,
+    restart_blockers,
+)
 from .resources import (
     CLUSTER_LABEL,
     CONTROLLER_NODE_ID_BASE,
@@ -78,6 +87,7 @@ def reconcile(body: dict[str, Any]) -> Result:
         kopf.warn(body, reason="InvalidSpec", message=message)
         return Result("invalid")
 
+    cluster, blocked = _hold_brokers(body, cluster)
     claim = _apply(body, service_claim(cluster))
     granted = grants(claim)
     live: dict[str, dict[str, Any]] = {}
@@ -127,7 +137,7 @@ def reconcile(body: dict[str, Any]) -> Result:
 
     status = derive(cluster, meta["generation"], stateful_sets=live, pods=pods, grants=granted,
                     admission=admission, previous=previous, plan=plan, deploy=deploy, recovery=recovery,
-                    waiting=waiting, finalized=finalized, applied=applied)
+                    waiting=waiting, scale_down_blocked=blocked, finalized=finalized, applied=applied)
     _write_status(body, previous, status)
     ready = get_condition(status.conditions, "Ready")
     was_ready = get_condition(previous.conditions, "Ready")
@@ -138,7 +148,48 @@ def reconcile(body: dict[str, Any]) -> Result:
     due = [r.due_in for r in recoveries.values() if r.due_in is not None]
     if progressing.status == "True":
         due.append(5.0)
+    if blocked:
+        due.append(15.0)  # partitions move without an event the operator watches: look again
     return Result("ok" if progressing.status == "False" else "progressing", min(due, default=None))
+
+
+def _hold_brokers(body: dict[str, Any], cluster: Cluster) -> tuple[Cluster, str | None]:
+    """The cluster to run during a broker scale-down, and why it waits (None: it does not).
+
+    The brokers above ``spec.brokers.replicas`` stay until no partition has a replica on them
+    (:func:`operators.kafka.health.replicas_on`); then the StatefulSet and the claim shrink, and
+    the StatefulSet removes the highest ordinals, keeping or deleting their volumes per
+    ``deleteClaim``. An assignment that cannot be read keeps them too.
+    """
+    sts = applier().get("apps/v1", "StatefulSet", cluster.sts_name("broker"), cluster.namespace)
+    running = ((sts or {}).get("spec") or {}).get("replicas") or 0
+    wanted = cluster.replicas("broker")
+    if running <= wanted:
+        return cluster, None
+    removing = list(range(wanted, running))
+    names = ", ".join(map(str, removing))
+    try:
+        left = replicas_on(removing, _partitions(cluster))
+    except Exception as exc:
+        return cluster.keeping_brokers(running), f"cannot read the partition assignment: {exc}"
+    if left:
+        shown = ", ".join(left[:10]) + (f" and {len(left) - 10} more" if len(left) > 10 else "")
+        return cluster.keeping_brokers(running), (
+            f"brokers {names} still hold replicas of {len(left)} partitions ({shown}); reassign them to brokers "
+            f"0-{wanted - 1} (kafka-reassign-partitions.sh) and the scale-down continues")
+    kopf.info(body, reason="RemovingBrokers", message=f"brokers {names} hold no replicas: removing them")
+    return cluster, None
+
+
+def _partitions(cluster: Cluster) -> list[PartitionState]:
+    """Every partition and its replicas: from the cluster (describeTopics), or on a simulated cluster
+    from the ConfigMap ``<name>-simulated-partitions`` (key ``partitions``; see
+    :func:`operators.kafka.health.partitions_from_text`), which tests write; none when it is absent."""
+    if _simulated():
+        cm = applier().get("v1", "ConfigMap", f"{cluster.name}-simulated-partitions", cluster.namespace)
+        return partitions_from_text(((cm or {}).get("data") or {}).get("partitions", ""))
+    with _client(cluster) as client:
+        return KafkaPythonAdmin(client).describe_partitions()[0]
 
 
 def _recoveries(cluster: Cluster, live: dict[str, dict[str, Any]], pods: list[dict[str, Any]], deploy: Plan,

@@ -561,3 +561,44 @@ def restart_blockers(admin: KafkaAdmin, role: Role, node_id: int, default_min_is
         return broker_restart_blockers(node_id, partitions,
                                        broker_default if broker_default is not None else default_min_isr)
     return controller_restart_blockers(node_id, admin.describe_quorum())
+
+
+# --------------------------------------------------------------------------- scale-down
+
+
+def replicas_on(broker_ids: Iterable[int], partitions: Iterable[PartitionState]) -> list[str]:
+    """The partitions with a replica on any of ``broker_ids``, sorted by topic then partition.
+
+    A broker may be removed only when this is empty: its replicas would otherwise go with it
+    (Strimzi refuses the same scale-down: "Cannot scale down brokers ... because brokers ...
+    are not empty", shared/anchors/kafka-anchors.md). Moving them is a reassignment
+    (kafka-reassign-partitions.sh, Cruise Control), which the user or a balancer runs.
+    """
+    ids = set(broker_ids)
+    hit = sorted((p.topic, p.partition) for p in partitions if ids & set(p.replicas))
+    return [f"{t}-{n}" for t, n in hit]
+
+
+_ASSIGNMENT_LINE = re.compile(r"(?P<topic>[A-Za-z0-9._-]+)-(?P<partition>[0-9]+)\s*:\s*"
+                              r"(?P<replicas>[0-9]+(\s*,\s*[0-9]+)*)")
+
+
+def partitions_from_text(text: str) -> list[PartitionState]:
+    """Parse a partition assignment written as lines ``<topic>-<partition>: <broker>,<broker>,...``.
+
+    The simulated cluster's stand-in for describeTopics (no broker runs there): the e2e suite
+    writes it into the ConfigMap ``<cluster>-simulated-partitions``. Every replica counts as
+    in sync and the first one leads. Blank lines and ``#`` comments are skipped. Raises
+    ValueError naming the line that does not parse.
+    """
+    out = []
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        match = _ASSIGNMENT_LINE.fullmatch(line)
+        if match is None:
+            raise ValueError(f"line {number}: {raw!r} is not '<topic>-<partition>: <broker>,<broker>,...'")
+        replicas = tuple(int(b) for b in match["replicas"].split(","))
+        out.append(PartitionState(match["topic"], int(match["partition"]), replicas[0], replicas, replicas))
+    return out

@@ -17,6 +17,7 @@ Node ids: brokers 0..n-1, controllers 1000+ordinal (KRaft ids are unique across 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 import uuid
@@ -61,6 +62,11 @@ class Cluster:
         """Parse a KafkaCluster object. Raises pydantic.ValidationError for an invalid spec."""
         meta = body["metadata"]
         return cls(meta["name"], meta["namespace"], meta["uid"], KafkaClusterSpec.model_validate(body["spec"]))
+
+    def keeping_brokers(self, count: int) -> Cluster:
+        """This cluster with ``count`` brokers: what runs while a scale-down waits for its brokers to empty."""
+        brokers = self.spec.brokers.model_copy(update={"replicas": count})
+        return dataclasses.replace(self, spec=self.spec.model_copy(update={"brokers": brokers}))
 
     @property
     def owner(self) -> dict[str, Any]:
@@ -345,7 +351,8 @@ def stateful_set(cluster: Cluster, role: Role, config_digest: str, grant: Grant 
             "podManagementPolicy": "Parallel",
             "updateStrategy": {"type": "OnDelete"},
             "persistentVolumeClaimRetentionPolicy": {
-                "whenDeleted": "Delete" if storage.delete_claim else "Retain", "whenScaled": "Retain"},
+                "whenDeleted": "Delete" if storage.delete_claim else "Retain",
+                "whenScaled": "Delete" if storage.delete_claim else "Retain"},
             "template": {
                 "metadata": {"labels": pod_labels, "annotations": {
                     CONFIG_HASH_ANNOTATION: config_digest, VERSION_ANNOTATION: cluster.spec.version}},

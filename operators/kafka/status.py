@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from ..sdk.claims import Grant
-from ..sdk.conditions import Condition, set_condition
+from ..sdk.conditions import Condition, get_condition, set_condition
 from ..sdk.plans import (
     PROCEED_ANNOTATION,
     Phase,
@@ -171,7 +171,8 @@ def update_plan(cluster: Cluster, stateful_sets: dict[Role, dict[str, Any] | Non
 def derive(cluster: Cluster, generation: int, *, stateful_sets: dict[Role, dict[str, Any] | None],
            pods: list[dict[str, Any]], grants: dict[str, Grant], admission: Condition | None,
            previous: KafkaClusterStatus, plan: Plan | None = None, deploy: Plan | None = None,
-           recovery: Plan | None = None, waiting: Sequence[str] = (), finalized: str | None = None,
+           recovery: Plan | None = None, waiting: Sequence[str] = (), scale_down_blocked: str | None = None,
+           finalized: str | None = None,
            applied: str | None = None, at: str | None = None) -> KafkaClusterStatus:
     """The new status of ``cluster`` from its claim's admission, StatefulSets and pods.
 
@@ -179,7 +180,8 @@ def derive(cluster: Cluster, generation: int, *, stateful_sets: dict[Role, dict[
     saw it). Ready is True when every desired controller and broker pod is ready. ``version``
     is set once every pod runs the current spec, so it names what actually runs. ``plan``,
     ``deploy`` and ``recovery`` are the derived plans, ``waiting`` what the next update step
-    waits for (its gates). Condition transition times are kept when a status does not change.
+    waits for (its gates), ``scale_down_blocked`` why brokers to be removed are kept. Condition
+    transition times are kept when a status does not change.
     """
     sets = {role: node_set_status(cluster, role, stateful_sets.get(role), pods, grants.get(role))
             for role in ROLES}
@@ -207,6 +209,8 @@ def derive(cluster: Cluster, generation: int, *, stateful_sets: dict[Role, dict[
         ready_cond = cond("Ready", "False", "NodesNotReady", counts)
     if not admitted:
         progressing = cond("Progressing", "True", "WaitingForAdmission", admitted_cond.message)
+    elif scale_down_blocked:
+        progressing = cond("Progressing", "False", "ScaleDownBlocked", scale_down_blocked)
     elif recovery is not None and recovery.status != Status.COMPLETE:
         failing = next(f"{s.name}: {s.message}" for p in recovery.phases for s in p.steps
                        if s.status != Status.COMPLETE)
@@ -238,6 +242,13 @@ def derive(cluster: Cluster, generation: int, *, stateful_sets: dict[Role, dict[
     conditions = previous.conditions
     for c in (ready_cond, admitted_cond, progressing):
         conditions = set_condition(conditions, c, at=at)
+    was_scaling_down = get_condition(previous.conditions, "ScalingDown")
+    if scale_down_blocked:
+        conditions = set_condition(conditions, cond("ScalingDown", "True", "BrokersNotEmpty", scale_down_blocked),
+                                   at=at)
+    elif was_scaling_down is not None and was_scaling_down.status == "True":
+        conditions = set_condition(conditions, cond("ScalingDown", "False", "BrokersRemoved", (
+            f"the brokers above {cluster.replicas('broker')} held no replicas and were removed")), at=at)
 
     servers = bootstrap_servers(cluster)
     return KafkaClusterStatus(

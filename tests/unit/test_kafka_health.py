@@ -292,3 +292,13 @@ def test_restart_blockers_asks_the_gate_of_the_node_role():
     healthy = RecordedAdmin("partitions-healthy.json", "quorum-healthy.json")
     assert restart_blockers(healthy, "broker", 0, default_min_isr=2) == []
     assert restart_blockers(healthy, "controller", 1001, default_min_isr=2) == []
+
+
+def test_scale_down_waits_for_every_replica_on_the_brokers_to_go():
+    from operators.kafka.health import partitions_from_text, replicas_on
+    parts = partitions_from_text("# topic-partition: replicas\norders-1: 3, 0,1\norders-0: 0,1,2\n\nlogs-0: 4\n")
+    assert replicas_on([3, 4], parts) == ["logs-0", "orders-1"]
+    assert replicas_on([3, 4], partitions_from_text("orders-1: 0,1,2")) == []
+    assert parts[0].leader == 3 and parts[0].isr == (3, 0, 1)
+    with pytest.raises(ValueError, match=r"line 2: 'orders: 1' is not"):
+        partitions_from_text("orders-0: 1\norders: 1")
