@@ -289,6 +289,9 @@ class KafkaClusterStatus(Model):
     brokers: NodeSetStatus = NodeSetStatus()
     controllers: NodeSetStatus = NodeSetStatus()
     plans: Plans = []
+    update_target: str | None = Field(default=None, description=(
+        "Digest of what the update plan rolls toward; when it changes, the plan-proceed and "
+        "plan-force-complete annotations of the previous update are dropped."))
 
 
 KAFKA_CLUSTER = CustomResource(

@@ -59,6 +59,7 @@ from .status import (
     derive,
     metadata_downgrade,
     update_plan,
+    update_target,
 )
 
 log = logging.getLogger(__name__)
@@ -96,8 +97,15 @@ def reconcile(body: dict[str, Any]) -> Result:
         if manifest["kind"] == "StatefulSet":
             live[obj["metadata"]["labels"][ROLE_LABEL]] = obj
     pods = applier().list_objects("v1", "Pod", cluster.namespace, f"{CLUSTER_LABEL}={cluster.name}")
+    annotations = dict(meta.get("annotations") or {})
+    target = update_target(cluster, live)
+    if previous.update_target not in (None, target) and (patch := reset_patch(annotations, "update")):
+        applier().patch_annotations(KAFKA_CLUSTER.api_version, KIND, meta["name"], meta["namespace"], patch)
+        kopf.info(body, reason="PlanControlsReset", message="a new update started: the proceed and force-complete "
+                                                            "annotations of the last one are dropped")
+        annotations = {k: v for k, v in (annotations | patch).items() if v is not None}
     try:
-        controls = parse_controls(meta.get("annotations"))
+        controls = parse_controls(annotations)
     except PlanControlError as exc:
         kopf.warn(body, reason="InvalidPlanControl", message=f"{exc}; no pod is restarted until it is fixed")
         controls = HALT
@@ -120,7 +128,7 @@ def reconcile(body: dict[str, Any]) -> Result:
     recoveries = _recoveries(cluster, live, pods, deploy, previous, now)
     recovery = recovery_plan(recoveries, previous.plans, controls=controls)
     waiting: list[str] = []
-    if any(r.action for r in recoveries.values()):
+    if not recovery.paused and any(r.action for r in recoveries.values()):
         _recover(body, cluster, recoveries)  # before any update step: the gates would wait for these pods
     elif (METADATA_PHASE, METADATA_STEP) in plan.next_steps:
         finalized = _raise_metadata_version(body, cluster, finalized) or finalized
@@ -130,14 +138,11 @@ def reconcile(body: dict[str, Any]) -> Result:
         waiting = _restart_next(body, cluster, plan, views)  # the pods' watch events bring the next pass
     if (finalized, applied) != (previous.metadata_version, previous.dynamic_config):
         plan, views = plan_update()
-    if plan.status == Status.COMPLETE and (patch := reset_patch(meta.get("annotations"), "update")):
-        applier().patch_annotations(KAFKA_CLUSTER.api_version, KIND, meta["name"], meta["namespace"], patch)
-        kopf.info(body, reason="PlanControlsReset", message="update plan complete: its proceed and force-complete "
-                                                            "annotations are dropped")
 
     status = derive(cluster, meta["generation"], stateful_sets=live, pods=pods, grants=granted,
                     admission=admission, previous=previous, plan=plan, deploy=deploy, recovery=recovery,
-                    waiting=waiting, scale_down_blocked=blocked, finalized=finalized, applied=applied)
+                    waiting=waiting, scale_down_blocked=blocked, finalized=finalized, applied=applied,
+                    target=target)
     _write_status(body, previous, status)
     ready = get_condition(status.conditions, "Ready")
     was_ready = get_condition(previous.conditions, "Ready")

@@ -125,6 +125,13 @@ def deploy_plan(cluster: Cluster, pods: list[dict[str, Any]], grants: dict[str, 
     return derive_plan("deploy", phases, strategy=Strategy.PARALLEL)
 
 
+def update_target(cluster: Cluster, stateful_sets: dict[Role, dict[str, Any] | None]) -> str:
+    """A digest of what the update plan rolls toward: each role's config hash and version, the
+    dynamic broker config and the target metadata.version. A new value means a new update."""
+    return digest([{r: _wanted(stateful_sets.get(r)) for r in ROLES}, dynamic_config(cluster),
+                   cluster.spec.target_metadata_version])
+
+
 def _restart_order(names: list[str], views: dict[str, PodView], last: int | None) -> list[str]:
     """Pods that are not Ready first, the ordinal ``last`` last, otherwise by ordinal."""
     def key(name: str) -> tuple[bool, bool, int]:
@@ -172,8 +179,8 @@ def derive(cluster: Cluster, generation: int, *, stateful_sets: dict[Role, dict[
            pods: list[dict[str, Any]], grants: dict[str, Grant], admission: Condition | None,
            previous: KafkaClusterStatus, plan: Plan | None = None, deploy: Plan | None = None,
            recovery: Plan | None = None, waiting: Sequence[str] = (), scale_down_blocked: str | None = None,
-           finalized: str | None = None,
-           applied: str | None = None, at: str | None = None) -> KafkaClusterStatus:
+           finalized: str | None = None, applied: str | None = None, target: str | None = None,
+           at: str | None = None) -> KafkaClusterStatus:
     """The new status of ``cluster`` from its claim's admission, StatefulSets and pods.
 
     ``admission`` is the ServiceClaim's Admitted condition (None before the meta-controller
@@ -264,4 +271,5 @@ def derive(cluster: Cluster, generation: int, *, stateful_sets: dict[Role, dict[
         brokers=sets["broker"],
         controllers=sets["controller"],
         plans=[render_plan(p) for p in (deploy, plan, recovery) if p is not None] or previous.plans,
+        update_target=target or previous.update_target,
     )

@@ -402,7 +402,7 @@ def test_a_canary_update_waits_for_approval_then_rolls_the_rest(ns: Kubectl, ope
         return {p["metadata"]["name"]: p["metadata"]["uid"] for p in ns.json(
             "get", "pods", "-l", "kafka.smack.dev/cluster=can,kafka.smack.dev/role=broker")["items"]}
     before = uids()
-    ns.run("patch", "kafkacluster", "can", "--type=merge", "-p", '{"spec":{"config":{"num.io.threads":16}}}')
+    ns.run("patch", "kafkacluster", "can", "--type=merge", "-p", '{"spec":{"config":{"queued.max.requests":600}}}')
 
     def progressing(reason):
         def check():
@@ -422,8 +422,13 @@ def test_a_canary_update_waits_for_approval_then_rolls_the_rest(ns: Kubectl, ope
     after = uids()
     assert all(after[n] != before[n] for n in before), "every broker restarted"
     assert plan_of(done, "update")["status"] == "Complete"
+    # The approval was for that update: the next one drops it and waits again.
+    ns.run("patch", "kafkacluster", "can", "--type=merge", "-p", '{"spec":{"config":{"queued.max.requests":700}}}')
     wait_for(lambda: "smack.dev/plan-proceed" not in ns.json("get", "kafkacluster", "can")["metadata"].get(
-        "annotations", {}), timeout=30, what="the approval to be dropped once the update is complete")
+        "annotations", {}), timeout=30, what="the approval to be dropped when the next update starts")
+    wait_for(lambda: (c := next(c for c in ns.json("get", "kafkacluster", "can")["status"]["conditions"]
+                                if c["type"] == "Progressing"))["reason"] == "CanaryWaiting"
+             and c["observedGeneration"] == 3, what="the next update's canary to wait")
 
 
 def test_a_broker_whose_node_fails_is_replaced_after_the_timeout(ns: Kubectl, operator):
