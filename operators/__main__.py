@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         parser.error(f"--only: unknown operators {', '.join(unknown)}; choose from {', '.join(OPERATORS)}")
     from .sdk import runtime  # registers the startup settings
+    runtime.serve_webhooks(args.webhook_cert_dir is not None)
     for name in only:
         importlib.import_module(OPERATORS[name])
     logging.getLogger(__name__).info("operators: %s", ", ".join(only))

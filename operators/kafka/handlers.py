@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from ..meta.api import ServiceClaimSpec
 from ..meta.webhook import register_service
+from ..sdk import runtime
 from ..sdk.apply import Applier, Outcome, applier_for
 from ..sdk.claims import admission_condition, grants
 from ..sdk.conditions import Condition, get_condition, set_condition
@@ -220,9 +221,9 @@ def _recover(body: dict[str, Any], cluster: Cluster, recoveries: dict[str, Recov
     for name, r in sorted(recoveries.items()):
         if r.action == "replace":
             applier().delete_object("v1", "PersistentVolumeClaim", f"data-{name}", cluster.namespace)
-            applier().delete_pod(name, cluster.namespace, grace_period_seconds=0)
+            applier().delete_pod(name, cluster.namespace, grace_period_seconds=0, uid=r.uid)
         elif r.action in ("restart", "reschedule"):
-            applier().delete_pod(name, cluster.namespace)
+            applier().delete_pod(name, cluster.namespace, uid=r.uid)
         else:
             continue
         kopf.event(body, type="Warning" if r.action == "replace" else "Normal",
@@ -342,7 +343,7 @@ def _restart_next(body: dict[str, Any], cluster: Cluster, plan: Plan, views: lis
         # removed once the pod releases it, and the StatefulSet then creates a new one.
         applier().delete_object("v1", "PersistentVolumeClaim", f"data-{name}", namespace)
         kopf.info(body, reason="ReplacingPod", message=f"replacing {name} with a new volume, as requested")
-    applier().delete_pod(name, namespace)
+    applier().delete_pod(name, namespace, uid=view.uid if view else None)
     why = f"{requested} requested" if requested else "to apply the current config and version"
     kopf.info(body, reason="RestartingPod", message=f"update plan, phase {phase}: restarting {name} {why}")
     return []
@@ -383,7 +384,7 @@ def _demand(body: dict[str, Any]) -> ServiceClaimSpec | None:
 register_service(KAFKA_CLUSTER, _demand, POD_SET_FIELDS)
 
 
-@kopf.on.validate(KAFKA_CLUSTER.group, KAFKA_CLUSTER.version, KAFKA_CLUSTER.plural, id="kafka-metadata-version",
+@runtime.validate(KAFKA_CLUSTER.group, KAFKA_CLUSTER.version, KAFKA_CLUSTER.plural, id="kafka-metadata-version",
                   operations=["UPDATE"], ignore_failures=True)
 def _refuse_metadata_downgrade(body: kopf.Body, old: kopf.Body | None, **_: Any) -> None:
     """Refuse a version or metadataVersion whose metadata.version is older than the finalized one."""

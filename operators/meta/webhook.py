@@ -22,6 +22,7 @@ from typing import Any
 
 import kopf
 
+from ..sdk import runtime
 from ..sdk.apply import applier_for
 from ..sdk.crd import CustomResource
 from . import allocator
@@ -78,7 +79,7 @@ def register_service(resource: CustomResource, claim_spec: Callable[[dict[str, A
     the spec field a user edits for it (e.g. ``broker`` → ``spec.brokers``).
     """
 
-    @kopf.on.validate(resource.group, resource.version, resource.plural, id=f"demand-{resource.plural}",
+    @runtime.validate(resource.group, resource.version, resource.plural, id=f"demand-{resource.plural}",
                       operations=["CREATE", "UPDATE"], ignore_failures=True)
     def _validate(body: kopf.Body, **_: Any) -> None:
         spec = claim_spec(dict(body))

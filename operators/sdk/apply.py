@@ -105,21 +105,29 @@ class Applier:
         return outcome, applied
 
     def delete_object(self, api_version: str, kind: str, name: str, namespace: str | None,
-                      grace_period_seconds: int | None = None) -> None:
-        """Delete an object (graceful: a pod gets its termination grace period unless
-        ``grace_period_seconds`` overrides it); one already gone is fine."""
+                      grace_period_seconds: int | None = None, uid: str | None = None) -> None:
+        """Delete an object; one already gone is fine.
+
+        A pod gets its termination grace period unless ``grace_period_seconds`` overrides it.
+        With ``uid``, only that incarnation is deleted (a precondition): a newer object of the
+        same name, e.g. the pod a StatefulSet just recreated, is left alone.
+        """
+        body = {"preconditions": {"uid": uid}} if uid else None
         try:
-            self.resource(api_version, kind).delete(name=name, namespace=namespace,
+            self.resource(api_version, kind).delete(name=name, namespace=namespace, body=body,
                                                     grace_period_seconds=grace_period_seconds)
         except ApiException as exc:
-            if exc.status != 404:
-                raise
+            if exc.status == 404 or (uid and exc.status == 409):
+                return
+            raise
         log.info("deleted %s %s/%s", kind, namespace or "", name)
 
-    def delete_pod(self, name: str, namespace: str, grace_period_seconds: int | None = None) -> None:
-        """Delete a pod: the StatefulSet controller recreates it from its current template. A grace
-        period of 0 removes it at once, for a pod whose node is gone and cannot confirm the stop."""
-        self.delete_object("v1", "Pod", name, namespace, grace_period_seconds)
+    def delete_pod(self, name: str, namespace: str, grace_period_seconds: int | None = None,
+                   uid: str | None = None) -> None:
+        """Delete a pod (only incarnation ``uid`` when given): the StatefulSet controller recreates it
+        from its current template. A grace period of 0 removes it at once, for a pod whose node is
+        gone and cannot confirm the stop."""
+        self.delete_object("v1", "Pod", name, namespace, grace_period_seconds, uid)
 
     def patch_annotations(self, api_version: str, kind: str, name: str, namespace: str | None,
                           annotations: dict[str, str | None]) -> None:
@@ -138,5 +146,11 @@ class Applier:
 
 @cache
 def applier_for(field_manager: str) -> Applier:
-    """The process-wide applier of one operator, created on first use (after the kubeconfig is loaded)."""
-    return Applier(client.ApiClient(), field_manager)
+    """The process-wide applier of one operator, created on first use (after the kubeconfig is loaded).
+
+    Its connection pool matches kopf's worker threads (``settings.execution.max_workers``, 16):
+    the client's default (5 per CPU) would drop and reopen connections under load.
+    """
+    configuration = client.Configuration.get_default_copy()
+    configuration.connection_pool_maxsize = 32
+    return Applier(client.ApiClient(configuration), field_manager)

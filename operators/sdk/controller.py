@@ -14,7 +14,6 @@ it runs, which it removes when the object is deleted.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import logging
 import time
@@ -129,8 +128,14 @@ def register(resource: CustomResource, reconcile: Callable[[dict[str, Any]], Res
                     delay = outcome.requeue_after or resync
                 finally:
                     RECONCILE_DURATION.labels(kind).observe(time.monotonic() - started)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(event.wait(), timeout=delay)
+                # Sleep until a watch event, the requeue time, or kopf stopping the daemon (the
+                # object is being deleted, or the operator exits): then no cancellation is needed.
+                waits = {asyncio.ensure_future(event.wait()), asyncio.ensure_future(stopped.wait())}
+                _, pending = await asyncio.wait(waits, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+                for task in pending:
+                    task.cancel()
+                if stopped:
+                    break
                 # Coalesce a burst of watch events (a StatefulSet and its pods) into one pass.
                 await asyncio.sleep(0.2)
         finally:

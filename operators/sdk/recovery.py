@@ -19,7 +19,7 @@ the failure's age, so an operator restarted in the middle does the same thing.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -56,6 +56,7 @@ class Recovery:
     step: Step
     action: Action | None = None
     due_in: float | None = None  # seconds until a waiting replacement becomes due
+    uid: str | None = None  # the pod incarnation the action is for
 
 
 def _ready(pod: Mapping[str, Any]) -> bool:
@@ -97,7 +98,8 @@ def recover(pods: Iterable[Mapping[str, Any]], failures: Mapping[str, NodeFailur
             continue
         if misplaced(pod, templates.get(name)):
             out[name] = Recovery(Step(name, Status.PENDING, "not scheduled, and its admission moved to other "
-                                                            "nodes: recreating it there"), "reschedule")
+                                                            "nodes: recreating it there"), "reschedule",
+                                 uid=meta.get("uid"))
             continue
         if name not in deployed or _ready(pod):
             continue
@@ -105,9 +107,9 @@ def recover(pods: Iterable[Mapping[str, Any]], failures: Mapping[str, NodeFailur
         failure = failures.get(node) if node else None
         if (pod.get("status") or {}).get("phase") == "Failed":
             out[name] = Recovery(Step(name, Status.PENDING, "the pod failed: restarting it with its volume"),
-                                 "restart")
+                                 "restart", uid=meta.get("uid"))
         elif failure is not None:
-            out[name] = _node_lost(name, failure, name in replaceable, timeout, now)
+            out[name] = replace(_node_lost(name, failure, name in replaceable, timeout, now), uid=meta.get("uid"))
         elif name in ongoing:
             out[name] = Recovery(Step(name, Status.STARTED, "waiting for the pod to become Ready"))
     return out

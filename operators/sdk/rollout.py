@@ -45,6 +45,7 @@ class PodView:
     current: bool          # carries every wanted annotation value
     created: datetime | None
     requested: str | None = None  # "restart" or "replace" when a person asked for it
+    uid: str | None = None
 
     @classmethod
     def of(cls, pod: Mapping[str, Any], wanted: Mapping[str, str]) -> PodView:
@@ -63,6 +64,7 @@ class PodView:
             current=all(annotations.get(k) == v for k, v in wanted.items()) and requested is None,
             created=created,
             requested=requested,
+            uid=meta.get("uid"),
         )
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import kopf
 import kubernetes
@@ -14,9 +15,29 @@ from prometheus_client import start_http_server
 from .objects import DOMAIN
 
 log = logging.getLogger(__name__)
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 WEBHOOK_CONFIGURATION = f"smack-operators.{DOMAIN}"
+_webhooks_served = True
+
+
+def serve_webhooks(enabled: bool) -> None:
+    """Say whether this process serves admission webhooks; call it before importing the operators.
+
+    kopf refuses to start with validate handlers and no webhook server, so without one
+    (``python -m operators run`` with no ``--webhook-cert-dir``) :func:`validate` registers nothing
+    and the API server's schema and CEL rules are the only admission checks.
+    """
+    global _webhooks_served
+    _webhooks_served = enabled
+
+
+def validate(group: str, version: str, plural: str, **kwargs: Any) -> Callable[[F], F]:
+    """``kopf.on.validate(group, version, plural, **kwargs)`` when webhooks are served, else a no-op."""
+    if _webhooks_served:
+        return kopf.on.validate(group, version, plural, **kwargs)
+    return lambda fn: fn
 
 
 @dataclass(frozen=True)
