@@ -74,3 +74,7 @@ bench: venv ## benchmarks of the pure code; they print figures
 .PHONY: bench-e2e
 bench-e2e: venv binaries ## admission throughput on the local control plane (or KUBECONFIG)
 	$(PY) bench/admission_e2e_bench.py
+
+.PHONY: bench-kafka
+bench-kafka: venv binaries ## Kafka upgrades of 3/9/27 brokers, writes at rest, memory of 50 clusters (local control plane or KUBECONFIG)
+	$(PY) bench/kafka_rollout_bench.py $(ARGS)
