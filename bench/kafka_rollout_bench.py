@@ -104,15 +104,10 @@ class Operator:
         self.metrics_port, self.liveness_port = free_port(), free_port()
         self.log = tempfile.NamedTemporaryFile("w", prefix="kafka-bench-operator-", suffix=".log",  # noqa: SIM115
                                                delete=False)
-        # The webhooks are not exercised, but the process exits at startup without a webhook server
-        # (kopf: "Admission handlers exist, but no admission server/tunnel is configured").
-        certs = Path(tempfile.mkdtemp(prefix="kafka-bench-webhook-"))
-        subprocess.run([str(ROOT / "hack" / "webhook-certs.sh"), str(certs)], check=True, capture_output=True)
         env = dict(os.environ, PYTHONUNBUFFERED="1", SMACK_KAFKA_ADMIN="none")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "operators", "run", "--only", "meta,kafka", "--bind-address", "127.0.0.1",
-             "--metrics-port", str(self.metrics_port), "--liveness-port", str(self.liveness_port),
-             "--webhook-cert-dir", str(certs), "--webhook-port", str(free_port())],
+             "--metrics-port", str(self.metrics_port), "--liveness-port", str(self.liveness_port)],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         wait_for(lambda: self._get(self.liveness_port, "/healthz") is not None, 60, "operator liveness")
 
