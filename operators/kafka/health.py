@@ -7,10 +7,9 @@ shared/anchors/kafka-anchors.md b1-b3):
 
 * brokers: ``broker_restart_blockers`` (Strimzi ``KafkaAvailability.wouldAffectAvailability``);
 * controllers: ``controller_restart_blockers`` (Strimzi ``KafkaQuorumCheck.isQuorumHealthyWithoutNode``),
-  and the active controller goes last (``active_controller``, ``controller_restart_order``);
-* config changes: ``classify_config_change`` splits a server.properties diff into keys a
-  broker can take dynamically (incrementalAlterConfigs, no restart) and keys that need a
-  restart, and ``roles_to_restart`` says which roles read them.
+  and the active controller goes last (``active_controller``; operators.kafka.status orders the plan);
+* config changes: ``update_mode`` says which keys a broker takes dynamically
+  (incrementalAlterConfigs, no restart) and ``roles_to_restart`` which roles read the others.
 
 Node ids follow resources.py: brokers 0..n-1, controllers 1000+ordinal.
 
@@ -164,16 +163,6 @@ def active_controller(quorum: QuorumState) -> int | None:
     deferred while other controllers are pending), so leadership moves at most once.
     """
     return quorum.leader_id if quorum.leader_id >= 0 else None
-
-
-def controller_restart_order(controller_ids: Iterable[int], quorum: QuorumState) -> list[int]:
-    """``controller_ids`` in restart order: ascending ids, the active controller last.
-
-    The roller re-reads the quorum before each step, so if leadership moved it computes
-    the order afresh. Not-ready pods first (Strimzi) is the roller's business: it knows pods.
-    """
-    leader = active_controller(quorum)
-    return sorted(set(controller_ids), key=lambda n: (n == leader, n))
 
 
 def controller_restart_blockers(controller_id: int, quorum: QuorumState, now_ms: int | None = None,
@@ -364,34 +353,6 @@ def update_mode(key: str) -> UpdateMode:
             if candidate in _PER_BROKER or candidate in _CLUSTER_WIDE:
                 return "per-broker"
     return "read-only"
-
-
-def classify_config_change(old: Mapping[str, Any], new: Mapping[str, Any],
-                           role: Role = "broker") -> tuple[frozenset[str], frozenset[str]]:
-    """Split the keys that differ between two server.properties maps: ``(restart_keys, dynamic_keys)``.
-
-    Values compare as strings (``2`` and ``"2"`` are equal, as in server.properties). For
-    ``role="controller"`` every changed key is a restart key: dynamic updates are only tried
-    on brokers (a broker's BROKER/<id> update never reaches a controller's own config).
-
-    * ``dynamic_keys``: added or changed keys a broker takes through incrementalAlterConfigs
-      (``update_mode`` per-broker or cluster-wide);
-    * ``restart_keys``: every other changed key: read-only or unknown ones (safe default), and
-      every *removed* key, dynamic or not, because deleting a dynamic override reverts the
-      broker to its startup value (the old one), not to Kafka's default. Remove any dynamic
-      override of a removed key as well before the restart.
-
-    A change with any restart key is a restart of the roles ``roles_to_restart`` names;
-    then the dynamic keys need nothing more (the new server.properties carries them).
-    """
-    restart: set[str] = set()
-    dynamic: set[str] = set()
-    for key in set(old) | set(new):
-        if key not in new:
-            restart.add(key)
-        elif key not in old or str(old[key]) != str(new[key]):
-            (restart if role == "controller" or update_mode(key) == "read-only" else dynamic).add(key)
-    return frozenset(restart), frozenset(dynamic)
 
 
 # Read-only keys that only brokers read (restart brokers, not controllers). Kafka docs

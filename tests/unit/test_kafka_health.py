@@ -15,9 +15,7 @@ from operators.kafka.health import (
     ReplicaState,
     active_controller,
     broker_restart_blockers,
-    classify_config_change,
     controller_restart_blockers,
-    controller_restart_order,
     min_isr_from_kafka_python,
     partitions_from_kafka_python,
     quorum_from_kafka_python,
@@ -179,26 +177,10 @@ def test_leader_without_timestamp_falls_back_to_now_or_blocks():
 def test_active_controller_is_restarted_last():
     q = quorum("quorum-leader-1001.json")
     assert active_controller(q) == 1001
-    assert controller_restart_order([1002, 1001, 1000], q) == [1000, 1002, 1001]
-    assert controller_restart_order([1002, 1000], q) == [1000, 1002]
-    assert controller_restart_order([1000, 1001, 1002], quorum("quorum-healthy.json")) == [1001, 1002, 1000]
+    assert active_controller(quorum("quorum-healthy.json")) == 1000
 
 
 # ----------------------------------------------------------------------------- config changes
-
-
-def test_config_classification():
-    old = {"log.retention.hours": 168, "num.io.threads": "8", "auto.create.topics.enable": "false",
-           "compression.type": "producer", "log.cleaner.threads": 1}
-    new = {"log.retention.hours": "168", "num.io.threads": 16, "auto.create.topics.enable": "true",
-           "min.insync.replicas": 2, "my.custom.plugin.setting": "x", "listener.name.plain.ssl.keystore.location": "/k",
-           "log.cleaner.threads": 1}
-    restart, dynamic = classify_config_change(old, new)
-    assert dynamic == {"num.io.threads", "min.insync.replicas", "listener.name.plain.ssl.keystore.location"}
-    # read-only, unknown (safe default), and removed keys restart
-    assert restart == {"auto.create.topics.enable", "my.custom.plugin.setting", "compression.type"}
-    assert classify_config_change(old, dict(old)) == (frozenset(), frozenset())
-    assert classify_config_change(old, new, role="controller")[1] == frozenset()
 
 
 def test_update_modes():
