@@ -210,6 +210,10 @@ class KafkaClusterSpec(Model):
         cel("self.controllers.replicas == oldSelf.controllers.replicas",
             "controllers.replicas is fixed after creation: changing the KRaft quorum's voters is not "
             "supported yet", field_path=".controllers.replicas", reason="FieldValueForbidden"),
+        # A major downgrade is never rolled (DESIGN.md): 4.x binaries write what 3.x may not read.
+        cel("int(self.version.split('.')[0]) >= int(oldSelf.version.split('.')[0])",
+            "cannot downgrade to an older major version of Kafka: pin spec.metadataVersion and stay on the "
+            "same major, or restore from a backup", field_path=".version", reason="FieldValueForbidden"),
     )}
 
     version: Annotated[KafkaVersion, Field(description="Apache Kafka version every node runs.")] = DEFAULT_VERSION

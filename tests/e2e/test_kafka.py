@@ -310,6 +310,11 @@ def test_version_upgrade_rolls_every_node_then_raises_the_metadata_version(ns: K
     result = ns.run("patch", "kafkacluster", "up", "--type=merge", "-p", '{"spec":{"metadataVersion":"4.0-IV3"}}',
                     check=False)
     assert "spec.metadataVersion: the cluster has finalized metadata.version 4.1-IV1" in result.stderr
+    result = ns.run("patch", "kafkacluster", "up", "--type=merge", "-p", '{"spec":{"version":"3.9.1"}}', check=False)
+    assert "spec.version: Forbidden: cannot downgrade to an older major version of Kafka" in result.stderr
+    result = ns.run("patch", "kafkacluster", "up", "--type=merge", "-p", '{"spec":{"version":"4.2.0"}}', check=False)
+    assert re.search(r'spec\.version: Unsupported value: "4\.2\.0": supported values: .*"4\.1\.1"', result.stderr), \
+        result.stderr
     assert ns.json("get", "kafkacluster", "up")["spec"]["version"] == "4.1.1"
 
 
