@@ -168,9 +168,9 @@ def config_hash(config_map_: Mapping[str, Any]) -> str:
     return digest({k: v for k, v in config_map_["data"].items() if not k.endswith(REPLACE_SUFFIX)})
 
 
-# The spec field a user edits for each pod set (named in admission errors): the racks.
-def pod_set_fields(spec: CassandraDatacenterSpec) -> dict[str, str]:
-    return {r.name: f"spec.racks[{i}] (rack {r.name}, zone {r.zone})" for i, r in enumerate(spec.racks)}
+def rack_field(rack: str) -> str:
+    """The spec field a user edits for a rack's pod set (named in admission errors)."""
+    return f"spec.racks (rack {rack})"
 
 
 def rack_constraints(rack: Rack) -> list[Constraint]:
@@ -259,9 +259,11 @@ def stateful_set(dc: Datacenter, rack: Rack, replicas: int, config_digest: str, 
 
 def _service(dc: Datacenter, name: str, selector: dict[str, str], ports: list[tuple[str, int]], *,
              headless: bool, not_ready: bool = False) -> dict[str, Any]:
-    spec: dict[str, Any] = {"selector": selector, "publishNotReadyAddresses": not_ready,
+    spec: dict[str, Any] = {"selector": selector,
                             "ports": [{"name": n, "port": p, "targetPort": p, "protocol": "TCP"} for n, p in ports]}
     spec |= {"clusterIP": "None"} if headless else {"type": "ClusterIP"}
+    if not_ready:
+        spec["publishNotReadyAddresses"] = True
     return {"apiVersion": "v1", "kind": "Service",
             "metadata": object_meta(name=name, namespace=dc.namespace, labels=dc.labels(), owner=dc.owner),
             "spec": spec}

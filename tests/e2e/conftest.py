@@ -103,21 +103,34 @@ class OperatorProcess:
     server is told to call, for a cluster that reaches this machine under another name).
     """
 
-    def __init__(self, kubeconfig: str, workdir: Path, only: str = "meta,kafka"):
+    def __init__(self, kubeconfig: str, workdir: Path, only: str = "meta,kafka,cassandra"):
         self.metrics_port, self.liveness_port, webhook_port = _free_port(), _free_port(), _free_port()
         self.log_path = workdir / "operators.log"
         certs = workdir / "webhook"
         subprocess.run([str(ROOT / "hack" / "webhook-certs.sh"), str(certs)], check=True, capture_output=True)
-        # No broker runs on simulated nodes: the Kafka admin steps are recorded, not sent.
-        env = dict(os.environ, KUBECONFIG=kubeconfig, PYTHONUNBUFFERED="1", SMACK_KAFKA_ADMIN="none")
-        self._log = open(self.log_path, "a")  # noqa: SIM115 - closed in stop()
+        # No broker or Cassandra node runs on simulated nodes: the Kafka admin steps and the nodetool
+        # operations are recorded in events, not sent; Cassandra's gates read pod readiness only.
+        env = dict(os.environ, KUBECONFIG=kubeconfig, PYTHONUNBUFFERED="1", SMACK_KAFKA_ADMIN="none",
+                   SMACK_CASSANDRA_PROBE="none")
         cmd = [sys.executable, "-m", "operators", "run", "--only", only, "--bind-address", "127.0.0.1",
                "--metrics-port", str(self.metrics_port), "--liveness-port", str(self.liveness_port),
                "--webhook-cert-dir", str(certs), "--webhook-port", str(webhook_port)]
         if os.environ.get("SMACK_WEBHOOK_HOST"):
             cmd += ["--webhook-host", os.environ["SMACK_WEBHOOK_HOST"]]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+        self._cmd, self._env = cmd, env
+        self._start()
+
+    def _start(self) -> None:
+        self._log = open(self.log_path, "a")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(self._cmd, cwd=ROOT, env=self._env, stdout=self._log, stderr=subprocess.STDOUT)
         wait_for(self.alive, timeout=60, what="operator liveness endpoint")
+
+    def kill_and_restart(self) -> None:
+        """SIGKILL the operator (no shutdown of any kind) and start it again with the same settings."""
+        self.proc.kill()
+        self.proc.wait(timeout=30)
+        self._log.close()
+        self._start()
 
     def get(self, port: int, path: str) -> str | None:
         try:
