@@ -241,6 +241,8 @@ class NodeStatus(Model):
     replace_address: Annotated[str | None, Field(description=(
         "While the node is being replaced: the IP of the dead node it replaces "
         "(-Dcassandra.replace_address_first_boot)."))] = None
+    replaced: Annotated[str | None, Field(description=(
+        "The IP of the dead node this node last replaced (replaceAddress once the replacement joined)."))] = None
 
 
 class CassandraDatacenterStatus(Model):

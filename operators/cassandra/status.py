@@ -123,7 +123,7 @@ def observe_nodes(dc: Datacenter, previous: CassandraDatacenterStatus, seen: Obs
         }
         view = seen.view(dc, pod)
         if record.replace_address and view is not None and view.requested is None and seen.up(pod):
-            update["replace_address"] = None  # the replacement joined
+            update |= {"replace_address": None, "replaced": record.replace_address}  # the replacement joined
         out[pod] = record.model_copy(update=update)
     if previous.initialized and joined_now:
         for pod, record in out.items():
