@@ -112,7 +112,7 @@ def reconcile(body: dict[str, Any]) -> Result:
     plans = _plans(dc, seen, records, granted, controls, now)
     action = next_action(plans)
     if action is not None:
-        records, bootstrap = _act(body, dc, seen, records, plans, action)
+        records, bootstrap = _act(body, dc, seen, records, granted, action)
         if bootstrap or records != previous.nodes:
             seen = _apply_children(body, dc, seen, records, granted, bootstrap, pods, volumes, ring)
         plans = _plans(dc, seen, records, granted, controls, now)
@@ -192,8 +192,8 @@ def _expected(seen: Observed, records: list[NodeStatus]) -> list[str]:
     return sorted({n.pod for n in records if not n.decommissioned} | set(seen.pods))
 
 
-def _act(body: dict[str, Any], dc: Datacenter, seen: Observed, records: list[NodeStatus], plans: list[Plan],
-         action: tuple[str, str, str]) -> tuple[list[NodeStatus], str | None]:
+def _act(body: dict[str, Any], dc: Datacenter, seen: Observed, records: list[NodeStatus],
+         granted: dict[str, Grant], action: tuple[str, str, str]) -> tuple[list[NodeStatus], str | None]:
     """Run the one step ``action`` names if its gate allows; return the node records and the node to bootstrap."""
     plan, phase, pod = action
     ring = list(seen.ring.values())
@@ -201,7 +201,10 @@ def _act(body: dict[str, Any], dc: Datacenter, seen: Observed, records: list[Nod
     record = next((n for n in records if n.pod == pod), None)
     where = f"{plan} plan, phase {phase}"
     if plan == "deploy" and phase == BOOTSTRAP:
-        blockers = restart_blockers(None, ring, expected)
+        rack, ordinal = dc.rack_of(pod)
+        admitted = granted[rack].count if rack in granted else 0
+        blockers = restart_blockers(None, ring, expected) + (
+            [f"rack {rack} has {admitted} nodes admitted by the meta-controller"] if ordinal >= admitted else [])
     elif plan == "decommission":
         capacity = int(parse_quantity(dc.spec.storage.size))
         blockers = decommission_blockers(pod, ring, capacity, expected) if record else []
