@@ -232,9 +232,11 @@ def update_plan(dc: Datacenter, seen: Observed, records: Sequence[NodeStatus], c
         phases.append(Phase(CANARY, [_restart_step(dc, seen, p, now) for p in canary]))
     for rack in dc.racks:
         pods = [p for p in by_rack.get(rack.name, []) if p not in canary]
+        if not pods:
+            continue  # every node of the rack is in the canary
         views = {p: seen.view(dc, p) for p in pods}
         pods.sort(key=lambda p: (views[p].ready if views[p] else True, dc.rack_of(p)[1]))  # down nodes first
-        gated = bool(canary) and pods and not any(p.strategy.canary for p in phases)
+        gated = bool(canary) and not any(p.strategy.canary for p in phases)
         phases.append(Phase(rack.name, [_restart_step(dc, seen, p, now) for p in pods],
                             strategy=Strategy.SERIAL_CANARY if gated else Strategy.SERIAL, canary=1))
     version = dc.spec.server_version

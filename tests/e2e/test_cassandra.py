@@ -77,10 +77,12 @@ class PodWatch:
         return out
 
     def stopped(self) -> list[str]:
-        """Pods in the order they stopped (first seen deleting or gone), once per pod uid."""
-        out, done = [], set()
+        """Pods in the order they stopped (Ready, then deleting or gone), once per pod uid."""
+        out, was_ready, done = [], set(), set()
         for _, name, uid, usable in self.events:
-            if not usable and uid not in done and any(u == uid and ok for _, _, u, ok in self.events):
+            if usable:
+                was_ready.add(uid)
+            elif uid in was_ready and uid not in done:
                 done.add(uid)
                 out.append(name)
         return out
