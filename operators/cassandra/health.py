@@ -70,12 +70,12 @@ def parse_load(text: str) -> int | None:
     number, _, unit = text.partition(" ")
     if unit not in _UNITS:
         raise ValueError(f"unknown load unit in {text!r}")
-    return int(float(number) * _UNITS[unit])
+    return int(float(number.replace(",", ".")) * _UNITS[unit])  # some locales print a decimal comma
 
 
 _STATUS_LINE = re.compile(
-    r"^(?P<code>[UD?][NJLM])\s+(?P<address>\S+)\s+(?P<load>\?|[0-9.]+ \S+)\s+(?P<tokens>\d+)\s+"
-    r"(?P<owns>\?|[0-9.]+%)\s+(?P<host>[0-9a-f-]{36})\s+(?P<rack>\S+)\s*$")
+    r"^(?P<code>[UD?][NJLM])\s+(?P<address>\S+)\s+(?P<load>\?|[0-9.,]+ \S+)\s+(?P<tokens>\d+)\s+"
+    r"(?P<owns>\?|[0-9.,]+%)\s+(?P<host>\S+)\s+(?P<rack>\S+)\s*$")
 
 
 def parse_status(text: str) -> list[RingNode]:
@@ -101,7 +101,10 @@ def parse_status(text: str) -> list[RingNode]:
 
 
 def parse_describecluster(text: str) -> ClusterInfo:
-    """Parse ``nodetool describecluster``: the cluster name, schema and database versions, unreachable count."""
+    """Parse ``nodetool describecluster``: the cluster name, schema and database versions, unreachable count.
+
+    Nodes listed as UNREACHABLE under the schema versions are not a schema version of their own.
+    """
     name, section, unreachable = "", "", 0
     schemas: dict[str, tuple[str, ...]] = {}
     versions: dict[str, tuple[str, ...]] = {}
@@ -119,7 +122,7 @@ def parse_describecluster(text: str) -> ClusterInfo:
             hosts = tuple(a.strip().split(":")[0] for a in addresses.rstrip("]").split(",") if a.strip())
             if section == "Database versions":
                 versions[key.strip()] = hosts
-            elif key.strip() != "Schema versions":
+            elif key.strip() not in ("Schema versions", "UNREACHABLE"):
                 schemas[key.strip()] = hosts
     return ClusterInfo(name, schemas, versions, unreachable)
 
