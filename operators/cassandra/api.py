@@ -1,7 +1,7 @@
 """CassandraDatacenter v1alpha1 (group cassandra.smack.dev): the spec a user writes and the status we report.
 
-One object is one Cassandra datacenter; datacenters with the same ``clusterName`` in one namespace
-form one cluster. Each rack is a StatefulSet pinned to one zone. Field names follow cass-operator's
+One object is one Cassandra datacenter of the cluster ``clusterName`` (one datacenter per cluster for
+now: seeds are the datacenter's own). Each rack is a StatefulSet pinned to one zone. Field names follow cass-operator's
 CassandraDatacenter where one exists (``clusterName``, ``size``, ``racks``, ``serverVersion``,
 ``config``), shared/anchors/cassandra-anchors.md (c).
 """
