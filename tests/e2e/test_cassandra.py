@@ -17,6 +17,7 @@ import json
 import re
 import subprocess
 import threading
+import time
 
 import pytest
 import yaml
@@ -183,6 +184,28 @@ def test_datacenter_bootstraps_one_node_at_a_time_with_racks_in_their_zones(ns: 
     assert ns.json("get", "pdb", "dc1")["spec"]["maxUnavailable"] == 1
     assert ns.json("get", "service", "dc1-client")["spec"]["ports"][0]["port"] == 9042
     assert len(events(ns, "dc1", "BootstrappingNode")) == 6
+
+
+def test_steady_state_writes_nothing(ns: Kubectl, operator):
+    ns.apply(manifest("quiet", {"size": 3}))
+    settled(ns, "quiet")
+
+    def versions():
+        objs = ns.json("get", "statefulsets,services,configmaps,poddisruptionbudgets,pods,serviceclaims",
+                       "-l", "cassandra.smack.dev/datacenter=quiet")["items"]
+        objs.append(get(ns, "quiet"))
+        return {(o["kind"], o["metadata"]["name"]): o["metadata"]["resourceVersion"] for o in objs}
+
+    before = versions()
+    marker = f"reconciling CassandraDatacenter {ns.namespace}/quiet (trigger: CassandraDatacenter modified"
+    passes = operator.log_path.read_text().count(marker)
+    ns.run("label", "cassandradatacenter", "quiet", "touched=yes")  # wakes the loop, changes no spec
+    wait_for(lambda: operator.log_path.read_text().count(marker) > passes, timeout=30,
+             what="a reconcile after the label change")
+    time.sleep(2)  # room for that pass to write, if it were to
+    after = versions()
+    changed = {key for key in before if before[key] != after.get(key) and key != ("CassandraDatacenter", "quiet")}
+    assert not changed, f"a reconcile with nothing to do wrote {changed}"
 
 
 def test_upgrade_goes_rack_by_rack_one_node_down_at_most_and_survives_an_operator_kill(ns: Kubectl, operator):
