@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,7 +23,7 @@ from pydantic import ValidationError
 
 from ..meta.api import ServiceClaimSpec
 from ..meta.webhook import register_service
-from ..sdk.apply import Applier, Outcome, applier_for
+from ..sdk.apply import Applier, Outcome, applier_for, contains
 from ..sdk.claims import Grant, grants
 from ..sdk.conditions import Condition, get_condition, set_condition
 from ..sdk.controller import ChildKind, Result, register
@@ -36,10 +37,9 @@ from .api import (
     NodeStatus,
     owned_config_problems,
 )
-from .health import NodetoolProbe, RingNode, decommission_blockers, restart_blockers, ring_from_pods
+from .health import ClusterInfo, NodetoolProbe, RingNode, decommission_blockers, restart_blockers, ring_from_pods
 from .resources import (
     DATACENTER_LABEL,
-    RACK_LABEL,
     SEED_LABEL,
     Datacenter,
     build,
@@ -105,7 +105,8 @@ def reconcile(body: dict[str, Any]) -> Result:
 
     claim = _apply(body, service_claim(dc, claim_counts(dc, seen, records)))
     granted = grants(claim)
-    seen = _apply_children(body, dc, seen, records, granted, None, pods, volumes, ring)
+    live: dict[tuple[str, str], dict[str, Any]] = {}
+    seen = _apply_children(body, dc, seen, records, granted, None, live)
     target = update_target(seen.stateful_sets)
     controls = _controls(body, previous, target)
     now = datetime.now(UTC)
@@ -113,8 +114,7 @@ def reconcile(body: dict[str, Any]) -> Result:
     action = next_action(plans)
     if action is not None:
         records, bootstrap = _act(body, dc, seen, records, granted, action)
-        if bootstrap or records != previous.nodes:
-            seen = _apply_children(body, dc, seen, records, granted, bootstrap, pods, volumes, ring)
+        seen = _apply_children(body, dc, seen, records, granted, bootstrap, live)
         plans = _plans(dc, seen, records, granted, controls, now)
     chosen = _label_seeds(dc, seen)
 
@@ -132,17 +132,21 @@ def reconcile(body: dict[str, Any]) -> Result:
 
 
 def _apply_children(body: dict[str, Any], dc: Datacenter, seen: Observed, records: list[NodeStatus],
-                    granted: dict[str, Grant], bootstrap: str | None, pods: list[dict[str, Any]],
-                    volumes: list[dict[str, Any]], ring: list[RingNode]) -> Observed:
+                    granted: dict[str, Grant], bootstrap: str | None,
+                    live: dict[tuple[str, str], dict[str, Any]]) -> Observed:
     """Apply every child for the replicas the plans allow now; return the observation with the applied
-    StatefulSets (their templates say what the pods should run)."""
+    StatefulSets (their templates say what the pods should run).
+
+    ``live`` holds the objects as last applied in this pass (filled here): a manifest they already
+    hold is not sent again, so a second call after a step costs no API call for what did not change.
+    """
     replacing = {n.pod: n.replace_address for n in records if n.replace_address}
-    applied = {}
     for manifest in build(dc, rack_replicas(dc, seen, records, bootstrap), granted, replacing):
-        obj = _apply(body, manifest)
-        if manifest["kind"] == "StatefulSet":
-            applied[obj["metadata"]["labels"][RACK_LABEL]] = obj
-    return Observed.of(dc, applied, pods, volumes, ring)
+        key = (manifest["kind"], manifest["metadata"]["name"])
+        if key not in live or not contains(live[key], manifest):
+            live[key] = _apply(body, manifest)
+    applied = {r.name: live[("StatefulSet", dc.sts_name(r.name))] for r in dc.racks}
+    return replace(seen, stateful_sets=applied, replicas={r: sts["spec"]["replicas"] for r, sts in applied.items()})
 
 
 def _ring(body: dict[str, Any], dc: Datacenter, pods: list[dict[str, Any]]) -> list[RingNode]:
@@ -200,19 +204,20 @@ def _act(body: dict[str, Any], dc: Datacenter, seen: Observed, records: list[Nod
     expected = _expected(seen, records)
     record = next((n for n in records if n.pod == pod), None)
     where = f"{plan} plan, phase {phase}"
+    info, blockers = _cluster_info(body, dc, seen)
     if plan == "deploy" and phase == BOOTSTRAP:
         rack, ordinal = dc.rack_of(pod)
         admitted = granted[rack].count if rack in granted else 0
-        blockers = restart_blockers(None, ring, expected) + (
+        blockers += restart_blockers(None, ring, expected, info) + (
             [f"rack {rack} has {admitted} nodes admitted by the meta-controller"] if ordinal >= admitted else [])
     elif plan == "decommission":
         capacity = int(parse_quantity(dc.spec.storage.size))
-        blockers = decommission_blockers(pod, ring, capacity, expected) if record else []
+        blockers += decommission_blockers(pod, ring, capacity, expected, info) if record else []
     elif phase in (CLEANUP, UPGRADESSTABLES):
-        blockers = restart_blockers(None, ring, expected)
+        blockers += restart_blockers(None, ring, expected, info)
     else:
         views = [v for p in seen.pods if (v := seen.view(dc, p))]
-        blockers = restart_blockers(pod, ring, expected) + restart_allowed(pod, views)
+        blockers += restart_blockers(pod, ring, expected, info) + restart_allowed(pod, views)
     if blockers:
         log.info("%s: %s waits: %s", where, pod, "; ".join(dict.fromkeys(blockers)))
         return records, None
@@ -235,6 +240,18 @@ def _act(body: dict[str, Any], dc: Datacenter, seen: Observed, records: list[Nod
             return records, None
         return _persist(body, mark(records, pod, decommissioned=True)), None
     return _restart(body, dc, seen, records, pod, where), None
+
+
+def _cluster_info(body: dict[str, Any], dc: Datacenter, seen: Observed) -> tuple[ClusterInfo | None, list[str]]:
+    """``nodetool describecluster`` from a node that is up (schema agreement), and why it is missing if it is."""
+    up = [p for p in seen.pods if seen.up(p)]
+    if simulated() or not up:
+        return None, []
+    try:
+        return NodetoolProbe(dc.namespace).describe_cluster(up[0]), []
+    except Exception as exc:  # any exec or parse error: the gate stays closed
+        kopf.warn(body, reason="ProbeFailed", message=f"nodetool describecluster on {up[0]}: {exc}")
+        return None, [f"nodetool describecluster on {up[0]} failed"]
 
 
 def _left(seen: Observed, pod: str) -> bool:

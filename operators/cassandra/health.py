@@ -164,14 +164,15 @@ def restart_blockers(target: str | None, ring: Sequence[RingNode], expected: Ite
 
 
 def decommission_blockers(target: str, ring: Sequence[RingNode], capacity: int, expected: Iterable[str],
-                          headroom: float = 0.9) -> list[str]:
+                          info: ClusterInfo | None = None, headroom: float = 0.9) -> list[str]:
     """Why ``target`` may not be decommissioned now; empty: go.
 
-    Every other node must be up and normal, and the remaining nodes must have room for the leaving
-    node's data: its load spread evenly over them must keep each below ``headroom`` × ``capacity``
-    (bytes, the volume size). cass-operator checks free space before a decommission the same way.
+    Every other node must be up and normal (and agree on the schema, when ``info`` is given), and the
+    remaining nodes must have room for the leaving node's data: its load spread evenly over them must
+    keep each below ``headroom`` × ``capacity`` (bytes, the volume size). cass-operator checks free
+    space before a decommission the same way.
     """
-    blockers = restart_blockers(target, ring, expected)
+    blockers = restart_blockers(target, ring, expected, info)
     leaving = next((n for n in ring if n.pod == target), None)
     others = [n for n in ring if n.pod != target]
     if leaving is None or not others:

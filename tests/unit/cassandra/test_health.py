@@ -120,3 +120,9 @@ def test_readiness_ring_counts_ready_pods_as_up_and_normal():
             {"metadata": {"name": "c"}, "status": {}}]
     nodes = ring_from_pods(pods, "dc1", {"a": "r1", "b": "r1", "c": "r2"})
     assert [(n.pod, n.code, n.rack) for n in nodes] == [("a", "UN", "r1"), ("b", "DN", "r1"), ("c", "DN", "r2")]
+
+
+def test_decommission_waits_for_schema_agreement():
+    info = parse_describecluster(read("describecluster-schema-disagreement.txt"))
+    assert decommission_blockers("dc1-r3-1", ring("status-dc1-healthy.txt"), 100 * GIB, PODS.values(), info) == [
+        "nodes disagree on the schema (2 versions)"]
