@@ -37,7 +37,15 @@ from .api import (
     NodeStatus,
     owned_config_problems,
 )
-from .health import ClusterInfo, NodetoolProbe, RingNode, decommission_blockers, restart_blockers, ring_from_pods
+from .health import (
+    ClusterInfo,
+    NodetoolProbe,
+    RingNode,
+    attach_pods,
+    decommission_blockers,
+    restart_blockers,
+    ring_from_pods,
+)
 from .resources import (
     DATACENTER_LABEL,
     SEED_LABEL,
@@ -163,9 +171,7 @@ def _ring(body: dict[str, Any], dc: Datacenter, pods: list[dict[str, Any]]) -> l
     except Exception as exc:  # any exec or parse error: no node is trusted, so no gate opens
         kopf.warn(body, reason="ProbeFailed", message=f"nodetool status on {up[0]}: {exc}")
         return []
-    pod_of_ip = {(p.get("status") or {}).get("podIP"): p["metadata"]["name"] for p in pods}
-    return [RingNode(n.datacenter, n.status, n.state, n.address, n.load, n.tokens, n.host_id, n.rack,
-                     pod_of_ip.get(n.address)) for n in ring if n.datacenter == dc.name]
+    return attach_pods(ring, pods, dc.name)
 
 
 def _controls(body: dict[str, Any], previous: CassandraDatacenterStatus, target: str) -> PlanControls:

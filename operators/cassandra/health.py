@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 _UNITS = {"bytes": 1, "B": 1, "KiB": 2**10, "KB": 2**10, "MiB": 2**20, "MB": 2**20, "GiB": 2**30, "GB": 2**30,
@@ -138,6 +138,12 @@ def ring_from_pods(pods: Iterable[Mapping[str, Any]], datacenter: str, rack_of: 
         nodes.append(RingNode(datacenter, "U" if ready else "D", "N", (pod.get("status") or {}).get("podIP") or "",
                               None, 0, "", rack_of.get(meta["name"], ""), meta["name"]))
     return nodes
+
+
+def attach_pods(ring: Iterable[RingNode], pods: Iterable[Mapping[str, Any]], datacenter: str) -> list[RingNode]:
+    """The nodes of ``datacenter`` in ``ring`` with their pod names, matched by pod IP (None: no such pod)."""
+    pod_of_ip = {(p.get("status") or {}).get("podIP"): p["metadata"]["name"] for p in pods}
+    return [replace(n, pod=pod_of_ip.get(n.address)) for n in ring if n.datacenter == datacenter]
 
 
 # --------------------------------------------------------------------------- gates

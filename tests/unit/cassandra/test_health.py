@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from operators.cassandra.health import (
+    NodetoolProbe,
+    attach_pods,
     decommission_blockers,
     parse_describecluster,
     parse_load,
@@ -28,6 +30,18 @@ def read(name: str) -> str:
 
 def ring(name: str):
     return [replace(n, pod=PODS.get(n.address)) for n in parse_status(read(name))]
+
+
+class Recorded(NodetoolProbe):
+    """The nodetool probe with the exec replaced by recorded outputs."""
+
+    def __init__(self, outputs: dict[str, str]):
+        super().__init__("ns")
+        self.outputs, self.calls = outputs, []
+
+    def _nodetool(self, pod: str, *args: str) -> str:
+        self.calls.append((pod, *args))
+        return self.outputs.get(args[0], "")
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -126,3 +140,21 @@ def test_decommission_waits_for_schema_agreement():
     info = parse_describecluster(read("describecluster-schema-disagreement.txt"))
     assert decommission_blockers("dc1-r3-1", ring("status-dc1-healthy.txt"), 100 * GIB, PODS.values(), info) == [
         "nodes disagree on the schema (2 versions)"]
+
+
+def test_the_probe_parses_what_nodetool_prints_and_runs_node_operations():
+    probe = Recorded({"status": read("status-dc1-one-down.txt"),
+                      "describecluster": read("describecluster-mid-upgrade.txt")})
+    assert [n.code for n in probe.status("dc1-r1-0")] == ["UN", "DN", "UN", "UN", "UN", "UL"]
+    assert probe.describe_cluster("dc1-r1-0").unreachable == 1
+    probe.run("dc1-r2-1", "drain")
+    assert probe.calls[-1] == ("dc1-r2-1", "drain")
+    with pytest.raises(ValueError, match="unknown node operation 'removenode'"):
+        probe.run("dc1-r2-1", "removenode")
+
+
+def test_ring_nodes_get_their_pod_by_ip_and_other_datacenters_are_left_out():
+    nodes = parse_status(read("status-dc1-healthy.txt")) + parse_status(read("status-joining.txt"))
+    pods = [{"metadata": {"name": name}, "status": {"podIP": ip}} for ip, name in PODS.items() if name != "dc1-r3-1"]
+    attached = attach_pods(nodes, pods, "dc1")
+    assert [n.pod for n in attached] == ["dc1-r1-0", "dc1-r2-0", "dc1-r3-0", "dc1-r1-1", "dc1-r2-1", None]
