@@ -74,3 +74,7 @@ bench: venv ## benchmarks of the pure code; they print figures
 .PHONY: bench-e2e
 bench-e2e: venv binaries ## admission throughput on the local control plane (or KUBECONFIG)
 	$(PY) bench/admission_e2e_bench.py
+
+.PHONY: bench-cassandra
+bench-cassandra: venv binaries ## Cassandra bring-up and upgrade times on the local control plane (or KUBECONFIG)
+	$(PY) bench/cassandra_e2e_bench.py
