@@ -48,6 +48,7 @@ from .health import (
 )
 from .resources import (
     DATACENTER_LABEL,
+    DECOMMISSIONED_ANNOTATION,
     SEED_LABEL,
     Datacenter,
     build,
@@ -215,7 +216,9 @@ def _act(body: dict[str, Any], dc: Datacenter, seen: Observed, records: list[Nod
         rack, ordinal = dc.rack_of(pod)
         admitted = granted[rack].count if rack in granted else 0
         blockers += restart_blockers(None, ring, expected, info) + (
-            [f"rack {rack} has {admitted} nodes admitted by the meta-controller"] if ordinal >= admitted else [])
+            [f"rack {rack} has {admitted} nodes admitted by the meta-controller"] if ordinal >= admitted else []) + (
+            [f"volume data-{pod} holds a decommissioned node's data"]
+            if DECOMMISSIONED_ANNOTATION in seen.volumes.get(f"data-{pod}", {}) else [])
     elif plan == "decommission":
         capacity = int(parse_quantity(dc.spec.storage.size))
         blockers += decommission_blockers(pod, ring, capacity, expected, info) if record else []
@@ -244,6 +247,9 @@ def _act(body: dict[str, Any], dc: Datacenter, seen: Observed, records: list[Nod
             return records, None
         if not _left(seen, pod) and not _node_op(body, dc, pod, "decommission", where):
             return records, None
+        if not dc.spec.storage.delete_claim and f"data-{pod}" in seen.volumes:
+            applier().patch_metadata("v1", "PersistentVolumeClaim", f"data-{pod}", dc.namespace,
+                                     annotations={DECOMMISSIONED_ANNOTATION: datetime.now(UTC).isoformat()})
         return _persist(body, mark(records, pod, decommissioned=True)), None
     return _restart(body, dc, seen, records, pod, where), None
 

@@ -37,6 +37,9 @@ RACK_LABEL = f"{GROUP}/rack"
 SEED_LABEL = f"{GROUP}/seed"
 CONFIG_HASH_ANNOTATION = f"{GROUP}/config-hash"
 VERSION_ANNOTATION = f"{GROUP}/version"
+# On a volume kept after its node was decommissioned (storage.deleteClaim false): a node must never
+# rejoin the ring with it, so the operator does not start one on it until a person deletes it.
+DECOMMISSIONED_ANNOTATION = f"{GROUP}/decommissioned"
 
 DATA_DIR = "/var/lib/cassandra"
 CONFIG_DIR = "/opt/cassandra/smack/config"

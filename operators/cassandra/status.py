@@ -35,7 +35,7 @@ from ..sdk.plans import IN_FLIGHT, Phase, Plan, PlanControls, Status, Step, Stra
 from ..sdk.rollout import PodView, pod_step
 from .api import CassandraDatacenterStatus, NodeStatus, major
 from .health import RingNode
-from .resources import CONFIG_HASH_ANNOTATION, VERSION_ANNOTATION, Datacenter, digest
+from .resources import CONFIG_HASH_ANNOTATION, DECOMMISSIONED_ANNOTATION, VERSION_ANNOTATION, Datacenter, digest
 
 ROLLOUT_TIMEOUT = 1800.0  # seconds a restarted node may take to become Ready before the update stops
 BOOTSTRAP, CLEANUP, DECOMMISSION, CANARY, UPGRADESSTABLES = (
@@ -55,11 +55,12 @@ def update_target(stateful_sets: Mapping[str, Mapping[str, Any] | None]) -> str:
 
 @dataclass(frozen=True)
 class Observed:
-    """What one reconcile read: live replicas per rack, pods and volumes by name, the ring by pod."""
+    """What one reconcile read: live replicas per rack, pods by name, volumes (name -> annotations), the ring
+    by pod."""
 
     replicas: Mapping[str, int]
     pods: Mapping[str, Mapping[str, Any]]
-    volumes: frozenset[str]
+    volumes: Mapping[str, Mapping[str, str]]
     ring: Mapping[str, RingNode]
     stateful_sets: Mapping[str, Mapping[str, Any] | None]
 
@@ -71,7 +72,7 @@ class Observed:
             replicas={r.name: ((stateful_sets.get(r.name) or {}).get("spec") or {}).get("replicas", 0) or 0
                       for r in dc.racks},
             pods={p["metadata"]["name"]: p for p in pods if dc.rack_of(p["metadata"]["name"])},
-            volumes=frozenset(v["metadata"]["name"] for v in volumes),
+            volumes={v["metadata"]["name"]: v["metadata"].get("annotations") or {} for v in volumes},
             ring={n.pod: n for n in ring if n.pod},
             stateful_sets=dict(stateful_sets),
         )
@@ -187,6 +188,9 @@ def deploy_plan(dc: Datacenter, seen: Observed, records: Sequence[NodeStatus], g
             steps.append(Step(pod, Status.STARTING, "waiting for the StatefulSet to create the pod"))
         elif grant is None or ordinal >= grant.count:
             steps.append(Step(pod, Status.PENDING, f"waiting for the meta-controller to admit rack {rack}'s node"))
+        elif DECOMMISSIONED_ANNOTATION in seen.volumes.get(f"data-{pod}", {}):
+            steps.append(Step(pod, Status.PENDING, f"volume data-{pod} holds the data of a node that was "
+                                                   f"decommissioned; delete it to add this node"))
         else:
             steps.append(Step(pod, Status.PENDING))
     cleanup = [Step(n.pod, Status.PENDING, "nodetool cleanup: new nodes took some of its token ranges")

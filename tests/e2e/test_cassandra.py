@@ -296,7 +296,7 @@ def test_scale_up_one_node_at_a_time_then_cleanup_and_scale_down_by_decommission
     assert [p["count"] for p in ns.json("get", "serviceclaim", "grow")["spec"]["podSets"]] == [2, 2, 2]
 
 
-def test_scale_down_keeps_the_volume_unless_delete_claim(ns: Kubectl, operator):
+def test_scale_down_keeps_the_volume_and_never_restarts_a_node_on_it(ns: Kubectl, operator):
     ns.apply(manifest("keep", {"size": 4}))
     settled(ns, "keep", size=4)
     ns.run("patch", "cassandradatacenter", "keep", "--type=merge", "-p", '{"spec":{"size":3}}')
@@ -304,6 +304,21 @@ def test_scale_down_keeps_the_volume_unless_delete_claim(ns: Kubectl, operator):
     assert "keep-r1-1" not in pod_names(ns, "keep")
     pvc = ns.json("get", "pvc", "data-keep-r1-1")
     assert pvc["status"]["phase"] == "Bound" and pvc["metadata"].get("deletionTimestamp") is None
+    assert "cassandra.smack.dev/decommissioned" in pvc["metadata"]["annotations"]
+
+    # Growing again does not start a node on the kept data of one that left the ring: it waits for a person.
+    ns.run("patch", "cassandradatacenter", "keep", "--type=merge", "-p", '{"spec":{"size":4}}')
+
+    def waiting():
+        obj = get(ns, "keep")
+        message = condition(obj, "Progressing").get("message", "")
+        current = obj["status"].get("observedGeneration") == 3
+        return obj if current and "volume data-keep-r1-1 holds" in message else None
+    wait_for(waiting, what="the scale-up to wait for the kept volume")
+    assert "keep-r1-1" not in pod_names(ns, "keep")
+    ns.run("delete", "pvc", "data-keep-r1-1", "--wait=false")
+    settled(ns, "keep", size=4)
+    assert ns.json("get", "pvc", "data-keep-r1-1")["metadata"]["uid"] != pvc["metadata"]["uid"]
 
 
 def test_replace_a_node_on_a_new_volume_with_the_dead_nodes_address(ns: Kubectl, operator):

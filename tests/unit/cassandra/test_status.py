@@ -91,6 +91,20 @@ def test_a_node_the_meta_controller_has_not_admitted_waits():
     assert plan.phases[0].steps[1].message == "waiting for the meta-controller to admit rack r2's node"
 
 
+def test_a_node_is_not_started_on_a_volume_kept_from_a_decommissioned_node():
+    d = dc(size=4)
+    three = ["dc1-r1-0", "dc1-r2-0", "dc1-r3-0"]
+    pods = [pod(n) for n in three]
+    ring = ring_from_pods(pods, "dc1", {n: n.split("-")[1] for n in three})
+    kept = [{"metadata": {"name": "data-dc1-r1-1", "annotations": {"cassandra.smack.dev/decommissioned": "t"}}}]
+    seen = Observed.of(d, {r.name: sts(replicas=1) for r in d.racks}, pods, kept, ring)
+    plan = deploy_plan(d, seen, records(three), GRANTS, NO_CONTROLS)
+    step = plan.phases[0].steps[3]
+    assert (step.name, step.status.value) == ("dc1-r1-1", "Pending")
+    assert step.message == ("volume data-dc1-r1-1 holds the data of a node that was decommissioned; "
+                            "delete it to add this node")
+
+
 def test_a_scale_up_marks_the_older_nodes_for_cleanup_after_the_first_deploy():
     d = dc(size=9)
     pods = [pod(n) for n in SIX] + [pod("dc1-r1-2")]
