@@ -320,6 +320,13 @@ def test_scale_down_keeps_the_volume_and_never_restarts_a_node_on_it(ns: Kubectl
     settled(ns, "keep", size=4)
     assert ns.json("get", "pvc", "data-keep-r1-1")["metadata"]["uid"] != pvc["metadata"]["uid"]
 
+    # Deleting the datacenter keeps every volume (deleteClaim false).
+    ns.run("delete", "cassandradatacenter", "keep", "--timeout=60s")
+    wait_for(lambda: not ns.json("get", "statefulsets,pods", "-l", "cassandra.smack.dev/datacenter=keep")["items"],
+             timeout=90, what="the datacenter's children garbage-collected")
+    kept = ns.json("get", "pvc", "-l", "cassandra.smack.dev/datacenter=keep")["items"]
+    assert len(kept) == 4 and all(p["metadata"].get("deletionTimestamp") is None for p in kept)
+
 
 def test_replace_a_node_on_a_new_volume_with_the_dead_nodes_address(ns: Kubectl, operator):
     ns.apply(manifest("rep", {"size": 3}))
