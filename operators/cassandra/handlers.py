@@ -29,7 +29,7 @@ from ..sdk.conditions import Condition, get_condition, set_condition
 from ..sdk.controller import ChildKind, Result, register
 from ..sdk.metrics import APPLY_TOTAL, RESOURCES_READY
 from ..sdk.plans import HALT, Plan, PlanControlError, PlanControls, parse_controls, reset_patch
-from ..sdk.rollout import restart_allowed
+from ..sdk.rollout import controller_lag, restart_allowed
 from .api import (
     CASSANDRA_DATACENTER,
     CassandraDatacenterSpec,
@@ -212,6 +212,7 @@ def _act(body: dict[str, Any], dc: Datacenter, seen: Observed, records: list[Nod
     record = next((n for n in records if n.pod == pod), None)
     where = f"{plan} plan, phase {phase}"
     info, blockers = _cluster_info(body, dc, seen)
+    blockers += [lag for sts in seen.stateful_sets.values() if (lag := controller_lag(sts))]
     if plan == "deploy" and phase == BOOTSTRAP:
         rack, ordinal = dc.rack_of(pod)
         admitted = granted[rack].count if rack in granted else 0

@@ -121,8 +121,10 @@ def settled(k: Kubectl, name: str, timeout: float = 180, **fields) -> dict:
 
 
 def events(k: Kubectl, name: str, reason: str) -> list[str]:
+    """Messages of ``name``'s events with ``reason``, in the order they were written (resourceVersion: the
+    timestamps have one-second resolution)."""
     items = k.json("get", "events", "--field-selector", f"involvedObject.name={name},reason={reason}")["items"]
-    return [e["message"] for e in sorted(items, key=lambda e: (e.get("lastTimestamp") or "", e["metadata"]["name"]))]
+    return [e["message"] for e in sorted(items, key=lambda e: int(e["metadata"]["resourceVersion"]))]
 
 
 def pod_names(k: Kubectl, name: str) -> dict[str, str]:
@@ -222,7 +224,7 @@ def test_upgrade_goes_rack_by_rack_one_node_down_at_most_and_survives_an_operato
     finally:
         watch.stop()
     order = ["up-r1-0", "up-r1-1", "up-r2-0", "up-r2-1", "up-r3-0", "up-r3-1"]
-    assert watch.stopped() == order, "racks in order, one node at a time within a rack, each once"
+    assert watch.stopped() == order, f"racks in order, one at a time within a rack, each once: {watch.events}"
     assert watch.most_unavailable(set(order)) == 1, "never more than one node down"
     after = pod_names(ns, "up")
     assert set(after) == set(before) and all(after[p] != before[p] for p in before)

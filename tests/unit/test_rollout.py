@@ -7,7 +7,7 @@ from operators.kafka.resources import CONFIG_HASH_ANNOTATION, VERSION_ANNOTATION
 from operators.kafka.status import update_plan
 from operators.sdk.claims import Grant
 from operators.sdk.plans import HALT, NO_CONTROLS, parse_controls
-from operators.sdk.rollout import PodView, pod_step, restart_allowed
+from operators.sdk.rollout import PodView, controller_lag, pod_step, restart_allowed
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 WANTED = {CONFIG_HASH_ANNOTATION: "new", VERSION_ANNOTATION: "4.1.1"}
@@ -116,3 +116,11 @@ def test_restart_and_replace_requests_make_a_current_pod_pending():
     assert (view(restart).requested, view(replace).requested, view(pod("a")).requested) == ("restart", "replace", None)
     step = pod_step("b", view(restart), now=NOW, timeout=300)
     assert (step.status, step.message) == ("Pending", "restart requested by annotation")
+
+
+def test_a_restart_waits_for_the_stateful_set_controller_to_observe_the_latest_spec():
+    sts = {"metadata": {"name": "web", "generation": 3}, "status": {"observedGeneration": 2}}
+    assert controller_lag(sts) == "StatefulSet web: the controller has not observed generation 3 yet"
+    assert controller_lag({"metadata": {"name": "web", "generation": 3}, "status": {}}) is not None
+    assert controller_lag({"metadata": {"name": "web", "generation": 3}, "status": {"observedGeneration": 3}}) is None
+    assert controller_lag(None) is None
