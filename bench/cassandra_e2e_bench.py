@@ -118,7 +118,15 @@ def main() -> None:
                                  "--webhook-cert-dir", str(certs), "--webhook-port", str(free_port())],
                                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        time.sleep(4)
+        deadline = time.monotonic() + 120
+        while True:  # until the operator serves its metrics
+            try:
+                reconcile_seconds(port)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
         print(f"{'nodes':>5} {'bring-up':>9} {'steps':>5} {'per step':>8} {'upgrade':>8} {'steps':>5} {'per step':>8}"
               f" {'reconcile/step (up, upgrade)':>29} {'passes/step':>12}")
         for size in (int(s) for s in args.sizes.split(",")):
