@@ -78,3 +78,7 @@ bench-e2e: venv binaries ## admission throughput on the local control plane (or 
 .PHONY: bench-kafka
 bench-kafka: venv binaries ## Kafka upgrades of 3/9/27 brokers, writes at rest, memory of 50 clusters (local control plane or KUBECONFIG)
 	$(PY) bench/kafka_rollout_bench.py $(ARGS)
+
+.PHONY: bench-cassandra
+bench-cassandra: venv binaries ## Cassandra bring-up and upgrade times on the local control plane (or KUBECONFIG)
+	$(PY) bench/cassandra_e2e_bench.py

@@ -28,8 +28,9 @@ start() {
   stop
   local webhook=()
   [ -f "$CLUSTER_DIR/webhook/tls.crt" ] && webhook=(--webhook-cert-dir "$CLUSTER_DIR/webhook")
-  # kwok runs no Kafka: the operators record Admin API steps instead of sending them.
-  SMACK_KAFKA_ADMIN=${SMACK_KAFKA_ADMIN:-none} "$ROOT_DIR/.venv/bin/python" -m operators run --metrics-port 9102 --liveness-port 8080 \
+  # kwok runs no Kafka or Cassandra: the operators record Admin API and nodetool steps instead of running them.
+  SMACK_KAFKA_ADMIN=${SMACK_KAFKA_ADMIN:-none} SMACK_CASSANDRA_PROBE=${SMACK_CASSANDRA_PROBE:-none} \
+    "$ROOT_DIR/.venv/bin/python" -m operators run --metrics-port 9102 --liveness-port 8080 \
     --bind-address 127.0.0.1 "${webhook[@]}" > "$CLUSTER_DIR/operators.log" 2>&1 &
   echo $! > "$PIDFILE"
   log "operators running (pid $!, log .cluster/operators.log, metrics http://127.0.0.1:9102/metrics)"

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import yaml
 
+from .cassandra.api import CASSANDRA_DATACENTER
 from .kafka.api import KAFKA_CLUSTER
 from .meta.api import NODE_POOL, SERVICE_CLAIM, TENANT
 from .sdk.crd import CustomResource, crd_manifest, write_crds
 
-RESOURCES: list[CustomResource] = [TENANT, NODE_POOL, SERVICE_CLAIM, KAFKA_CLUSTER]
+RESOURCES: list[CustomResource] = [TENANT, NODE_POOL, SERVICE_CLAIM, KAFKA_CLUSTER, CASSANDRA_DATACENTER]
 CRD_DIR = Path(__file__).resolve().parent.parent / "crds"
 
 

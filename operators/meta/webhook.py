@@ -71,12 +71,13 @@ def refusals(spec: ServiceClaimSpec, tenant: str, tenants: Mapping[str, TenantSp
 
 
 def register_service(resource: CustomResource, claim_spec: Callable[[dict[str, Any]], ServiceClaimSpec | None],
-                     field_of: Mapping[str, str]) -> None:
+                     field_of: Mapping[str, str] | Callable[[str], str]) -> None:
     """Validate ``resource`` objects on create and update against their tenant and the cluster.
 
     ``claim_spec(body)`` returns the ServiceClaim spec the object would produce (None when
     the spec does not parse; the schema reports that). ``field_of`` maps a pod set name to
-    the spec field a user edits for it (e.g. ``broker`` → ``spec.brokers``).
+    the spec field a user edits for it (e.g. ``broker`` → ``spec.brokers``), or is a function of
+    the pod set name when the pod sets are named by the user (e.g. one per rack).
     """
 
     @runtime.validate(resource.group, resource.version, resource.plural, id=f"demand-{resource.plural}",
@@ -87,9 +88,14 @@ def register_service(resource: CustomResource, claim_spec: Callable[[dict[str, A
             return
         problems = _check(spec, body.metadata.namespace)
         if problems:
-            raise kopf.AdmissionError("; ".join(
-                f"{field_of.get(pod_set, 'spec') if pod_set else 'spec'}: {msg}" for pod_set, msg in problems),
-                code=422)
+            raise kopf.AdmissionError("; ".join(f"{_field(field_of, pod_set)}: {msg}" for pod_set, msg in problems),
+                                      code=422)
+
+
+def _field(field_of: Mapping[str, str] | Callable[[str], str], pod_set: str | None) -> str:
+    if pod_set is None:
+        return "spec"
+    return field_of(pod_set) if callable(field_of) else field_of.get(pod_set, "spec")
 
 
 def _check(spec: ServiceClaimSpec, namespace: str) -> list[tuple[str | None, str]]:

@@ -135,6 +135,24 @@ class Applier:
         self.resource(api_version, kind).patch(body={"metadata": {"annotations": annotations}}, name=name,
                                                namespace=namespace, content_type="application/merge-patch+json")
 
+    def patch_metadata(self, api_version: str, kind: str, name: str, namespace: str | None, *,
+                       labels: dict[str, str | None] | None = None,
+                       annotations: dict[str, str | None] | None = None) -> dict[str, Any]:
+        """Merge-patch labels and annotations of an object (a value of None removes the key); return it.
+
+        For markers on objects the operator does not own through apply (pods a StatefulSet creates,
+        the custom resource itself), so no field manager takes over the object's other fields.
+        """
+        metadata: dict[str, Any] = {}
+        if labels:
+            metadata["labels"] = labels
+        if annotations:
+            metadata["annotations"] = annotations
+        return self.resource(api_version, kind).patch(
+            body={"metadata": metadata}, name=name, namespace=namespace,
+            content_type="application/merge-patch+json",
+        ).to_dict()
+
     def patch_status(self, api_version: str, kind: str, name: str, namespace: str | None,
                      status: dict[str, Any]) -> dict[str, Any]:
         """Merge-patch the ``status`` subresource of a custom resource; return the object."""

@@ -89,3 +89,21 @@ def pod_step(name: str, pod: PodView | None, *, now: datetime, timeout: float) -
 def restart_allowed(target: str, pods: Sequence[PodView]) -> list[str]:
     """Why ``target`` may not be restarted now (empty: it may): every other pod must be Ready."""
     return [f"{p.name} is not Ready" for p in pods if p.name != target and (not p.ready or p.deleting)]
+
+
+def controller_lag(sts: Mapping[str, Any] | None) -> str | None:
+    """Why the StatefulSet controller has not acted on ``sts``'s latest spec yet (None: it has).
+
+    A pod deleted before the controller observed a new template can be recreated from the old one
+    (and would need a second restart); so a restart waits until ``status.observedGeneration`` reaches
+    ``metadata.generation``. cass-operator checks the same first on every pass
+    (CheckStatefulSetControllerCaughtUp; k8ssandra/cass-operator #382).
+    """
+    if not sts:
+        return None
+    generation = (sts.get("metadata") or {}).get("generation")
+    observed = (sts.get("status") or {}).get("observedGeneration")
+    if generation is not None and (observed is None or observed < generation):
+        return (f"StatefulSet {sts['metadata'].get('name', '')}: the controller has not observed generation "
+                f"{generation} yet")
+    return None

@@ -104,13 +104,15 @@ class OperatorProcess:
     server is told to call, for a cluster that reaches this machine under another name).
     """
 
-    def __init__(self, kubeconfig: str, workdir: Path, only: str = "meta,kafka"):
+    def __init__(self, kubeconfig: str, workdir: Path, only: str = "meta,kafka,cassandra"):
         self.metrics_port, self.liveness_port, webhook_port = _free_port(), _free_port(), _free_port()
         self.log_path = workdir / "operators.log"
         certs = workdir / "webhook"
         subprocess.run([str(ROOT / "hack" / "webhook-certs.sh"), str(certs)], check=True, capture_output=True)
-        # No broker runs on simulated nodes: the Kafka admin steps are recorded, not sent.
-        self.env = dict(os.environ, KUBECONFIG=kubeconfig, PYTHONUNBUFFERED="1", SMACK_KAFKA_ADMIN="none")
+        # No broker or Cassandra node runs on simulated nodes: the Kafka admin steps and the nodetool
+        # operations are recorded in events, not sent; Cassandra's gates read pod readiness only.
+        self.env = dict(os.environ, KUBECONFIG=kubeconfig, PYTHONUNBUFFERED="1", SMACK_KAFKA_ADMIN="none",
+                        SMACK_CASSANDRA_PROBE="none")
         self._log = open(self.log_path, "a")  # noqa: SIM115 - closed in stop()
         self.cmd = [sys.executable, "-m", "operators", "run", "--only", only, "--bind-address", "127.0.0.1",
                     "--metrics-port", str(self.metrics_port), "--liveness-port", str(self.liveness_port),

@@ -7,7 +7,7 @@ from operators.kafka.resources import CONFIG_HASH_ANNOTATION, VERSION_ANNOTATION
 from operators.kafka.status import update_plan
 from operators.sdk.claims import Grant
 from operators.sdk.plans import HALT, NO_CONTROLS, parse_controls
-from operators.sdk.rollout import PodView, pod_step, restart_allowed
+from operators.sdk.rollout import PodView, controller_lag, pod_step, restart_allowed
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 WANTED = {CONFIG_HASH_ANNOTATION: "new", VERSION_ANNOTATION: "4.1.1"}
@@ -141,3 +141,11 @@ def test_a_canary_update_waits_for_approval_of_each_canary_broker():
     pods[3] = pod("prod-broker-0")
     rest, _ = update_plan(canary, sets, pods, GRANTS, NO_CONTROLS, now=NOW)
     assert rest.next_steps == (("brokers", "prod-broker-1"),)  # after the canary, the others follow
+
+
+def test_a_restart_waits_for_the_stateful_set_controller_to_observe_the_latest_spec():
+    sts = {"metadata": {"name": "web", "generation": 3}, "status": {"observedGeneration": 2}}
+    assert controller_lag(sts) == "StatefulSet web: the controller has not observed generation 3 yet"
+    assert controller_lag({"metadata": {"name": "web", "generation": 3}, "status": {}}) is not None
+    assert controller_lag({"metadata": {"name": "web", "generation": 3}, "status": {"observedGeneration": 3}}) is None
+    assert controller_lag(None) is None

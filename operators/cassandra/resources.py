@@ -1,0 +1,326 @@
+"""Pure builders: a CassandraDatacenter spec in, the Kubernetes objects that run it out.
+
+Nothing here talks to the API server. ``build(dc, replicas, grants, replacing)`` returns every child
+object; the handler applies them. Layout for a datacenter ``dc1`` in namespace ``ns`` with racks r1..r3:
+
+* StatefulSets ``dc1-r1``, ``dc1-r2``, ``dc1-r3`` (``updateStrategy: OnDelete``, pods created and
+  restarted one at a time by the operator), each pinned to its rack's zone by the ServiceClaim grant;
+* headless Service ``dc1-nodes``: stable DNS ``dc1-r1-0.dc1-nodes.ns.svc`` for every node;
+* headless Service ``dc1-seeds``: the Ready pods labelled ``cassandra.smack.dev/seed=true``, which
+  every node's SimpleSeedProvider resolves;
+* Service ``dc1-client``: CQL (9042) on Ready nodes, for clients;
+* ConfigMaps ``dc1-r1-config``, …: cassandra.yaml, cassandra-rackdc.properties (GossipingPropertyFileSnitch),
+  jvm.options, start.sh, and ``<pod>.replace-address`` while a node is being replaced;
+* PodDisruptionBudget ``dc1`` (maxUnavailable 1 over the datacenter);
+* ServiceClaim ``dc1``: one pod set per rack with ``@zone IS <zone>``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from kubernetes.utils import parse_quantity
+
+from ..meta.api import Constraint, PodSet, ServiceClaimSpec
+from ..sdk.claims import CLAIM_LABEL, POD_SET_LABEL, Grant, claim_manifest, pod_scheduling
+from ..sdk.objects import object_meta, standard_labels
+from ..sdk.templates import render
+from .api import CASSANDRA_DATACENTER, GROUP, CassandraDatacenterSpec, Rack
+
+DATACENTER_LABEL = f"{GROUP}/datacenter"
+RACK_LABEL = f"{GROUP}/rack"
+SEED_LABEL = f"{GROUP}/seed"
+CONFIG_HASH_ANNOTATION = f"{GROUP}/config-hash"
+VERSION_ANNOTATION = f"{GROUP}/version"
+# On a volume kept after its node was decommissioned (storage.deleteClaim false): a node must never
+# rejoin the ring with it, so the operator does not start one on it until a person deletes it.
+DECOMMISSIONED_ANNOTATION = f"{GROUP}/decommissioned"
+
+DATA_DIR = "/var/lib/cassandra"
+CONFIG_DIR = "/opt/cassandra/smack/config"
+CASSANDRA_UID = 999  # the cassandra image's cassandra user
+CQL_PORT, INTERNODE_PORT, JMX_PORT = 9042, 7000, 7199
+# Seconds a node may take to stop: nodetool drain (preStop) flushes memtables first.
+TERMINATION_GRACE_SECONDS = 600
+REPLACE_SUFFIX = ".replace-address"
+MAX_SEEDS = 3
+
+
+@dataclass(frozen=True)
+class Datacenter:
+    """A CassandraDatacenter as the builders see it: identity plus the validated spec."""
+
+    name: str
+    namespace: str
+    uid: str
+    spec: CassandraDatacenterSpec
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> Datacenter:
+        """Parse a CassandraDatacenter object. Raises pydantic.ValidationError for an invalid spec."""
+        meta = body["metadata"]
+        return cls(meta["name"], meta["namespace"], meta["uid"], CassandraDatacenterSpec.model_validate(body["spec"]))
+
+    @property
+    def owner(self) -> dict[str, Any]:
+        return {"apiVersion": CASSANDRA_DATACENTER.api_version, "kind": CASSANDRA_DATACENTER.kind,
+                "metadata": {"name": self.name, "uid": self.uid}}
+
+    @property
+    def racks(self) -> list[Rack]:
+        return self.spec.racks
+
+    def sts_name(self, rack: str) -> str:
+        return f"{self.name}-{rack}"
+
+    def pod_name(self, rack: str, ordinal: int) -> str:
+        return f"{self.sts_name(rack)}-{ordinal}"
+
+    def rack_of(self, pod: str) -> tuple[str, int] | None:
+        """``"dc1-r2-3"`` -> ``("r2", 3)``; None for a name that is not one of the racks' pods."""
+        base, _, ordinal = pod.rpartition("-")
+        rack = base.removeprefix(f"{self.name}-")
+        if not ordinal.isdigit() or base != self.sts_name(rack) or rack not in {r.name for r in self.racks}:
+            return None
+        return rack, int(ordinal)
+
+    @property
+    def nodes_service(self) -> str:
+        return f"{self.name}-nodes"
+
+    @property
+    def seed_service(self) -> str:
+        return f"{self.name}-seeds"
+
+    @property
+    def client_service(self) -> str:
+        return f"{self.name}-client"
+
+    def labels(self, rack: str | None = None) -> dict[str, str]:
+        labels = standard_labels(name="cassandra", instance=self.name, component=f"rack-{rack}" if rack else
+                                 "datacenter")
+        labels[DATACENTER_LABEL] = self.name
+        if rack:
+            labels[RACK_LABEL] = rack
+        return labels
+
+    def selector(self, rack: str | None = None) -> dict[str, str]:
+        sel = {DATACENTER_LABEL: self.name}
+        if rack:
+            sel[RACK_LABEL] = rack
+        return sel
+
+
+def digest(value: Any) -> str:
+    """A short, stable digest of a JSON-able value."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def replication_factor(dc: Datacenter) -> int:
+    """The replication factor token allocation plans for: 3, or fewer nodes than that."""
+    return min(3, dc.spec.size)
+
+
+def cassandra_yaml(dc: Datacenter, rack: str) -> str:
+    """The rendered cassandra.yaml of a rack's nodes; ``@POD_IP@`` is replaced at start."""
+    config = yaml.safe_dump(dict(sorted(dc.spec.config.items())), sort_keys=False).strip() if dc.spec.config else ""
+    return render("operators.cassandra", "cassandra.yaml.j2", datacenter=dc.name, rack=rack,
+                  cluster_name=dc.spec.cluster_name, num_tokens=dc.spec.num_tokens,
+                  replication_factor=replication_factor(dc),
+                  seeds=f"{dc.seed_service}.{dc.namespace}.svc.cluster.local", data_dir=DATA_DIR, config=config)
+
+
+def _mebibytes(quantity: str) -> str:
+    return f"{int(parse_quantity(quantity) // 2**20)}M"
+
+
+def config_map(dc: Datacenter, rack: str, replacing: Mapping[str, str]) -> dict[str, Any]:
+    """The rack's ConfigMap. ``replacing`` maps a pod of the rack being replaced to the dead node's IP."""
+    jvm = dc.spec.jvm
+    heap = _mebibytes(jvm.heap_size) if jvm.heap_size else ""
+    data = {
+        "cassandra.yaml": cassandra_yaml(dc, rack),
+        "cassandra-rackdc.properties": render("operators.cassandra", "cassandra-rackdc.properties.j2",
+                                              datacenter=dc.name, rack=rack),
+        "jvm.options": render("operators.cassandra", "jvm.options.j2", options=jvm.options),
+        "start.sh": render("operators.cassandra", "start.sh.j2", datacenter=dc.name, rack=rack,
+                           config_dir=CONFIG_DIR, heap=heap,
+                           heap_new=_mebibytes(str(parse_quantity(jvm.heap_size) / 4)) if jvm.heap_size else ""),
+    }
+    data |= {f"{pod}{REPLACE_SUFFIX}": ip for pod, ip in sorted(replacing.items())
+             if dc.rack_of(pod) and dc.rack_of(pod)[0] == rack}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": object_meta(name=f"{dc.sts_name(rack)}-config", namespace=dc.namespace,
+                                labels=dc.labels(rack), owner=dc.owner),
+        "data": data,
+    }
+
+
+def config_hash(config_map_: Mapping[str, Any]) -> str:
+    """The digest of what a restart applies; pods carry it, so a changed digest means a roll.
+
+    Replace addresses are left out: they matter only on a replacement's first boot.
+    """
+    return digest({k: v for k, v in config_map_["data"].items() if not k.endswith(REPLACE_SUFFIX)})
+
+
+def rack_field(rack: str) -> str:
+    """The spec field a user edits for a rack's pod set (named in admission errors)."""
+    return f"spec.racks (rack {rack})"
+
+
+def rack_constraints(rack: Rack) -> list[Constraint]:
+    """A rack's placement: every node of the rack in the rack's zone."""
+    return [Constraint(field="@zone", operator="IS", value=rack.zone)]
+
+
+def claim_spec(spec: CassandraDatacenterSpec, counts: Mapping[str, int] | None = None) -> ServiceClaimSpec:
+    """The demand of a datacenter: one pod set per rack in the rack's zone.
+
+    ``counts`` (pods per rack) defaults to the spec's split of ``size``; during a scale-down the handler
+    keeps the pods that are still decommissioning in it, so their capacity is released only once they left.
+    """
+    counts = counts or spec.rack_sizes()
+    requests = {k: v for k, v in spec.resources.requests.items() if k in ("cpu", "memory", "ephemeral-storage")}
+    return ServiceClaimSpec(pod_sets=[
+        PodSet(name=r.name, count=max(1, counts[r.name]), constraints=rack_constraints(r), node_pool=spec.node_pool,
+               requests=requests | {"storage": spec.storage.size}) for r in spec.racks], priority=spec.priority)
+
+
+def service_claim(dc: Datacenter, counts: Mapping[str, int]) -> dict[str, Any]:
+    """The datacenter's ServiceClaim (same name), owned by the CassandraDatacenter."""
+    return claim_manifest(name=dc.name, namespace=dc.namespace, labels=dc.labels(), owner=dc.owner,
+                          spec=claim_spec(dc.spec, counts))
+
+
+def stateful_set(dc: Datacenter, rack: Rack, replicas: int, config_digest: str, grant: Grant | None) -> dict[str, Any]:
+    """The rack's StatefulSet: OnDelete updates, one volume per node, ``replicas`` pods (set by the plans).
+
+    Pods run only on the nodes the rack's grant names (its zone). ``nodetool drain`` runs before a
+    node stops; the grace period leaves it time to flush. A node is Ready once CQL listens, which
+    Cassandra does only after the node joined the ring.
+    """
+    storage = dc.spec.storage
+    pod_labels = dc.labels(rack.name) | {CLAIM_LABEL: dc.name, POD_SET_LABEL: rack.name}
+    container = {
+        "name": "cassandra",
+        "image": dc.spec.image_ref,
+        "command": ["/bin/bash", f"{CONFIG_DIR}/start.sh"],
+        "ports": [{"name": "cql", "containerPort": CQL_PORT}, {"name": "internode", "containerPort": INTERNODE_PORT},
+                  {"name": "jmx", "containerPort": JMX_PORT}],
+        "env": [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}],
+        "resources": dc.spec.resources.wire(),
+        "volumeMounts": [{"name": "data", "mountPath": DATA_DIR}, {"name": "config", "mountPath": CONFIG_DIR}],
+        "readinessProbe": {"tcpSocket": {"port": CQL_PORT}, "periodSeconds": 10, "failureThreshold": 3},
+        "lifecycle": {"preStop": {"exec": {"command": ["nodetool", "drain"]}}},
+        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+    }
+    pod_spec: dict[str, Any] = {
+        "containers": [container],
+        "volumes": [{"name": "config", "configMap": {"name": f"{dc.sts_name(rack.name)}-config"}}],
+        "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
+        "securityContext": {"runAsNonRoot": True, "runAsUser": CASSANDRA_UID, "fsGroup": CASSANDRA_UID},
+    }
+    if grant is not None and grant.count:
+        pod_spec |= pod_scheduling(grant, rack_constraints(rack), dc.selector(rack.name))
+    claim: dict[str, Any] = {
+        "metadata": {"name": "data", "labels": pod_labels},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": storage.size}}},
+    }
+    if storage.storage_class_name:
+        claim["spec"]["storageClassName"] = storage.storage_class_name
+    retention = "Delete" if storage.delete_claim else "Retain"
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": object_meta(name=dc.sts_name(rack.name), namespace=dc.namespace, labels=dc.labels(rack.name),
+                                owner=dc.owner),
+        "spec": {
+            "replicas": replicas,
+            "serviceName": dc.nodes_service,
+            "selector": {"matchLabels": dc.selector(rack.name)},
+            # The operator creates nodes one at a time itself (replicas grows by one per bootstrap).
+            "podManagementPolicy": "Parallel",
+            "updateStrategy": {"type": "OnDelete"},
+            "persistentVolumeClaimRetentionPolicy": {"whenDeleted": retention, "whenScaled": retention},
+            "template": {
+                "metadata": {"labels": pod_labels, "annotations": {
+                    CONFIG_HASH_ANNOTATION: config_digest, VERSION_ANNOTATION: dc.spec.server_version}},
+                "spec": pod_spec,
+            },
+            "volumeClaimTemplates": [claim],
+        },
+    }
+
+
+def _service(dc: Datacenter, name: str, selector: dict[str, str], ports: list[tuple[str, int]], *,
+             headless: bool, not_ready: bool = False) -> dict[str, Any]:
+    spec: dict[str, Any] = {"selector": selector,
+                            "ports": [{"name": n, "port": p, "targetPort": p, "protocol": "TCP"} for n, p in ports]}
+    spec |= {"clusterIP": "None"} if headless else {"type": "ClusterIP"}
+    if not_ready:
+        spec["publishNotReadyAddresses"] = True
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": object_meta(name=name, namespace=dc.namespace, labels=dc.labels(), owner=dc.owner),
+            "spec": spec}
+
+
+def services(dc: Datacenter) -> list[dict[str, Any]]:
+    """Per-node DNS (not-ready nodes included, so a joining node resolves), seeds, and the clients' Service."""
+    return [
+        _service(dc, dc.nodes_service, dc.selector(), [("internode", INTERNODE_PORT), ("cql", CQL_PORT)],
+                 headless=True, not_ready=True),
+        _service(dc, dc.seed_service, dc.selector() | {SEED_LABEL: "true"}, [("internode", INTERNODE_PORT)],
+                 headless=True),
+        _service(dc, dc.client_service, dc.selector(), [("cql", CQL_PORT)], headless=False),
+    ]
+
+
+def pod_disruption_budget(dc: Datacenter) -> dict[str, Any]:
+    """At most one node of the datacenter voluntarily down at a time (node drains, evictions)."""
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": object_meta(name=dc.name, namespace=dc.namespace, labels=dc.labels(), owner=dc.owner),
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": dc.selector()}},
+    }
+
+
+def seeds(dc: Datacenter, ready: list[str]) -> list[str]:
+    """The seed pods: Ready pods only, the lowest ordinals taken round-robin over the racks, at most
+    :data:`MAX_SEEDS` (cass-operator: 3 per datacenter, spread over racks). With no Ready pod, the first
+    node of the first rack seeds itself so the datacenter can start."""
+    placed = [dc.rack_of(p) for p in ready]
+    by_rack = {r.name: sorted(o for rack, o in filter(None, placed) if rack == r.name) for r in dc.racks}
+    chosen: list[str] = []
+    depth = 0
+    while len(chosen) < MAX_SEEDS and any(len(v) > depth for v in by_rack.values()):
+        for rack, ordinals in by_rack.items():
+            if len(ordinals) > depth and len(chosen) < MAX_SEEDS:
+                chosen.append(dc.pod_name(rack, ordinals[depth]))
+        depth += 1
+    return chosen or [dc.pod_name(dc.racks[0].name, 0)]
+
+
+def build(dc: Datacenter, replicas: Mapping[str, int], grants: Mapping[str, Grant],
+          replacing: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Every child object of ``dc`` but its ServiceClaim, in the order they should be applied.
+
+    ``replicas``: pods per rack the plans allow now; ``grants``: what the meta-controller admitted per
+    rack (the StatefulSet never runs more); ``replacing``: pod -> IP of the dead node it replaces.
+    """
+    objects = services(dc)
+    for rack in dc.racks:
+        cm = config_map(dc, rack.name, replacing)
+        grant = grants.get(rack.name)
+        objects += [cm, stateful_set(dc, rack, min(replicas.get(rack.name, 0), grant.count if grant else 0),
+                                     config_hash(cm), grant)]
+    objects.append(pod_disruption_budget(dc))
+    return objects

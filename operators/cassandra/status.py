@@ -1,0 +1,408 @@
+"""Pure status and plan derivation for a CassandraDatacenter.
+
+Everything here is computed from what the cluster shows (StatefulSets, pods, volumes, the ring)
+and from the node records kept in ``status.nodes`` (what has no pod-visible trace: a node joined,
+left the ring, needs cleanup or upgradesstables, replaces a dead node). Three plans, each serial:
+
+* ``deploy``: phase ``bootstrap``, one step per node of ``size`` in bootstrap order (round-robin over
+  the racks, so each rack grows by one in turn), each node created only once every other node is up
+  and normal; then phase ``cleanup``: ``nodetool cleanup`` on every node that lost ranges to a node
+  that joined after the first deploy (a scale-up).
+* ``decommission``: one step per node leaving on scale-down, taken from the rack with the most nodes
+  (ties: the last rack), its highest ordinal (cass-operator's order): decommission, then the pod is
+  removed (StatefulSet replicas - 1) and, per ``storage.deleteClaim``, its volume.
+* ``update``: an optional ``canary`` phase (the first ``spec.canary`` nodes), then one phase per rack
+  in rack order, one node at a time: drain and restart every node whose pod runs an older config or
+  version, or that a person asked to restart or replace (pod annotations smack.dev/restart,
+  smack.dev/replace); then ``upgradesstables`` on every node after a major version upgrade. After a
+  canary the next phase waits for ``smack.dev/plan-proceed=update=1``.
+
+Sources: cass-operator ReconcileAllRacks (one disruptive action per pass, new nodes to the racks
+with the fewest, decommission from the rack with the most), DC/OS Cassandra plans,
+shared/anchors/cassandra-anchors.md (b).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ..sdk.claims import Grant
+from ..sdk.conditions import Condition, set_condition
+from ..sdk.plans import IN_FLIGHT, Phase, Plan, PlanControls, Status, Step, Strategy, derive_plan, render_plan
+from ..sdk.rollout import PodView, pod_step
+from .api import CassandraDatacenterStatus, NodeStatus, major
+from .health import RingNode
+from .resources import CONFIG_HASH_ANNOTATION, DECOMMISSIONED_ANNOTATION, VERSION_ANNOTATION, Datacenter, digest
+
+ROLLOUT_TIMEOUT = 1800.0  # seconds a restarted node may take to become Ready before the update stops
+BOOTSTRAP, CLEANUP, DECOMMISSION, CANARY, UPGRADESSTABLES = (
+    "bootstrap", "cleanup", "decommission", "canary", "upgradesstables")
+
+
+def wanted(sts: Mapping[str, Any] | None) -> dict[str, str]:
+    """The annotations a pod of this StatefulSet must carry to be up to date (its template's)."""
+    annotations = ((sts or {}).get("spec") or {}).get("template", {}).get("metadata", {}).get("annotations") or {}
+    return {k: annotations[k] for k in (CONFIG_HASH_ANNOTATION, VERSION_ANNOTATION) if k in annotations}
+
+
+def update_target(stateful_sets: Mapping[str, Mapping[str, Any] | None]) -> str:
+    """A digest of what every rack's pods should run; a new value starts a new update (and canary)."""
+    return digest({rack: wanted(sts) for rack, sts in sorted(stateful_sets.items())})
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What one reconcile read: live replicas per rack, pods by name, volumes (name -> annotations), the ring
+    by pod."""
+
+    replicas: Mapping[str, int]
+    pods: Mapping[str, Mapping[str, Any]]
+    volumes: Mapping[str, Mapping[str, str]]
+    ring: Mapping[str, RingNode]
+    stateful_sets: Mapping[str, Mapping[str, Any] | None]
+
+    @classmethod
+    def of(cls, dc: Datacenter, stateful_sets: Mapping[str, Mapping[str, Any] | None],
+           pods: Sequence[Mapping[str, Any]], volumes: Sequence[Mapping[str, Any]],
+           ring: Sequence[RingNode]) -> Observed:
+        return cls(
+            replicas={r.name: ((stateful_sets.get(r.name) or {}).get("spec") or {}).get("replicas", 0) or 0
+                      for r in dc.racks},
+            pods={p["metadata"]["name"]: p for p in pods if dc.rack_of(p["metadata"]["name"])},
+            volumes={v["metadata"]["name"]: v["metadata"].get("annotations") or {} for v in volumes},
+            ring={n.pod: n for n in ring if n.pod},
+            stateful_sets=dict(stateful_sets),
+        )
+
+    def view(self, dc: Datacenter, pod: str) -> PodView | None:
+        body = self.pods.get(pod)
+        if body is None:
+            return None
+        rack = dc.rack_of(pod)[0]
+        return PodView.of(body, wanted(self.stateful_sets.get(rack)))
+
+    def up(self, pod: str) -> bool:
+        node = self.ring.get(pod)
+        return node is not None and node.up_normal
+
+
+# --------------------------------------------------------------------------- node records
+
+
+def observe_nodes(dc: Datacenter, previous: CassandraDatacenterStatus, seen: Observed) -> list[NodeStatus]:
+    """``status.nodes`` from the previous records and what is observed now.
+
+    A node gets a record once it is up and normal (it joined); a node that joins after the first
+    deploy marks every older node for cleanup. A record goes once its pod is gone and it was
+    decommissioned or is beyond its rack's replicas. A replacement's ``replaceAddress`` is cleared
+    once the new pod is up and normal.
+    """
+    records = {n.pod: n for n in previous.nodes}
+    out: dict[str, NodeStatus] = {}
+    joined_now: list[str] = []
+    for pod in sorted(set(records) | set(seen.pods), key=lambda p: _order_key(dc, p)):
+        rack, ordinal = dc.rack_of(pod) or ("", 0)
+        body, node, record = seen.pods.get(pod), seen.ring.get(pod), records.get(pod)
+        if body is None and record is not None and (record.decommissioned or ordinal >= seen.replicas.get(rack, 0)):
+            continue  # left the ring and its pod is gone
+        if record is None:
+            if node is None or not node.up_normal:
+                continue  # not joined yet: the deploy plan shows it
+            version = (body or {}).get("metadata", {}).get("annotations", {}).get(VERSION_ANNOTATION)
+            record = NodeStatus(pod=pod, rack=rack, version=version, sstables=version)
+            joined_now.append(pod)
+        annotations = (body or {}).get("metadata", {}).get("annotations") or {}
+        ip = ((body or {}).get("status") or {}).get("podIP")
+        update: dict[str, Any] = {
+            "state": node.code if node is not None else "DN",
+            "ip": ip or record.ip,
+            "host_id": (node.host_id if node is not None and node.host_id else record.host_id),
+            "version": annotations.get(VERSION_ANNOTATION, record.version),
+        }
+        view = seen.view(dc, pod)
+        if record.replace_address and view is not None and view.requested is None and seen.up(pod):
+            update |= {"replace_address": None, "replaced": record.replace_address}  # the replacement joined
+        out[pod] = record.model_copy(update=update)
+    if previous.initialized and joined_now:
+        for pod, record in out.items():
+            if pod not in joined_now and not record.decommissioned:
+                out[pod] = record.model_copy(update={"cleanup": True})
+    return list(out.values())
+
+
+def _order_key(dc: Datacenter, pod: str) -> tuple[int, int]:
+    """Bootstrap order: by ordinal, then by rack (round-robin over the racks)."""
+    rack, ordinal = dc.rack_of(pod) or ("", 0)
+    index = next((i for i, r in enumerate(dc.racks) if r.name == rack), len(dc.racks))
+    return ordinal, index
+
+
+def bootstrap_order(dc: Datacenter) -> list[str]:
+    """The datacenter's nodes in the order they join: one per rack in turn, racks in spec order."""
+    sizes = dc.spec.rack_sizes()
+    return [dc.pod_name(r.name, i) for i in range(max(sizes.values())) for r in dc.racks if i < sizes[r.name]]
+
+
+def present(dc: Datacenter, seen: Observed, records: Sequence[NodeStatus]) -> dict[str, int]:
+    """Nodes per rack that exist in any form: replicas, pods, or records of nodes not yet gone."""
+    counts = dict(seen.replicas)
+    for pod in list(seen.pods) + [n.pod for n in records]:
+        rack, ordinal = dc.rack_of(pod)
+        counts[rack] = max(counts.get(rack, 0), ordinal + 1)
+    return counts
+
+
+def leaving_order(dc: Datacenter, counts: Mapping[str, int]) -> list[str]:
+    """The nodes to decommission, in order: from the rack with the most nodes above its share of
+    ``size`` (ties: the last rack), its highest ordinal first."""
+    counts, sizes, order = dict(counts), dc.spec.rack_sizes(), []
+    racks = [r.name for r in dc.racks]
+    while True:
+        over = [r for r in racks if counts.get(r, 0) > sizes[r]]
+        if not over:
+            return order
+        rack = max(reversed(over), key=lambda r: counts[r])  # reversed: the last rack wins ties
+        counts[rack] -= 1
+        order.append(dc.pod_name(rack, counts[rack]))
+
+
+# --------------------------------------------------------------------------- plans
+
+
+def deploy_plan(dc: Datacenter, seen: Observed, records: Sequence[NodeStatus], grants: Mapping[str, Grant],
+                controls: PlanControls) -> Plan:
+    """Bootstrap one node at a time, then clean up the nodes a scale-up took ranges from."""
+    joined = {n.pod for n in records if not n.decommissioned}
+    steps = []
+    for pod in bootstrap_order(dc):
+        rack, ordinal = dc.rack_of(pod)
+        grant = grants.get(rack)
+        if pod in joined:
+            steps.append(Step(pod, Status.COMPLETE))
+        elif pod in seen.pods:
+            steps.append(Step(pod, Status.STARTED, "bootstrapping: waiting for the node to be up and normal"))
+        elif ordinal < seen.replicas.get(rack, 0):
+            steps.append(Step(pod, Status.STARTING, "waiting for the StatefulSet to create the pod"))
+        elif grant is None or ordinal >= grant.count:
+            steps.append(Step(pod, Status.PENDING, f"waiting for the meta-controller to admit rack {rack}'s node"))
+        elif DECOMMISSIONED_ANNOTATION in seen.volumes.get(f"data-{pod}", {}):
+            steps.append(Step(pod, Status.PENDING, f"volume data-{pod} holds the data of a node that was "
+                                                   f"decommissioned; delete it to add this node"))
+        else:
+            steps.append(Step(pod, Status.PENDING))
+    cleanup = [Step(n.pod, Status.PENDING, "nodetool cleanup: new nodes took some of its token ranges")
+               if n.cleanup else Step(n.pod, Status.COMPLETE) for n in records if not n.decommissioned]
+    return derive_plan("deploy", [Phase(BOOTSTRAP, steps), Phase(CLEANUP, cleanup)], controls=controls)
+
+
+def decommission_plan(dc: Datacenter, seen: Observed, records: Sequence[NodeStatus], controls: PlanControls) -> Plan:
+    """The nodes leaving on scale-down; each step: decommission, remove the pod, then (deleteClaim) its volume."""
+    by_pod = {n.pod: n for n in records}
+    steps = []
+    for pod in leaving_order(dc, present(dc, seen, records)):
+        record = by_pod.get(pod)
+        rack, ordinal = dc.rack_of(pod)
+        if pod in seen.pods and ordinal < seen.replicas.get(rack, 0):
+            if record is None:
+                steps.append(Step(pod, Status.PENDING, "never joined the ring: removed without decommission"))
+            elif record.decommissioned:
+                steps.append(Step(pod, Status.STARTED, "left the ring; removing its pod"))
+            else:
+                steps.append(Step(pod, Status.PENDING, "nodetool decommission: stream its data to the other nodes"))
+        elif pod in seen.pods or (record is not None and ordinal < seen.replicas.get(rack, 0)):
+            steps.append(Step(pod, Status.STARTING, "removing its pod"))
+        elif dc.spec.storage.delete_claim and f"data-{pod}" in seen.volumes:
+            steps.append(Step(pod, Status.STARTING, "deleting its volume (storage.deleteClaim)"))
+        else:
+            steps.append(Step(pod, Status.COMPLETE))
+    return derive_plan("decommission", [Phase(DECOMMISSION, steps)], controls=controls)
+
+
+def update_plan(dc: Datacenter, seen: Observed, records: Sequence[NodeStatus], controls: PlanControls, *,
+                now: datetime) -> Plan:
+    """Restart out-of-date or requested nodes rack by rack, one at a time; then upgradesstables."""
+    leaving = set(leaving_order(dc, present(dc, seen, records)))
+    joined = {n.pod for n in records}
+    by_rack: dict[str, list[str]] = {}
+    for pod in sorted(joined | set(seen.pods), key=lambda p: _order_key(dc, p)):
+        if pod not in leaving and (pod in joined or pod in seen.pods):
+            by_rack.setdefault(dc.rack_of(pod)[0], []).append(pod)
+    canary = [p for r in dc.racks for p in by_rack.get(r.name, [])][:dc.spec.canary]
+    phases = []
+    if canary:
+        phases.append(Phase(CANARY, [_restart_step(dc, seen, p, now) for p in canary]))
+    for rack in dc.racks:
+        pods = [p for p in by_rack.get(rack.name, []) if p not in canary]
+        if not pods:
+            continue  # every node of the rack is in the canary
+        views = {p: seen.view(dc, p) for p in pods}
+        pods.sort(key=lambda p: (views[p].ready if views[p] else True, dc.rack_of(p)[1]))  # down nodes first
+        gated = bool(canary) and not any(p.strategy.canary for p in phases)
+        phases.append(Phase(rack.name, [_restart_step(dc, seen, p, now) for p in pods],
+                            strategy=Strategy.SERIAL_CANARY if gated else Strategy.SERIAL, canary=1))
+    version = dc.spec.server_version
+    sstables = [Step(n.pod, Status.PENDING, f"nodetool upgradesstables: SSTables from {n.sstables}, node runs "
+                                            f"{version}")
+                if n.sstables and major(n.sstables) < major(version) else Step(n.pod, Status.COMPLETE)
+                for n in records if n.pod not in leaving]
+    phases.append(Phase(UPGRADESSTABLES, sstables))
+    return derive_plan("update", phases, controls=controls)
+
+
+def _restart_step(dc: Datacenter, seen: Observed, pod: str, now: datetime) -> Step:
+    return pod_step(pod, seen.view(dc, pod), now=now, timeout=ROLLOUT_TIMEOUT)
+
+
+def in_flight(plans: Sequence[Plan]) -> list[str]:
+    """Steps started and not finished, as "plan/phase/step": while any runs, no other action starts."""
+    return [f"{plan.name}/{phase.name}/{step.name}" for plan in plans for phase in plan.phases
+            for step in phase.steps if step.status in IN_FLIGHT]
+
+
+def next_action(plans: Sequence[Plan]) -> tuple[str, str, str] | None:
+    """The one step to act on now as (plan, phase, step), or None: the first plan's first pending candidate.
+
+    Plans are tried in the order given (deploy, decommission, update); nothing starts while a step is
+    in flight anywhere, so at most one node is ever bootstrapping, leaving or restarting.
+    """
+    if in_flight(plans):
+        return None
+    for plan in plans:
+        for phase_name, step_name in plan.next_steps:
+            phase = next(p for p in plan.phases if p.name == phase_name)
+            step = next(s for s in phase.steps if s.name == step_name)
+            if step.status is Status.PENDING:
+                return plan.name, phase_name, step_name
+    return None
+
+
+def rack_replicas(dc: Datacenter, seen: Observed, records: Sequence[NodeStatus],
+                  bootstrap: str | None) -> dict[str, int]:
+    """Pods per rack the StatefulSets should run now: as they are, plus the node to bootstrap, minus
+    leaving nodes at the top of a rack that are decommissioned (or never joined)."""
+    out = dict(seen.replicas)
+    if bootstrap:
+        rack, ordinal = dc.rack_of(bootstrap)
+        out[rack] = max(out.get(rack, 0), ordinal + 1)
+    leaving = set(leaving_order(dc, present(dc, seen, records)))
+    by_pod = {n.pod: n for n in records}
+    for rack in dc.racks:
+        while out.get(rack.name, 0) > 0:
+            top = dc.pod_name(rack.name, out[rack.name] - 1)
+            record = by_pod.get(top)
+            if top not in leaving or (record is not None and not record.decommissioned):
+                break
+            out[rack.name] -= 1
+    return out
+
+
+def claim_counts(dc: Datacenter, seen: Observed, records: Sequence[NodeStatus]) -> dict[str, int]:
+    """Pods per rack to claim: the spec's share of ``size``, or more while leaving nodes still hold capacity."""
+    sizes, counts = dc.spec.rack_sizes(), present(dc, seen, records)
+    return {r.name: max(sizes[r.name], counts.get(r.name, 0)) for r in dc.racks}
+
+
+# --------------------------------------------------------------------------- status
+
+
+def _phase(plan: Plan, name: str):
+    return next(p for p in plan.phases if p.name == name)
+
+
+def _incomplete(plan: Plan, *phases: str) -> bool:
+    return any(s.status is not Status.COMPLETE for p in plan.phases if not phases or p.name in phases
+               for s in p.steps)
+
+
+def derive(dc: Datacenter, generation: int, *, seen: Observed, records: list[NodeStatus],
+           plans: Sequence[Plan], previous: CassandraDatacenterStatus, seeds: list[str],
+           target: str, at: str | None = None) -> CassandraDatacenterStatus:
+    """The new status of ``dc``: node records, counts, conditions and plans.
+
+    Ready is True when ``size`` nodes are up and normal and none is leaving. ``version`` is set once
+    every node runs ``serverVersion``. Condition transition times are kept while a status holds.
+    """
+    deploy, decommission, update = (next(p for p in plans if p.name == n) for n in
+                                    ("deploy", "decommission", "update"))
+    members = [n for n in records if not n.decommissioned]
+    up = [n for n in members if n.state == "UN"]
+    size = dc.spec.size
+    busy = in_flight(plans)
+    down = [n.pod for n in members if n.state != "UN"]
+    replacing = [n.pod for n in members if n.replace_address]
+    requested = [p for p in seen.pods if (v := seen.view(dc, p)) and v.requested == "replace"]
+    restarts = [s for p in update.phases if p.name != UPGRADESSTABLES for s in p.steps]
+    leaving = [s.name for s in _phase(decommission, DECOMMISSION).steps]
+    initialized = previous.initialized or not _incomplete(deploy, BOOTSTRAP)
+    ready = len(up) >= size and not leaving
+
+    def cond(type_: str, status: bool, reason: str, message: str) -> Condition:
+        return Condition(type=type_, status="True" if status else "False", reason=reason, message=message,
+                         observed_generation=generation)
+
+    counts = f"{len(up)}/{size} nodes up and normal"
+    errors = [f"{plan.name}/{p.name}/{s.name}: {s.message}" for plan in plans for p in plan.phases for s in p.steps
+              if s.status is Status.ERROR]
+    paused = [plan.name for plan in plans if plan.status is Status.WAITING]
+    scaling_up = previous.initialized and _incomplete(deploy)
+    updating = any(s.status is not Status.COMPLETE for s in restarts) or _incomplete(update, UPGRADESSTABLES)
+    degraded = bool(down) and initialized and not (scaling_up or leaving or updating or replacing or requested)
+    conditions = [
+        cond("Ready", ready, "AllNodesUp" if ready else "NodesNotReady", counts),
+        cond("ScalingUp", scaling_up, "ScalingUp" if scaling_up else "Idle",
+             _first_open(deploy) if scaling_up else f"{len(members)} nodes in the ring"),
+        cond("ScalingDown", bool(leaving), "Decommissioning" if leaving else "Idle",
+             f"leaving: {', '.join(leaving)}" if leaving else "no node is leaving"),
+        cond("Updating", updating, "RollingUpdate" if updating else "Idle",
+             _first_open(update) if updating else f"every node runs {dc.spec.server_version} and the current config"),
+        cond("ReplacingNodes", bool(replacing or requested), "Replacing" if replacing or requested else "Idle",
+             "; ".join([f"{n.pod} replaces {n.replace_address}" for n in members if n.replace_address]
+                       + [f"{p}: replace requested" for p in requested if p not in replacing]) or "no replacement"),
+        cond("Degraded", degraded, "NodesDown" if degraded else "NoNodeDown" if not down else "ProcedureRunning",
+             f"down with no procedure running: {', '.join(down)}" if degraded else
+             f"down while a plan works on the datacenter: {', '.join(down)}" if down else "every node is up"),
+    ]
+    if errors:
+        progressing = cond("Progressing", False, "Stalled", "; ".join(errors))
+    elif any(plan.status is not Status.COMPLETE for plan in plans):
+        reason = ("Paused" if paused and not busy else "Deploying" if not initialized else "ScalingDown" if leaving
+                  else "ScalingUp" if scaling_up else "Updating")
+        open_plan = next(plan for plan in plans if plan.status is not Status.COMPLETE)
+        message = (f"plans waiting: {', '.join(paused)} (pause or canary; smack.dev/plan-pause, "
+                   f"smack.dev/plan-proceed)" if reason == "Paused" else f"{open_plan.name}: {_first_open(open_plan)}")
+        progressing = cond("Progressing", reason != "Paused", reason, message)
+    else:
+        progressing = cond("Progressing", False, "Stable", f"{counts}; every plan complete")
+    merged = previous.conditions
+    for c in (conditions[0], progressing, *conditions[1:]):
+        merged = set_condition(merged, c, at=at)
+
+    all_current = not any(s.status is not Status.COMPLETE for s in restarts)
+    return CassandraDatacenterStatus(
+        observed_generation=generation,
+        conditions=merged,
+        version=dc.spec.server_version if ready and all_current else previous.version,
+        initialized=initialized,
+        size=len(members),
+        ready=len(up),
+        seeds=seeds,
+        nodes=records,
+        update_target=target,
+        plans=[render_plan(p) for p in plans],
+    )
+
+
+def _first_open(plan: Plan) -> str:
+    step = next(((p, s) for p in plan.phases for s in p.steps if s.status is not Status.COMPLETE), None)
+    if step is None:
+        return "complete"
+    phase, s = step
+    return f"phase {phase.name}, {s.name}: {s.status}" + (f" ({s.message})" if s.message else "")
+
+
+def mark(records: Sequence[NodeStatus], pod: str, **fields: Any) -> list[NodeStatus]:
+    """``records`` with ``pod``'s record updated."""
+    return [n.model_copy(update=fields) if n.pod == pod else n for n in records]

@@ -1,0 +1,12 @@
+"""Admission refusals name the spec field a user edits: from a mapping, or a function of the pod set."""
+
+from __future__ import annotations
+
+from operators.meta.webhook import _field
+
+
+def test_a_pod_set_is_named_by_its_mapping_or_by_a_function():
+    assert _field({"broker": "spec.brokers"}, "broker") == "spec.brokers"
+    assert _field({"broker": "spec.brokers"}, "other") == "spec"
+    assert _field(lambda rack: f"spec.racks (rack {rack})", "r9") == "spec.racks (rack r9)"
+    assert _field(lambda rack: "never", None) == "spec"
