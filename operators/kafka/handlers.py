@@ -25,7 +25,7 @@ from ..sdk.controller import ChildKind, Result, register
 from ..sdk.metrics import APPLY_TOTAL, RESOURCES_READY
 from ..sdk.plans import HALT, Plan, PlanControlError, Status, parse_controls, reset_patch
 from ..sdk.recovery import Recovery, completed_steps, node_failure, recover, recovery_plan
-from ..sdk.rollout import PodView, restart_allowed
+from ..sdk.rollout import PodView, controller_lag, restart_allowed
 from .api import KAFKA_CLUSTER, METADATA_LEVELS, KafkaClusterSpec, KafkaClusterStatus
 from .health import (
     KAFKA_DEFAULT_MIN_ISR,
@@ -101,7 +101,7 @@ def reconcile(body: dict[str, Any]) -> Result:
     annotations = dict(meta.get("annotations") or {})
     target = update_target(cluster, live)
     if previous.update_target not in (None, target) and (patch := reset_patch(annotations, "update")):
-        applier().patch_annotations(KAFKA_CLUSTER.api_version, KIND, meta["name"], meta["namespace"], patch)
+        applier().patch_metadata(KAFKA_CLUSTER.api_version, KIND, meta["name"], meta["namespace"], annotations=patch)
         kopf.info(body, reason="PlanControlsReset", message="a new update started: the proceed and force-complete "
                                                             "annotations of the last one are dropped")
         annotations = {k: v for k, v in (annotations | patch).items() if v is not None}
@@ -136,7 +136,7 @@ def reconcile(body: dict[str, Any]) -> Result:
     elif (CONFIG_PHASE, CONFIG_STEP) in plan.next_steps:
         applied = _apply_dynamic_config(body, cluster) or applied
     else:
-        waiting = _restart_next(body, cluster, plan, views)  # the pods' watch events bring the next pass
+        waiting = _restart_next(body, cluster, live, plan, views)  # the pods' watch events bring the next pass
     if (finalized, applied) != (previous.metadata_version, previous.dynamic_config):
         plan, views = plan_update()
 
@@ -314,11 +314,13 @@ def _apply_dynamic_config(body: dict[str, Any], cluster: Cluster) -> str | None:
     return digest(wanted) if done else None
 
 
-def _restart_next(body: dict[str, Any], cluster: Cluster, plan: Plan, views: list[PodView]) -> list[str]:
+def _restart_next(body: dict[str, Any], cluster: Cluster, live: dict[str, dict[str, Any]], plan: Plan,
+                  views: list[PodView]) -> list[str]:
     """Delete the next out-of-date pod of the update plan when the gates allow: the StatefulSet
     controller recreates it from the new template (OnDelete). Returns what the step waits for.
 
-    Gates: every other pod Ready, then Kafka's own (:func:`_kafka_gate`) unless the pod itself
+    Gates: the StatefulSet controller has seen the latest template (else the new pod could come
+    from the old one), every other pod Ready, then Kafka's own (:func:`_kafka_gate`) unless the pod itself
     is not Ready: restarting a node that serves nothing cannot lower availability (Strimzi).
     """
     step = next(((phase, name) for phase, name in plan.next_steps), None)
@@ -330,7 +332,8 @@ def _restart_next(body: dict[str, Any], cluster: Cluster, plan: Plan, views: lis
         return []
     view = next((v for v in views if v.name == name), None)
     role: Role = "controller" if phase == "controllers" else "broker"
-    blockers = restart_allowed(name, views)
+    lag = controller_lag(live.get(role))
+    blockers = [lag] if lag else restart_allowed(name, views)
     if not blockers and view is not None and view.ready:
         blockers = _kafka_gate(cluster, role, int(name.rsplit("-", 1)[1]))
     if blockers:

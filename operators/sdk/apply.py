@@ -129,12 +129,6 @@ class Applier:
         gone and cannot confirm the stop."""
         self.delete_object("v1", "Pod", name, namespace, grace_period_seconds, uid)
 
-    def patch_annotations(self, api_version: str, kind: str, name: str, namespace: str | None,
-                          annotations: dict[str, str | None]) -> None:
-        """Merge-patch ``metadata.annotations`` (a None value removes the key)."""
-        self.resource(api_version, kind).patch(body={"metadata": {"annotations": annotations}}, name=name,
-                                               namespace=namespace, content_type="application/merge-patch+json")
-
     def patch_metadata(self, api_version: str, kind: str, name: str, namespace: str | None, *,
                        labels: dict[str, str | None] | None = None,
                        annotations: dict[str, str | None] | None = None) -> dict[str, Any]:
