@@ -10,6 +10,7 @@ from pathlib import Path
 OPERATORS = {
     "meta": "operators.meta.handlers",
     "kafka": "operators.kafka.handlers",
+    "spark": "operators.spark.handlers",
 }
 
 

@@ -55,6 +55,21 @@ def contains(live: Any, intent: Any) -> bool:
     return False
 
 
+def merge_patch(old: Any, new: Any) -> Any:
+    """The JSON merge patch (RFC 7386) that turns ``old`` into ``new``: changed keys, and None for
+    keys ``new`` drops (a plain merge patch of ``new`` would leave them in place). Lists are
+    replaced whole. Returns {} when nothing changed."""
+    if not (isinstance(old, dict) and isinstance(new, dict)):
+        return new
+    patch: dict[str, Any] = {key: None for key in old if key not in new}
+    for key, value in new.items():
+        if key not in old:
+            patch[key] = value
+        elif old[key] != value:
+            patch[key] = merge_patch(old[key], value) if isinstance(value, dict) else value
+    return patch
+
+
 @dataclass
 class Applier:
     """Applies manifests as ``field_manager``; one instance per operator, shared by threads."""
@@ -104,6 +119,27 @@ class Applier:
         log.info("%s %s %s/%s", outcome.value, kind, meta.get("namespace", ""), meta["name"])
         return outcome, applied
 
+    def create(self, manifest: dict[str, Any]) -> Outcome:
+        """Create ``manifest`` when no object of its name exists: one request, no read first.
+
+        CREATED, or UNCHANGED when it already exists (409 AlreadyExists: creation is idempotent and
+        the existing object is left as it is). Raises ApiException for any other refusal.
+        """
+        meta = manifest["metadata"]
+        try:
+            self.resource(manifest["apiVersion"], manifest["kind"]).create(body=manifest,
+                                                                           namespace=meta.get("namespace"))
+        except ApiException as exc:
+            if exc.status == 409:
+                return Outcome.UNCHANGED
+            raise
+        log.info("created %s %s/%s", manifest["kind"], meta.get("namespace", ""), meta["name"])
+        return Outcome.CREATED
+
+    def delete_collection(self, api_version: str, kind: str, namespace: str, label_selector: str) -> None:
+        """Delete every object of ``kind`` in ``namespace`` that matches ``label_selector`` (one request)."""
+        self.resource(api_version, kind).delete(namespace=namespace, label_selector=label_selector)
+
     def delete_object(self, api_version: str, kind: str, name: str, namespace: str | None) -> None:
         """Delete an object (graceful: a pod gets its termination grace period); one already gone is fine."""
         try:
@@ -118,10 +154,18 @@ class Applier:
         self.delete_object("v1", "Pod", name, namespace)
 
     def patch_status(self, api_version: str, kind: str, name: str, namespace: str | None,
-                     status: dict[str, Any]) -> dict[str, Any]:
-        """Merge-patch the ``status`` subresource of a custom resource; return the object."""
+                     status: dict[str, Any], *, resource_version: str | None = None) -> dict[str, Any]:
+        """Merge-patch the ``status`` subresource of a custom resource; return the object.
+
+        With ``resource_version`` the patch applies only to that version of the object (optimistic
+        concurrency): when another writer got there first, ApiException 409 Conflict is raised and
+        nothing is written, so of two writers racing from the same version exactly one wins.
+        """
+        body: dict[str, Any] = {"status": status}
+        if resource_version is not None:
+            body["metadata"] = {"resourceVersion": resource_version}
         return self.resource(api_version, kind).status.patch(
-            body={"status": status}, name=name, namespace=namespace,
+            body=body, name=name, namespace=namespace,
             content_type="application/merge-patch+json",
         ).to_dict()
 
