@@ -78,6 +78,21 @@ class Schedule:
             day += timedelta(days=1)
         return None
 
+    def latest_at_or_before(self, at: datetime) -> datetime | None:
+        """The last run time at or before ``at`` (minute precision), or None when none falls within
+        the five years before it."""
+        end = at.replace(second=0, microsecond=0)
+        day = end.replace(hour=0, minute=0)
+        for _ in range(366 * 5):
+            if day.month in self.months and self._day_matches(day):
+                for hour in sorted(self.hours, reverse=True):
+                    for minute in sorted(self.minutes, reverse=True):
+                        candidate = day.replace(hour=hour, minute=minute)
+                        if candidate <= end:
+                            return candidate
+            day -= timedelta(days=1)
+        return None
+
 
 def _parse_field(text: str, lo: int, hi: int, name: str) -> frozenset[int]:
     values: set[int] = set()

@@ -219,6 +219,8 @@ class _Machine:
 
     def run(self) -> Next:
         spec = self.o.spec
+        if not self.status.state_history:  # a new application: NEW starts its submission timer
+            self.status.state_history = [StateTransition(state=self.state, time=format_time(self.now))]
         if spec.suspend and self.state not in (*TERMINAL, "SUSPENDING", "SUSPENDED"):
             self.go("SUSPENDING", "spec.suspend is true")
         elif self.state == "SUSPENDED" and not spec.suspend:

@@ -54,12 +54,8 @@ def run_name(schedule: str, at: datetime) -> str:
 
 def _latest_due(schedule: Schedule, after: datetime, now: datetime) -> datetime | None:
     """The latest scheduled time in (after, now], or None."""
-    due, latest = schedule.next_after(after), None
-    for _ in range(100000):
-        if due is None or due > now:
-            break
-        latest, due = due, schedule.next_after(due)
-    return latest
+    latest = schedule.latest_at_or_before(now)
+    return latest if latest is not None and latest > after else None
 
 
 def plan(name: str, spec: ScheduledSparkApplicationSpec, status: ScheduledSparkApplicationStatus,

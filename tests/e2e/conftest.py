@@ -103,21 +103,30 @@ class OperatorProcess:
     server is told to call, for a cluster that reaches this machine under another name).
     """
 
-    def __init__(self, kubeconfig: str, workdir: Path, only: str = "meta,kafka"):
+    def __init__(self, kubeconfig: str, workdir: Path, only: str = "meta,kafka,spark"):
         self.metrics_port, self.liveness_port, webhook_port = _free_port(), _free_port(), _free_port()
         self.log_path = workdir / "operators.log"
         certs = workdir / "webhook"
         subprocess.run([str(ROOT / "hack" / "webhook-certs.sh"), str(certs)], check=True, capture_output=True)
         # No broker runs on simulated nodes: the Kafka admin steps are recorded, not sent.
-        env = dict(os.environ, KUBECONFIG=kubeconfig, PYTHONUNBUFFERED="1", SMACK_KAFKA_ADMIN="none")
-        self._log = open(self.log_path, "a")  # noqa: SIM115 - closed in stop()
-        cmd = [sys.executable, "-m", "operators", "run", "--only", only, "--bind-address", "127.0.0.1",
-               "--metrics-port", str(self.metrics_port), "--liveness-port", str(self.liveness_port),
-               "--webhook-cert-dir", str(certs), "--webhook-port", str(webhook_port)]
+        self.env = dict(os.environ, KUBECONFIG=kubeconfig, PYTHONUNBUFFERED="1", SMACK_KAFKA_ADMIN="none")
+        self.cmd = [sys.executable, "-m", "operators", "run", "--only", only, "--bind-address", "127.0.0.1",
+                    "--metrics-port", str(self.metrics_port), "--liveness-port", str(self.liveness_port),
+                    "--webhook-cert-dir", str(certs), "--webhook-port", str(webhook_port)]
         if os.environ.get("SMACK_WEBHOOK_HOST"):
-            cmd += ["--webhook-host", os.environ["SMACK_WEBHOOK_HOST"]]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+            self.cmd += ["--webhook-host", os.environ["SMACK_WEBHOOK_HOST"]]
+        self.start()
+
+    def start(self) -> None:
+        self._log = open(self.log_path, "a")  # noqa: SIM115 - closed in stop() and kill()
+        self.proc = subprocess.Popen(self.cmd, cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
         wait_for(self.alive, timeout=60, what="operator liveness endpoint")
+
+    def kill(self) -> None:
+        """SIGKILL: the operator dies at whatever it was doing, as in a node crash or an OOM kill."""
+        self.proc.kill()
+        self.proc.wait(timeout=30)
+        self._log.close()
 
     def get(self, port: int, path: str) -> str | None:
         try:
