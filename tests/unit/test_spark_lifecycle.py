@@ -41,8 +41,8 @@ def status(state: str = "NEW", at: datetime = T0, **fields) -> SparkApplicationS
         **fields})
 
 
-def observe(st_: SparkApplicationStatus, claim: ClaimView = ADMITTED, drivers=(), app: SparkApplicationSpec | None = None,
-            executors: int = 0) -> Observed:
+def observe(st_: SparkApplicationStatus, claim: ClaimView = ADMITTED, drivers=(),
+            app: SparkApplicationSpec | None = None, executors: int = 0) -> Observed:
     return Observed("pi", app or spec(), 1, st_, claim, tuple(drivers), executors)
 
 
