@@ -1,9 +1,9 @@
 """Spark submission throughput on a real control plane: SparkApplications submitted per minute.
 
 Adds simulated nodes (kwok) to the cluster in KUBECONFIG (default: the local control plane,
-started if needed), starts the meta-controller and the Spark operator as one local process (with
-their admission webhooks, as in the e2e suite), creates SparkApplications from a few client
-threads and watches their driver pods appear. For each application the latency is from the
+started if needed), starts the meta-controller and the Spark operator (with its admission
+webhook) as two local processes, as two Deployments would run them, creates SparkApplications
+from a few client threads and watches their driver pods appear. For each application the latency is from the
 moment its create call returned to the moment the driver pod's ADDED event arrived: the whole
 path of tenant webhook, ServiceClaim, gang admission, fenced submission ID and driver creation.
 Throughput is applications / (first create sent → last driver seen). Drivers are left running
@@ -77,10 +77,11 @@ def main() -> None:
     subprocess.run([str(ROOT / "hack" / "webhook-certs.sh"), str(workdir / "webhook")], check=True,
                    capture_output=True)
     log = open(workdir / "operators.log", "w")  # noqa: SIM115 - closed at the end
-    operator = subprocess.Popen([sys.executable, "-m", "operators", "run", "--only", "meta,spark",
-                                 "--metrics-port", "0", "--liveness-port", "0", "--webhook-cert-dir",
-                                 str(workdir / "webhook"), "--webhook-port", "19543"],
-                                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    common = [sys.executable, "-m", "operators", "run", "--metrics-port", "0", "--liveness-port", "0"]
+    operators = [subprocess.Popen(common + ["--only", "meta"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT),
+                 subprocess.Popen(common + ["--only", "spark", "--webhook-cert-dir", str(workdir / "webhook"),
+                                            "--webhook-port", "19543"], cwd=ROOT, stdout=log,
+                                  stderr=subprocess.STDOUT)]
     created: dict[str, float] = {}
     seen: dict[str, float] = {}
     done = threading.Event()
@@ -113,8 +114,11 @@ def main() -> None:
         done.set()
         elapsed = max(seen.values(), default=time.monotonic()) - start
     finally:
-        operator.terminate()
-        operator.wait(timeout=120)
+        # The applications go while the operator runs: it removes its finalizers.
+        kubectl("delete", "sparkapplications", "--all", "-n", ns, "--timeout=600s")
+        for operator in operators:
+            operator.terminate()
+            operator.wait(timeout=120)
         log.close()
         kubectl("delete", "namespace", ns, "--wait=false")
         kubectl("delete", "nodes", "-l", "smack.dev/bench=true", "--wait=false")
