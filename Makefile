@@ -74,3 +74,7 @@ bench: venv ## benchmarks of the pure code; they print figures
 .PHONY: bench-e2e
 bench-e2e: venv binaries ## admission throughput on the local control plane (or KUBECONFIG)
 	$(PY) bench/admission_e2e_bench.py
+
+.PHONY: bench-spark
+bench-spark: venv binaries ## Spark submissions per minute on the local control plane (or KUBECONFIG)
+	$(PY) bench/spark_submit_bench.py
