@@ -184,5 +184,13 @@ class Applier:
 
 @cache
 def applier_for(field_manager: str) -> Applier:
-    """The process-wide applier of one operator, created on first use (after the kubeconfig is loaded)."""
-    return Applier(client.ApiClient(), field_manager)
+    """The process-wide applier of one operator, created on first use (after the kubeconfig is loaded).
+
+    Its connection pool holds as many connections as reconciles run at once, so that none waits
+    for a connection (urllib3's default is five per CPU).
+    """
+    from .controller import RECONCILE_THREADS  # noqa: PLC0415 - the controller imports kopf; apply does not
+
+    configuration = client.Configuration.get_default_copy()
+    configuration.connection_pool_maxsize = max(configuration.connection_pool_maxsize or 0, RECONCILE_THREADS)
+    return Applier(client.ApiClient(configuration), field_manager)

@@ -58,8 +58,17 @@ def applier() -> Applier:
     return applier_for(FIELD_MANAGER)
 
 
-def reconcile(body: dict[str, Any]) -> Result:
-    """One level-triggered pass over a SparkApplication."""
+def reconcile(trigger: dict[str, Any]) -> Result:
+    """One level-triggered pass over a SparkApplication.
+
+    The object is read afresh (a quorum read) rather than taken from the watch: a pod's event can
+    arrive before the event of this operator's own last status write, and a decision taken on the
+    older status could delete the driver it had just created.
+    """
+    body = applier().get(SPARK_APPLICATION.api_version, KIND, trigger["metadata"]["name"],
+                         trigger["metadata"]["namespace"])
+    if body is None or body["metadata"].get("deletionTimestamp"):
+        return Result("ok")
     meta = body["metadata"]
     previous = SparkApplicationStatus.model_validate(body.get("status") or {})
     try:
