@@ -56,8 +56,6 @@ from .api import (
 from .resources import SUBMISSION_LABEL, UI_PORT, Submission
 
 TERMINAL: tuple[State, ...] = ("COMPLETED", "FAILED")
-WAITING: tuple[State, ...] = ("NEW", "PENDING_RERUN", "RESUMING")
-ACTIVE: tuple[State, ...] = ("SUBMITTED", "RUNNING")
 # States in which the claim is released: nothing runs and nothing waits to run.
 RELEASED: tuple[State, ...] = ("COMPLETED", "FAILED", "SUSPENDING", "SUSPENDED")
 # Seconds a just-created driver pod may take to be seen (Kubeflow's driverPodCreationGracePeriod).

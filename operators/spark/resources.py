@@ -210,14 +210,16 @@ def executor_labels(app: Application, sub: Submission) -> dict[str, str]:
             POD_SET_LABEL: "executor"}
 
 
-def _escape(text: str) -> str:
-    """A value as java.util.Properties reads it back."""
-    return text.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+def _escape(text: str, key: bool = False) -> str:
+    """Text as java.util.Properties reads it back: backslashes and line breaks escaped, and in a key
+    the separators ``=`` and ``:`` too."""
+    text = text.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+    return text.replace("=", "\\=").replace(":", "\\:") if key else text
 
 
 def properties_text(conf: dict[str, str]) -> str:
-    return "".join(f"{_escape(k).replace('=', chr(92) + '=').replace(':', chr(92) + ':')}={_escape(v)}\n"
-                   for k, v in conf.items())
+    """``spark.properties``: one ``key=value`` line per property."""
+    return "".join(f"{_escape(k, key=True)}={_escape(v)}\n" for k, v in conf.items())
 
 
 def executor_pod_template(app: Application, sub: Submission, grant: Grant | None) -> dict[str, Any]:
