@@ -58,6 +58,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8, help="threads creating applications")
     parser.add_argument("--timeout", type=float, default=900)
     args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # the figures show before the (long) cleanup
     if not os.environ.get("KUBECONFIG"):
         out = subprocess.run(["hack/cluster-up.sh"], cwd=ROOT, stdout=subprocess.PIPE, text=True, check=True).stdout
         os.environ["KUBECONFIG"] = out.strip().splitlines()[-1].removeprefix("export KUBECONFIG=")
@@ -113,6 +114,17 @@ def main() -> None:
         watcher.join(timeout=args.timeout)
         done.set()
         elapsed = max(seen.values(), default=time.monotonic()) - start
+        latencies = [seen[name] - created[name] for name in seen if name in created]
+        print(f"applications: {args.apps}, created by {args.clients} clients in {created_in:.1f}s; "
+              f"nodes: {args.nodes} bench + the cluster's own")
+        print(f"driver pods created: {len(seen)}/{args.apps} in {elapsed:.1f}s -> "
+              f"{len(seen) / elapsed * 60:.0f} submissions/min")
+        if latencies:
+            p50, p90 = percentile(latencies, 50), percentile(latencies, 90)
+            print(f"create -> driver pod latency: p50 {p50:.2f}s  p90 {p90:.2f}s"
+                  f"  p99 {percentile(latencies, 99):.2f}s  max {max(latencies):.2f}s  "
+                  f"mean {statistics.mean(latencies):.2f}s")
+        print(f"operator log: {workdir / 'operators.log'}")
     finally:
         # The applications go while the operator runs: it removes its finalizers.
         kubectl("delete", "sparkapplications", "--all", "-n", ns, "--timeout=600s")
@@ -122,17 +134,6 @@ def main() -> None:
         log.close()
         kubectl("delete", "namespace", ns, "--wait=false")
         kubectl("delete", "nodes", "-l", "smack.dev/bench=true", "--wait=false")
-    latencies = [seen[name] - created[name] for name in seen if name in created]
-    print(f"applications: {args.apps}, created by {args.clients} clients in {created_in:.1f}s; "
-          f"nodes: {args.nodes} bench + the cluster's own")
-    print(f"driver pods created: {len(seen)}/{args.apps} in {elapsed:.1f}s -> "
-          f"{len(seen) / elapsed * 60:.0f} submissions/min")
-    if latencies:
-        p50, p90 = percentile(latencies, 50), percentile(latencies, 90)
-        print(f"create -> driver pod latency: p50 {p50:.2f}s  p90 {p90:.2f}s"
-              f"  p99 {percentile(latencies, 99):.2f}s  max {max(latencies):.2f}s  "
-              f"mean {statistics.mean(latencies):.2f}s")
-    print(f"operator log: {workdir / 'operators.log'}")
 
 
 if __name__ == "__main__":
