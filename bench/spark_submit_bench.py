@@ -126,8 +126,12 @@ def main() -> None:
                   f"mean {statistics.mean(latencies):.2f}s")
         print(f"operator log: {workdir / 'operators.log'}")
     finally:
-        # The applications go while the operator runs: it removes its finalizers.
-        kubectl("delete", "sparkapplications", "--all", "-n", ns, "--timeout=600s")
+        # The applications go while the operator runs: it removes its finalizers. (Polled: kubectl's
+        # own wait for 1,000 deletions was seen to hang after they were all gone.)
+        kubectl("delete", "sparkapplications", "--all", "-n", ns, "--wait=false")
+        deadline = time.monotonic() + 600
+        while kubectl("get", "sparkapplications", "-n", ns, "-o", "name").strip() and time.monotonic() < deadline:
+            time.sleep(2)
         for operator in operators:
             operator.terminate()
             operator.wait(timeout=120)
