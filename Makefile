@@ -82,3 +82,7 @@ bench-kafka: venv binaries ## Kafka upgrades of 3/9/27 brokers, writes at rest, 
 .PHONY: bench-cassandra
 bench-cassandra: venv binaries ## Cassandra bring-up and upgrade times on the local control plane (or KUBECONFIG)
 	$(PY) bench/cassandra_e2e_bench.py
+
+.PHONY: bench-spark
+bench-spark: venv binaries ## Spark submissions per minute on the local control plane (or KUBECONFIG)
+	$(PY) bench/spark_submit_bench.py

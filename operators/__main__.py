@@ -11,6 +11,7 @@ OPERATORS = {
     "meta": "operators.meta.handlers",
     "kafka": "operators.kafka.handlers",
     "cassandra": "operators.cassandra.handlers",
+    "spark": "operators.spark.handlers",
 }
 
 

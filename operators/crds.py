@@ -11,8 +11,10 @@ from .cassandra.api import CASSANDRA_DATACENTER
 from .kafka.api import KAFKA_CLUSTER
 from .meta.api import NODE_POOL, SERVICE_CLAIM, TENANT
 from .sdk.crd import CustomResource, crd_manifest, write_crds
+from .spark.api import SCHEDULED_SPARK_APPLICATION, SPARK_APPLICATION
 
-RESOURCES: list[CustomResource] = [TENANT, NODE_POOL, SERVICE_CLAIM, KAFKA_CLUSTER, CASSANDRA_DATACENTER]
+RESOURCES: list[CustomResource] = [TENANT, NODE_POOL, SERVICE_CLAIM, KAFKA_CLUSTER, CASSANDRA_DATACENTER,
+                                   SPARK_APPLICATION, SCHEDULED_SPARK_APPLICATION]
 CRD_DIR = Path(__file__).resolve().parent.parent / "crds"
 
 

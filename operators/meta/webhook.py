@@ -9,7 +9,10 @@ validating webhook (kopf admission), refuses:
 * a pod set that no set of nodes could hold even on an empty cluster, under its pool and
   constraints — it would wait forever with Unschedulable.
 
-Demand that merely has to wait (quota in use, busy nodes) is accepted: the claim queues.
+Demand that merely has to wait (quota in use, busy nodes) is accepted: the claim queues. An
+update that leaves the demand unchanged is not checked again: it was accepted before, and a
+tenant whose limit shrank since must not block unrelated updates (such as the removal of a
+finalizer when the object is deleted).
 The webhook fails open (``ignore_failures``): when the operator is down the CRD schema
 still guards the fields, and the allocator still refuses the claim at run time.
 """
@@ -82,10 +85,12 @@ def register_service(resource: CustomResource, claim_spec: Callable[[dict[str, A
 
     @runtime.validate(resource.group, resource.version, resource.plural, id=f"demand-{resource.plural}",
                       operations=["CREATE", "UPDATE"], ignore_failures=True)
-    def _validate(body: kopf.Body, **_: Any) -> None:
+    def _validate(body: kopf.Body, old: kopf.Body | None, **_: Any) -> None:
         spec = claim_spec(dict(body))
         if spec is None:
             return
+        if old is not None and claim_spec(dict(old)) == spec:
+            return  # an update that leaves the demand as it was (metadata, finalizers, other fields)
         problems = _check(spec, body.metadata.namespace)
         if problems:
             raise kopf.AdmissionError("; ".join(f"{_field(field_of, pod_set)}: {msg}" for pod_set, msg in problems),

@@ -40,3 +40,20 @@ TENANT_SHARE = Gauge(
     "A tenant's weighted dominant resource share (0 to 1 per unit of weight) after the last admission cycle.",
     ["tenant"],
 )
+STATE_TRANSITIONS = Counter(
+    "smack_state_transitions_total",
+    "Transitions of a custom resource's lifecycle state machine, by state left and state entered.",
+    ["kind", "from_state", "to_state"],
+)
+STATE_DURATION = Histogram(
+    "smack_state_duration_seconds",
+    "Time a custom resource spent in a lifecycle state before leaving it, in seconds.",
+    ["kind", "state"],
+    buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 14400),
+)
+START_LATENCY = Histogram(
+    "smack_start_latency_seconds",
+    "Time from a custom resource's creation to the creation of its first workload pod, in seconds.",
+    ["kind"],
+    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+)

@@ -104,7 +104,7 @@ class OperatorProcess:
     server is told to call, for a cluster that reaches this machine under another name).
     """
 
-    def __init__(self, kubeconfig: str, workdir: Path, only: str = "meta,kafka,cassandra"):
+    def __init__(self, kubeconfig: str, workdir: Path, only: str = "meta,kafka,cassandra,spark"):
         self.metrics_port, self.liveness_port, webhook_port = _free_port(), _free_port(), _free_port()
         self.log_path = workdir / "operators.log"
         certs = workdir / "webhook"
@@ -113,25 +113,29 @@ class OperatorProcess:
         # operations are recorded in events, not sent; Cassandra's gates read pod readiness only.
         self.env = dict(os.environ, KUBECONFIG=kubeconfig, PYTHONUNBUFFERED="1", SMACK_KAFKA_ADMIN="none",
                         SMACK_CASSANDRA_PROBE="none")
-        self._log = open(self.log_path, "a")  # noqa: SIM115 - closed in stop()
         self.cmd = [sys.executable, "-m", "operators", "run", "--only", only, "--bind-address", "127.0.0.1",
                     "--metrics-port", str(self.metrics_port), "--liveness-port", str(self.liveness_port),
                     "--webhook-cert-dir", str(certs), "--webhook-port", str(webhook_port)]
         if os.environ.get("SMACK_WEBHOOK_HOST"):
             self.cmd += ["--webhook-host", os.environ["SMACK_WEBHOOK_HOST"]]
-        self._start()
+        self.start()
 
-    def _start(self) -> None:
+    def start(self) -> None:
+        self._log = open(self.log_path, "a")  # noqa: SIM115 - closed in stop() and kill()
         self.proc = subprocess.Popen(self.cmd, cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
         wait_for(self.alive, timeout=60, what="operator liveness endpoint")
 
-    def kill_and_restart(self) -> None:
-        """SIGKILL the operators (no shutdown, no cleanup: a crash) and start them again."""
+    def kill(self) -> None:
+        """SIGKILL: the operator dies at whatever it was doing, as in a node crash or an OOM kill."""
         self.proc.kill()
         self.proc.wait(timeout=30)
-        self._log.write("----- killed with SIGKILL; starting again -----\n")
-        self._log.flush()
-        self._start()
+        self._log.write("----- killed with SIGKILL -----\n")
+        self._log.close()
+
+    def kill_and_restart(self) -> None:
+        """SIGKILL the operators (a crash) and start them again with the same settings."""
+        self.kill()
+        self.start()
 
     def get(self, port: int, path: str) -> str | None:
         try:

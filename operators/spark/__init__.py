@@ -1,0 +1,1 @@
+"""The Spark operator: SparkApplication and ScheduledSparkApplication."""
