@@ -224,14 +224,23 @@ class PodWatch:
         self._thread.join(timeout=10)
 
     def deleted(self) -> list[str]:
-        """Pod names in the order their deletion was first seen (once per pod incarnation)."""
-        order, gone = [], set()
-        for kind, name, deleting, _ in self.events:
+        """Pod names in the order their deletion was first seen, once per restart.
+
+        A pod deleted again before its replacement was ever Ready counts once: kwok v0.8.0 at times
+        deletes a StatefulSet's recreated pod by name (its pod-delete stage), which the operator's
+        deletions (UID preconditions, one RestartingPod event each) never do.
+        """
+        order, gone, ready_since = [], set(), set()
+        for kind, name, deleting, ready in self.events:
             if (deleting or kind == "DELETED") and name not in gone:
-                order.append(name)
+                if not (order and order[-1] == name and name not in ready_since):
+                    order.append(name)
                 gone.add(name)
+                ready_since.discard(name)
             elif kind == "ADDED" and not deleting:
                 gone.discard(name)
+            if ready and not deleting and kind != "DELETED":
+                ready_since.add(name)
         return order
 
     def max_unavailable(self) -> int:

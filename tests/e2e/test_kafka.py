@@ -442,8 +442,8 @@ def test_a_broker_whose_node_fails_is_replaced_after_the_timeout(ns: Kubectl, op
     meta-controller moves its admission off the node.
 
     kwok cannot stop one node's lease renewals, so the test writes what the node lifecycle
-    controller writes when a kubelet stops posting: Ready Unknown on the node (the controller
-    then taints it unreachable itself) and Ready False on its pods. Taking the node out of kwok's
+    controller writes when a kubelet stops posting: Ready Unknown and the unreachable taint on the
+    node, Ready False on its pods. Taking the node out of kwok's
     stages (removing its kwok.x-k8s.io/node annotation) keeps kwok from reverting that.
     """
     ns.apply(manifest("heal", {"brokers": {"replicas": 3}, "controllers": {"replicas": 1},
@@ -460,6 +460,7 @@ def test_a_broker_whose_node_fails_is_replaced_after_the_timeout(ns: Kubectl, op
     ns.run("patch", "node", node, "--subresource=status", "-p", json.dumps({"status": {"conditions": [{
         "type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown",
         "message": "Kubelet stopped posting node status.", "lastTransitionTime": now, "lastHeartbeatTime": now}]}}))
+    ns.run("taint", "node", node, "node.kubernetes.io/unreachable:NoSchedule", "--overwrite")
     on_node = [p["metadata"]["name"] for p in ns.json("get", "pods", "-A", "--field-selector",
                                                       f"spec.nodeName={node}")["items"]
                if p["metadata"]["namespace"] == ns.namespace]
@@ -497,5 +498,6 @@ def test_a_broker_whose_node_fails_is_replaced_after_the_timeout(ns: Kubectl, op
         assert obj["status"]["brokers"]["ready"] == 3
     finally:
         ns.run("annotate", "node", node, "kwok.x-k8s.io/node=fake")
+        ns.run("taint", "node", node, "node.kubernetes.io/unreachable:NoSchedule-", check=False)
         wait_for(lambda: ns.run("get", "node", node, "-o", 'jsonpath={.status.conditions[?(@.type=="Ready")].status}')
                  .stdout == "True", timeout=60, what=f"node {node} Ready again")
