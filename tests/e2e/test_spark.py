@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from .conftest import ROOT, Kubectl, OperatorProcess, wait_for
-from .test_meta import condition, kafka, tenants, wait_condition  # noqa: F401 - tenants is a fixture
+from .test_meta import condition, tenants, wait_condition  # noqa: F401 - tenants is a fixture
 
 JAR = "local:///opt/spark/examples/jars/spark-examples_2.12-3.5.3.jar"
 
@@ -191,31 +191,40 @@ def test_schedule_creates_runs_and_forbid_skips_while_one_is_active(ns: Kubectl)
     wait_for(lambda: len(runs()) == 2, what="a second run")
 
 
-def test_guaranteed_scale_up_preempts_a_running_application_of_another_tenant(
+def cassandra(name: str, size: int, cpu: str) -> str:
+    return yaml.safe_dump({"apiVersion": "cassandra.smack.dev/v1alpha1", "kind": "CassandraDatacenter",
+                           "metadata": {"name": name},
+                           "spec": {"clusterName": name, "size": size, "resources": {"requests": {
+                               "cpu": cpu, "memory": "1Gi"}}, "storage": {"size": "1Gi"}}})
+
+
+def test_guaranteed_cassandra_scale_up_preempts_a_running_application_of_another_tenant(
         kube: Kubectl, ns: Kubectl, tenants):  # noqa: F811 - the fixture
-    """The issue asks for a guaranteed Cassandra scale-up; the Cassandra operator is built on
-    another branch, so a guaranteed KafkaCluster scale-up stands in (as in test_meta)."""
+    """A CassandraDatacenter grows into capacity a batch tenant's application borrowed; once its
+    tenant has a guarantee, the meta-controller preempts the application, the Spark operator stops
+    it and queues it again, and the datacenter gets its nodes."""
     batch = Kubectl(kube.kubeconfig, f"{ns.namespace}-batch")
     kube.run("create", "namespace", batch.namespace)
     try:
+        ns.apply(cassandra("payments", size=3, cpu="4"))  # one node per rack, one rack per zone
+        wait_condition(ns, "cassandradatacenter", "payments", "Ready", "True", timeout=120)
         tenants({"namespaces": [batch.namespace], "limit": {"cpu": "48"}})
-        # One driver and four executors of 8 CPU: the gang fills five of the six nodes.
+        # A driver and seven executors of 4 CPU take 32 of the 36 CPU the datacenter leaves.
         batch.apply(spark_app("etl", restart={"type": "OnFailure"},
-                              **{"driver": {"cores": 8, "memory": "1g"},
-                                 "executor": {"cores": 8, "memory": "1g", "instances": 4}}))
-        wait_state(batch, "etl", "RUNNING")
+                              **{"driver": {"cores": 4, "memory": "1g"},
+                                 "executor": {"cores": 4, "memory": "1g", "instances": 7}}))
+        wait_state(batch, "etl", "RUNNING", timeout=120)
 
-        tenants({"namespaces": [ns.namespace], "guarantee": {"cpu": "12", "memory": "16Gi", "pods": "10"}})
-        ns.apply(kafka("payments", brokers=1, cpu="2"))
-        wait_condition(ns, "kafkacluster", "payments", "Ready", "True")
-        ns.run("patch", "kafkacluster", "payments", "--type=merge", "-p", '{"spec":{"brokers":{"replicas":3}}}')
+        tenants({"namespaces": [ns.namespace], "guarantee": {"cpu": "24", "memory": "16Gi", "pods": "10"}})
+        ns.run("patch", "cassandradatacenter", "payments", "--type=merge", "-p", '{"spec":{"size":6}}')
 
         # The application is stopped (its driver deleted) and queued again per its restart policy.
         obj = wait_state(batch, "etl", "PENDING_RERUN")
         assert obj["status"]["applicationState"]["errorMessage"].startswith(
             f"preempted: preempted to make room for {ns.namespace}/payments")
         wait_for(lambda: not drivers(batch, "etl"), what="the preempted driver deleted")
-        wait_condition(ns, "kafkacluster", "payments", "Ready", "True", timeout=120)
+        wait_for(lambda: ns.json("get", "cassandradatacenter", "payments")["status"].get("ready") == 6,
+                 timeout=180, what="six Cassandra nodes up and normal")
         claim = batch.json("get", "serviceclaim", "etl")
         assert condition(claim, "Evicted")["status"] == "True"
         # The capacity went to the guaranteed service; the application waits for room again.
