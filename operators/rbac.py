@@ -80,14 +80,15 @@ KOPF = (
 
 
 def _webhook(name: str) -> tuple[Rule, ...]:
-    """kopf's managed ValidatingWebhookConfiguration (create cannot be limited by name), and what the
-    demand check of operators.meta.webhook reads."""
+    """kopf's managed webhook configurations, validating and mutating, both of this name (kopf keeps the
+    mutating one too, empty while there are no mutate handlers; create cannot be limited by name), and
+    what the demand check of operators.meta.webhook reads."""
     configuration = f"smack-operators-{name}.smack.dev"
+    kinds = ("validatingwebhookconfigurations", "mutatingwebhookconfigurations")
     return (
-        Rule(("admissionregistration.k8s.io",), ("validatingwebhookconfigurations",), ("create",),
-             cluster_scoped=True),
-        Rule(("admissionregistration.k8s.io",), ("validatingwebhookconfigurations",), ("get", "patch"),
-             cluster_scoped=True, resource_names=(configuration,)),
+        Rule(("admissionregistration.k8s.io",), kinds, ("create",), cluster_scoped=True),
+        Rule(("admissionregistration.k8s.io",), kinds, ("get", "patch"), cluster_scoped=True,
+             resource_names=(configuration,)),
         Rule(("scheduling.smack.dev",), ("tenants", "nodepools"), ("get", "list"), cluster_scoped=True),
         Rule(("",), ("nodes",), ("get", "list"), cluster_scoped=True),
     )
