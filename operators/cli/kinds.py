@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 class Endpoint:
     """One endpoint of a service object: a name and a dotted path into the object (``status.x.y``).
 
-    A path ending in ``[]`` is a list; ``[].a=b`` picks each item's ``b`` named by its ``a``.
+    A path ending in ``[]`` is a list; ``[].a=b`` picks each item's ``b`` named by its ``a``. A path
+    starting with ``=`` is a template of the object's ``{name}`` and ``{namespace}`` instead, for an
+    address the service's layout fixes (e.g. a Service named after the object), shown once the object
+    is Ready.
     """
 
     name: str
@@ -49,7 +52,7 @@ KINDS: list[Kind] = [
                   ("Cluster ID", "status.clusterId"), ("Brokers", "spec.brokers.replicas"),
                   ("Controllers", "spec.controllers.replicas"))),
     Kind("CassandraDatacenter", "cassandra.smack.dev", "cassandradatacenters", aliases=("cassdc", "cdc", "cassandra"),
-         endpoints=(Endpoint("cql", "status.endpoints.cql"), Endpoint("seeds", "status.seeds[]")),
+         endpoints=(Endpoint("cql", "={name}-client.{namespace}.svc:9042"), Endpoint("seeds", "status.seeds[]")),
          pod_label="cassandra.smack.dev/datacenter",
          columns=(("Version", "status.version"), ("Size", "status.size"), ("Ready nodes", "status.ready"))),
     Kind("SparkApplication", "spark.smack.dev", "sparkapplications", aliases=("sparkapp",),
@@ -88,6 +91,11 @@ def resolve(name: str) -> Kind:
 
 def lookup(obj: dict, path: str) -> object:
     """The value at a dotted ``path`` of ``obj`` (see :class:`Endpoint`); None when absent."""
+    if path.startswith("="):
+        meta = obj.get("metadata") or {}
+        ready = any(c.get("type") == "Ready" and c.get("status") == "True"
+                    for c in (obj.get("status") or {}).get("conditions") or [])
+        return path[1:].format(name=meta.get("name", ""), namespace=meta.get("namespace", "")) if ready else None
     head, _, pick = path.partition("[]")
     value: object = obj
     for part in head.split("."):

@@ -41,6 +41,10 @@ def test_lookup_paths():
     assert lookup(obj, "status.seeds[]") == ["p-0", "p-1"]
     assert lookup(obj, "status.listeners[].name=bootstrapServers") == {"plain": "a:9092"}
     assert lookup(obj, "status.missing.deeper") is None
+    dc = {"metadata": {"name": "dc1", "namespace": "db"},
+          "status": {"conditions": [{"type": "Ready", "status": "True"}]}}
+    assert lookup(dc, "={name}-client.{namespace}.svc:9042") == "dc1-client.db.svc:9042"
+    assert lookup({"metadata": {"name": "dc1"}}, "={name}-client") is None  # not Ready yet
 
 
 def test_pause_and_resume_round_trip():
