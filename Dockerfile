@@ -16,7 +16,12 @@ COPY requirements-image.txt ./
 RUN /opt/smack/bin/pip install --no-deps -r requirements-image.txt
 COPY pyproject.toml README.md ./
 COPY operators ./operators
+# Then slim the venv: kubernetes/aio is the client's asyncio twin (68 MB) that nothing here imports
+# (kopf has its own client); pip and setuptools are not needed at run time. 201 MB -> 109 MB.
 RUN /opt/smack/bin/pip install --no-deps . \
+ && /opt/smack/bin/pip check \
+ && rm -rf /opt/smack/lib/python3*/site-packages/kubernetes/aio \
+ && /opt/smack/bin/pip uninstall -q -y pip setuptools \
  && /opt/smack/bin/python -c "import operators.kafka.handlers, operators.meta.handlers, operators.cli" \
  && find /opt/smack -name __pycache__ -prune -exec rm -rf {} + \
  && /opt/smack/bin/python -m compileall -q /opt/smack/lib

@@ -313,8 +313,8 @@ def cmd_tenant_usage(c: Client, args: argparse.Namespace) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="kubectl smack", description=__doc__.split("\n\n")[0].strip("`: "),
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="kubectl smack", description="DC/OS-style day-2 verbs for every smack "
+                                "service: endpoints, plans, pods, describe, tenant usage (docs/cli.md).")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-n", "--namespace", help="namespace (default: the kubeconfig context's, else default)")
     common.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table")
