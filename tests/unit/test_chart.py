@@ -147,3 +147,18 @@ def test_webhook_configuration_patch_is_limited_to_its_own():
     rules = [r.manifest() for r in rbac.KAFKA.rules if "validatingwebhookconfigurations" in r.resources]
     patch = [r for r in rules if "patch" in r["verbs"]]
     assert patch and all(r["resourceNames"] == ["smack-operators-kafka.smack.dev"] for r in patch)
+
+
+def test_no_duplicate_keys_in_any_mapping():
+    class Strict(yaml.SafeLoader):
+        pass
+
+    def construct(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict:
+        keys = [loader.construct_object(k) for k, _ in node.value]
+        assert len(keys) == len(set(keys)), f"duplicate keys at line {node.start_mark.line}: {keys}"
+        return loader.construct_mapping(node)
+
+    Strict.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct)
+    out = helm("template", "smack", str(CHART), "--set", "metrics.serviceMonitor.enabled=true",
+               "--set", "metrics.dashboard.enabled=true", "--set", "watchNamespaces={a,b}")
+    assert list(yaml.load_all(out, Loader=Strict))
