@@ -260,7 +260,7 @@ def cmd_describe(c: Client, args: argparse.Namespace) -> None:
     obj = c.get(kind, args.name, args.namespace)
     status = obj.get("status") or {}
     events = sorted(c.events(obj["metadata"].get("namespace"), obj["metadata"]["uid"]),
-                    key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")[-args.events:]
+                    key=_event_order)[-args.events:]
     data = {
         "kind": kind.kind, "name": obj["metadata"]["name"], "namespace": obj["metadata"].get("namespace"),
         "generation": obj["metadata"].get("generation"), "observedGeneration": status.get("observedGeneration"),
@@ -274,6 +274,12 @@ def cmd_describe(c: Client, args: argparse.Namespace) -> None:
                     "count": e.get("count"), "last": e.get("lastTimestamp") or e.get("eventTime")} for e in events],
     }
     emit(data, args.output, _render_describe)
+
+
+def _event_order(e: dict[str, Any]) -> tuple[str, int]:
+    """Oldest first: by last time (second resolution), then by resourceVersion within a second."""
+    version = (e.get("metadata") or {}).get("resourceVersion") or "0"
+    return (e.get("lastTimestamp") or e.get("eventTime") or "", int(version) if version.isdigit() else 0)
 
 
 def _render_describe(d: dict[str, Any]) -> str:

@@ -60,7 +60,9 @@ def test_endpoints_describe_and_kubectl_plugin_discovery(ns: Kubectl, operator):
     assert proc.returncode == 0, proc.stderr
     assert yaml.safe_load(proc.stdout)["bootstrap"].startswith("cli-bootstrap.")
 
-    text = smack(ns, "describe", "kc", "cli").stdout
+    # kopf posts events in the background: the ClusterReady event may trail the Ready status a moment.
+    text = wait_for(lambda: (t := smack(ns, "describe", "kc", "cli", "--events", "100").stdout)
+                    and "ClusterReady" in t and t, timeout=30, what="the ClusterReady event in describe")
     assert text.startswith(f"KafkaCluster {ns.namespace}/cli")
     assert re.search(r"^Ready\s+True", text, re.M) and "Plans:" in text and "ClusterReady" in text
     described = yaml.safe_load(smack(ns, "describe", "kc", "cli", "-o", "yaml").stdout)
