@@ -81,12 +81,18 @@ def accounts(kube: Kubectl, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 
 def forbidden_requests(op: OperatorProcess) -> list[str]:
-    """Log lines of requests RBAC refused (a write into a namespace being deleted is refused too, with
-    403 NamespaceTerminating: those are not about rights, and other tests' namespaces end that way)."""
-    lines = op.log_path.read_text().splitlines()
-    return [line for i, line in enumerate(lines)
-            if ("forbidden" in line.lower() or "(403)" in line or " 403" in line)
-            and not any("being terminated" in near or "NamespaceTerminating" in near for near in lines[i:i + 8])]
+    """Log records (a line and its traceback) of requests RBAC refused. A write into a namespace being
+    deleted is refused too, with 403 "being terminated": not about rights, and other tests' namespaces
+    end that way while the operators watch every namespace."""
+    records: list[list[str]] = []
+    for line in op.log_path.read_text().splitlines():
+        if line.startswith("[20") or not records:
+            records.append([line])
+        else:
+            records[-1].append(line)
+    return [r[0] + " ... " + next((x for x in r if "message" in x or "Forbidden" in x), "").strip()[:300]
+            for r in records if any("forbidden" in x.lower() or "(403)" in x for x in r)
+            and not any("being terminated" in x for x in r)]
 
 
 def test_kafka_and_meta_reconcile_under_their_own_accounts(kube: Kubectl, operator: OperatorProcess,
