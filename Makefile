@@ -7,6 +7,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 KUBE_BIN := $(shell bash -c '. hack/lib.sh && echo $$KUBE_BIN')
 KUBECTL := $(KUBE_BIN)/kubectl
+HELM := $(shell bash -c '. hack/lib.sh && echo $$HELM_BIN')/helm
+IMAGE ?= smack-operators:dev
+BASE_IMAGE ?= python:3.11.14-slim-bookworm
 # The caller's KUBECONFIG, else the local control plane's.
 KUBECONFIG_OR_LOCAL = $${KUBECONFIG:-$(CURDIR)/.cluster/kubeconfig}
 
@@ -53,13 +56,45 @@ run: venv ## run every operator in the foreground against KUBECONFIG
 demo: venv binaries ## local cluster, CRDs, operators, examples/kafka.yaml, and a Ready KafkaCluster
 	hack/demo.sh start
 
+.PHONY: helm
+helm: ## build and cache helm (HELM_VERSION) through the Go module proxy
+	hack/build-helm.sh
+
+.PHONY: chart
+chart: venv ## regenerate the chart's RBAC rules (operators/rbac.py) and CRDs (crds/)
+	$(PY) -m operators.rbac
+
+.PHONY: docs
+docs: venv ## regenerate docs/reference/ from the pydantic models
+	$(PY) -m operators.docs
+
+.PHONY: generate
+generate: crds chart docs ## every generated file: crds/, the chart's rules and CRDs, docs/reference/
+
+.PHONY: helm-lint
+helm-lint: helm ## helm lint and helm template of charts/smack-operators
+	$(HELM) lint charts/smack-operators
+	$(HELM) template smack charts/smack-operators --namespace smack-system >/dev/null
+
+.PHONY: image-lock
+image-lock: venv ## pin the image's Python dependencies (requirements-image.txt) to those of .venv
+	$(PY) hack/image-lock.py requirements-image.txt
+
+.PHONY: image
+image: ## build the operator image $(IMAGE) (docker; BASE_IMAGE overrides the base)
+	docker build --build-arg BASE_IMAGE=$(BASE_IMAGE) -t $(IMAGE) .
+
+.PHONY: kind-load
+kind-load: image ## load $(IMAGE) into the kind cluster KIND_CLUSTER (default kind)
+	kind load docker-image $(IMAGE) --name $${KIND_CLUSTER:-kind}
+
 .PHONY: test
-test: venv binaries ## unit tests, then e2e on the local control plane (started if needed)
+test: venv binaries helm ## unit tests, then e2e on the local control plane (started if needed)
 	$(PY) -m pytest tests/unit -q
 	$(PY) -m pytest tests/e2e -q
 
 .PHONY: unit
-unit: venv ## unit tests only (no cluster)
+unit: venv helm ## unit tests only (no cluster; helm lint/template included)
 	$(PY) -m pytest tests/unit -q
 
 .PHONY: lint

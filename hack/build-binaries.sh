@@ -22,7 +22,7 @@ mount-utils pod-security-admission sample-apiserver sample-cli-plugin sample-con
 build_kubernetes() {
   local k=$KUBE_VERSION s=v0.${KUBE_VERSION#v1.} minor
   minor=$(echo "$KUBE_VERSION" | cut -d. -f2)
-  if [ -x "$KUBE_BIN/kubectl" ] && "$KUBE_BIN/kube-apiserver" --version 2>/dev/null | grep -qx "Kubernetes $k"; then
+  if [ -x "$KUBE_BIN/kubectl" ] && "$KUBE_BIN/kube-apiserver" --version 2>/dev/null | grep -cx "Kubernetes $k" >/dev/null; then
     log "kubernetes $k: cached in $KUBE_BIN"; return
   fi
   local w=$SMACK_CACHE/build/kubernetes-$k
@@ -48,8 +48,10 @@ build_kubernetes() {
   cd /; rm -rf "$w"
 }
 
+# The version checks read all of the output (grep -c, not -q): grep -q exits at the first match,
+# the binary then dies of SIGPIPE, and with pipefail a cached binary looked missing.
 build_etcd() {
-  if [ -x "$ETCD_BIN/etcd" ] && "$ETCD_BIN/etcd" --version 2>/dev/null | grep -q "etcd Version: ${ETCD_VERSION#v}"; then
+  if [ -x "$ETCD_BIN/etcd" ] && "$ETCD_BIN/etcd" --version 2>/dev/null | grep -c "etcd Version: ${ETCD_VERSION#v}" >/dev/null; then
     log "etcd $ETCD_VERSION: cached in $ETCD_BIN"; return
   fi
   local w=$SMACK_CACHE/build/etcd-$ETCD_VERSION

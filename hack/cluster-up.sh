@@ -37,6 +37,22 @@ options:
   kubeSchedulerBinary: $KUBE_BIN/kube-scheduler
   kwokControllerBinary: $KWOK_BIN/kwok
   kubectlBinary: $KUBE_BIN/kubectl
+  # A node failure as Kubernetes sees one: kwok manages only nodes annotated kwok.x-k8s.io/node=fake
+  # (every node here), so a test that removes the annotation stops that node's simulated kubelet;
+  # its lease expires and the node lifecycle controller marks it and its pods NotReady after 30 s
+  # (heartbeatFactor 1: kwokctl would otherwise multiply these by 5). Without this, kwok's default
+  # --manage-all-nodes keeps every node Ready (test_kafka.py's node-failure test needs it).
+  heartbeatFactor: 1
+  nodeLeaseDurationSeconds: 20
+  kubeControllerManagerNodeMonitorPeriodMilliseconds: 2000
+  kubeControllerManagerNodeMonitorGracePeriodMilliseconds: 30000
+componentsPatches:
+- name: kwok-controller
+  extraArgs:
+  - key: manage-all-nodes
+    value: "false"
+  - key: manage-nodes-with-annotation-selector
+    value: kwok.x-k8s.io/node=fake
 YAML
   log "creating cluster $CLUSTER_NAME (Kubernetes $KUBE_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION)"
   PATH=$KUBE_BIN:$PATH "$KWOKCTL" create cluster --name "$CLUSTER_NAME" -c "$CLUSTER_DIR/kwokctl.yaml" \

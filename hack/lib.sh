@@ -8,6 +8,7 @@ SMACK_CACHE=${SMACK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/smack-operators}
 KUBE_BIN=$SMACK_CACHE/kubernetes-$KUBE_VERSION/bin
 ETCD_BIN=$SMACK_CACHE/etcd-$ETCD_VERSION/bin
 KWOK_BIN=$SMACK_CACHE/kwok-$KWOK_VERSION/bin
+HELM_BIN=$SMACK_CACHE/helm-$HELM_VERSION/bin
 CLUSTER_DIR=${CLUSTER_DIR:-$ROOT_DIR/.cluster}
 CLUSTER_NAME=${CLUSTER_NAME:-smack}
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }

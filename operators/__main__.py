@@ -32,6 +32,11 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--webhook-address", default="127.0.0.1", help="address the webhook server listens on")
     run.add_argument("--webhook-port", type=int, default=9443, help="webhook server port")
     run.add_argument("--webhook-host", help="name the API server calls the webhooks at (default: the address)")
+    run.add_argument("--webhook-configuration", default=runtime_webhook_configuration(),
+                     help="ValidatingWebhookConfiguration kept in step with the webhooks of this process "
+                          "(one per process; the Helm chart uses smack-operators-<operator>.smack.dev)")
+    run.add_argument("--webhook-service", metavar="NAMESPACE/NAME[:PORT]",
+                     help="announce the webhooks as this Service (in a cluster) instead of a URL to --webhook-host")
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub.add_parser("crds", help="print every CRD as YAML")
     args = parser.parse_args(argv)
@@ -51,10 +56,17 @@ def main(argv: list[str] | None = None) -> None:
         importlib.import_module(OPERATORS[name])
     logging.getLogger(__name__).info("operators: %s", ", ".join(only))
     webhook = runtime.Webhook(args.webhook_cert_dir, args.webhook_address, args.webhook_port,
-                              args.webhook_host) if args.webhook_cert_dir else None
+                              args.webhook_host, args.webhook_configuration,
+                              args.webhook_service) if args.webhook_cert_dir else None
     runtime.run(namespaces=args.namespace, metrics_port=args.metrics_port or None,
                 metrics_addr=args.bind_address, liveness_port=args.liveness_port or None, verbose=args.verbose,
                 webhook=webhook)
+
+
+def runtime_webhook_configuration() -> str:
+    """The default ValidatingWebhookConfiguration name (operators.sdk.runtime.WEBHOOK_CONFIGURATION)."""
+    from .sdk.objects import DOMAIN
+    return f"smack-operators.{DOMAIN}"
 
 
 if __name__ == "__main__":

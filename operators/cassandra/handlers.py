@@ -28,7 +28,7 @@ from ..sdk.apply import Applier, Outcome, applier_for, contains
 from ..sdk.claims import Grant, grants
 from ..sdk.conditions import Condition, get_condition, set_condition
 from ..sdk.controller import ChildKind, Result, register
-from ..sdk.metrics import APPLY_TOTAL, RESOURCES_READY
+from ..sdk.metrics import APPLY_TOTAL, RESOURCES_READY, observe_plans
 from ..sdk.plans import HALT, Plan, PlanControlError, PlanControls, parse_controls, reset_patch
 from ..sdk.rollout import controller_lag, restart_allowed
 from .api import (
@@ -286,14 +286,14 @@ def _restart(body: dict[str, Any], dc: Datacenter, seen: Observed, records: list
                       message=f"{where}: {pod} will replace the dead node {address} on a new volume")
             return _persist(body, mark(records, pod, replace_address=address))
         applier().delete_object("v1", "PersistentVolumeClaim", f"data-{pod}", dc.namespace)
-        applier().delete_pod(pod, dc.namespace)
+        applier().delete_pod(pod, dc.namespace, uid=view.uid)
         address = record.replace_address if record else None
         kopf.info(body, reason="ReplacingNode", message=f"{where}: replacing {pod} on a new volume with "
                                                         f"-Dcassandra.replace_address_first_boot={address}")
         return records
     if seen.up(pod) and not _node_op(body, dc, pod, "drain", where):
         return records
-    applier().delete_pod(pod, dc.namespace)
+    applier().delete_pod(pod, dc.namespace, uid=view.uid if view is not None else None)
     why = f"{view.requested} requested" if view is not None and view.requested else "to run the current version " \
                                                                                     "and config"
     kopf.info(body, reason="RestartingNode", message=f"{where}: restarting {pod} {why}")
@@ -347,9 +347,10 @@ def _apply(body: dict[str, Any], manifest: dict[str, Any]) -> dict[str, Any]:
 
 def _write_status(body: dict[str, Any], previous: CassandraDatacenterStatus,
                   status: CassandraDatacenterStatus) -> None:
+    meta = body["metadata"]
+    observe_plans(KIND, meta["namespace"], meta["name"], status.plans)
     if status.wire() == previous.wire():
         return  # nothing changed: write nothing
-    meta = body["metadata"]
     applier().patch_status(CASSANDRA_DATACENTER.api_version, KIND, meta["name"], meta["namespace"], status.wire())
 
 

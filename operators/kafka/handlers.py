@@ -22,7 +22,7 @@ from ..sdk.apply import Applier, Outcome, applier_for
 from ..sdk.claims import admission_condition, grants
 from ..sdk.conditions import Condition, get_condition, set_condition
 from ..sdk.controller import ChildKind, Result, register
-from ..sdk.metrics import APPLY_TOTAL, RESOURCES_READY
+from ..sdk.metrics import APPLY_TOTAL, RESOURCES_READY, observe_plans, step_started
 from ..sdk.plans import HALT, Plan, PlanControlError, Status, parse_controls, reset_patch
 from ..sdk.recovery import Recovery, completed_steps, node_failure, recover, recovery_plan
 from ..sdk.rollout import PodView, controller_lag, restart_allowed
@@ -148,6 +148,7 @@ def reconcile(body: dict[str, Any]) -> Result:
     ready = get_condition(status.conditions, "Ready")
     was_ready = get_condition(previous.conditions, "Ready")
     RESOURCES_READY.labels(KIND, cluster.namespace, cluster.name).set(ready.status == "True")
+    observe_plans(KIND, cluster.namespace, cluster.name, status.plans)
     if ready.status == "True" and (was_ready is None or was_ready.status != "True"):
         kopf.info(body, reason="ClusterReady", message=f"{ready.message}; bootstrap {status.bootstrap_servers}")
     progressing = get_condition(status.conditions, "Progressing")
@@ -347,6 +348,7 @@ def _restart_next(body: dict[str, Any], cluster: Cluster, live: dict[str, dict[s
         applier().delete_object("v1", "PersistentVolumeClaim", f"data-{name}", namespace)
         kopf.info(body, reason="ReplacingPod", message=f"replacing {name} with a new volume, as requested")
     applier().delete_pod(name, namespace, uid=view.uid if view else None)
+    step_started(KIND, namespace, body["metadata"]["name"], plan.name, phase, name)
     why = f"{requested} requested" if requested else "to apply the current config and version"
     kopf.info(body, reason="RestartingPod", message=f"update plan, phase {phase}: restarting {name} {why}")
     return []

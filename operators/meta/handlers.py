@@ -21,7 +21,7 @@ import kopf
 from ..sdk.apply import Applier, applier_for
 from ..sdk.conditions import now
 from ..sdk.controller import WAKE_PREFIX
-from ..sdk.metrics import CLAIMS, RECONCILE_DURATION, RECONCILE_TOTAL, TENANT_SHARE
+from ..sdk.metrics import CLAIMS, RECONCILE_DURATION, RECONCILE_TOTAL, TENANT_SHARE, TENANT_USAGE
 from . import cycle
 from .api import GROUP, NODE_POOL, SERVICE_CLAIM, TENANT
 
@@ -76,6 +76,8 @@ def _observe(result: cycle.Result) -> None:
         TENANT_SHARE.labels(name).set(usage.dominant_share)
         CLAIMS.labels(name, "admitted").set(usage.admitted)
         CLAIMS.labels(name, "pending").set(usage.pending)
+        for resource, amount in usage.usage.items():  # cpu in millicores, the rest in base units
+            TENANT_USAGE.labels(name, resource).set(amount / 1000 if resource == "cpu" else amount)
 
 
 async def _loop(stopped: asyncio.Event) -> None:

@@ -46,13 +46,41 @@ class Webhook:
 
     ``cert_dir`` holds ``tls.crt``, ``tls.key`` and ``ca.crt`` (hack/webhook-certs.sh
     makes them for a local run; in a cluster they come from a Secret). ``host`` is the
-    name or address the API server calls, and must be in the certificate.
+    name or address the API server calls, and must be in the certificate. ``configuration`` names
+    the ValidatingWebhookConfiguration kopf manages: one per process serving webhooks (the Helm
+    chart runs one per operator), since kopf writes only its own handlers into it.
     """
 
     cert_dir: Path
     address: str = "127.0.0.1"
     port: int = 9443
     host: str | None = None
+    configuration: str = WEBHOOK_CONFIGURATION  # the ValidatingWebhookConfiguration kopf keeps in step
+    service: str | None = None  # "NAMESPACE/NAME:PORT": the API server calls this Service instead of a URL
+
+
+class ServiceWebhookServer(kopf.WebhookServer):
+    """kopf's webhook server, announced to the API server as a Service reference instead of a URL.
+
+    An API server resolves a ``url`` with its host's DNS, which seldom knows ``*.svc`` names; a
+    ``service`` reference is resolved by the API server itself. kopf appends each handler's id to
+    ``service.path``, as it does to a URL.
+    """
+
+    def __init__(self, *, service: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        ref, _, port = service.partition(":")
+        namespace, _, name = ref.partition("/")
+        if not namespace or not name:
+            raise ValueError(f"webhook service {service!r}: expected NAMESPACE/NAME[:PORT]")
+        self.service = {"namespace": namespace, "name": name, "port": int(port or 443), "path": ""}
+
+    async def __call__(self, fn: Any) -> Any:
+        async for config in super().__call__(fn):
+            config = dict(config)
+            config.pop("url", None)
+            config["service"] = dict(self.service)
+            yield config
 
 
 @kopf.on.startup()
@@ -75,11 +103,12 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     if webhook is not None:
         # kopf serves every @kopf.on.validate handler and keeps the
         # ValidatingWebhookConfiguration (URLs and CA bundle) in step with them.
-        settings.admission.server = kopf.WebhookServer(
-            addr=webhook.address, port=webhook.port, host=webhook.host or webhook.address,
-            certfile=str(webhook.cert_dir / "tls.crt"), pkeyfile=str(webhook.cert_dir / "tls.key"),
-            cafile=str(webhook.cert_dir / "ca.crt"))
-        settings.admission.managed = WEBHOOK_CONFIGURATION
+        server = dict(addr=webhook.address, port=webhook.port, host=webhook.host or webhook.address,
+                      certfile=str(webhook.cert_dir / "tls.crt"), pkeyfile=str(webhook.cert_dir / "tls.key"),
+                      cafile=str(webhook.cert_dir / "ca.crt"))
+        settings.admission.server = (ServiceWebhookServer(service=webhook.service, **server) if webhook.service
+                                     else kopf.WebhookServer(**server))
+        settings.admission.managed = webhook.configuration
 
 
 @kopf.on.probe(id="reconciler")

@@ -7,6 +7,7 @@ end if this session started it). Tests drive it with kubectl, as a user would.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -104,7 +105,8 @@ class OperatorProcess:
     server is told to call, for a cluster that reaches this machine under another name).
     """
 
-    def __init__(self, kubeconfig: str, workdir: Path, only: str = "meta,kafka,cassandra,spark"):
+    def __init__(self, kubeconfig: str, workdir: Path, only: str = "meta,kafka,cassandra,spark",
+                 extra_args: tuple[str, ...] = (), webhooks: bool = True):
         self.metrics_port, self.liveness_port, webhook_port = _free_port(), _free_port(), _free_port()
         self.log_path = workdir / "operators.log"
         certs = workdir / "webhook"
@@ -115,7 +117,9 @@ class OperatorProcess:
                         SMACK_CASSANDRA_PROBE="none")
         self.cmd = [sys.executable, "-m", "operators", "run", "--only", only, "--bind-address", "127.0.0.1",
                     "--metrics-port", str(self.metrics_port), "--liveness-port", str(self.liveness_port),
-                    "--webhook-cert-dir", str(certs), "--webhook-port", str(webhook_port)]
+                    *extra_args]
+        if webhooks:
+            self.cmd += ["--webhook-cert-dir", str(certs), "--webhook-port", str(webhook_port)]
         if os.environ.get("SMACK_WEBHOOK_HOST"):
             self.cmd += ["--webhook-host", os.environ["SMACK_WEBHOOK_HOST"]]
         self.start()
@@ -136,6 +140,19 @@ class OperatorProcess:
         """SIGKILL the operators (a crash) and start them again with the same settings."""
         self.kill()
         self.start()
+
+    @contextlib.contextmanager
+    def suspended(self) -> Iterator[None]:
+        """Stop the operators (SIGTERM) for the block and start them again after it, e.g. while other
+        operator processes must be the only ones acting on the cluster."""
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=60)
+        self._log.write("----- stopped for a test; starting again after it -----\n")
+        self._log.flush()
+        try:
+            yield
+        finally:
+            self._start()
 
     def get(self, port: int, path: str) -> str | None:
         try:
