@@ -29,7 +29,7 @@ from ..sdk import runtime
 from ..sdk.apply import applier_for
 from ..sdk.crd import CustomResource
 from . import allocator
-from .api import NODE_POOL, TENANT, NodePoolSpec, ServiceClaimSpec, TenantSpec, resolve_tenant
+from .api import NODE_POOL, SERVICE_CLAIM, TENANT, NodePoolSpec, ServiceClaimSpec, TenantSpec, resolve_tenant
 from .cycle import DEFAULT_TENANT, nodes_from
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,10 @@ def register_service(resource: CustomResource, claim_spec: Callable[[dict[str, A
     @runtime.validate(resource.group, resource.version, resource.plural, id=f"demand-{resource.plural}",
                       operations=["CREATE", "UPDATE"], ignore_failures=True)
     def _validate(body: kopf.Body, old: kopf.Body | None, **_: Any) -> None:
+        if old is None:
+            taken = claim_owner_conflict(resource.kind, body.metadata.name, body.metadata.namespace)
+            if taken:
+                raise kopf.AdmissionError(taken, code=409)
         spec = claim_spec(dict(body))
         if spec is None:
             return
@@ -95,6 +99,20 @@ def register_service(resource: CustomResource, claim_spec: Callable[[dict[str, A
         if problems:
             raise kopf.AdmissionError("; ".join(f"{_field(field_of, pod_set)}: {msg}" for pod_set, msg in problems),
                                       code=422)
+
+
+def claim_owner_conflict(kind: str, name: str, namespace: str) -> str | None:
+    """Why a new ``kind`` named ``name`` cannot have its ServiceClaim, or None.
+
+    A service's claim carries the service's name, so two services of different kinds with one name in
+    one namespace would share it; the second is refused at create, naming the first.
+    """
+    claim = applier_for("smack-operators-webhook").get(SERVICE_CLAIM.api_version, SERVICE_CLAIM.kind, name, namespace)
+    owners = [o for o in ((claim or {}).get("metadata") or {}).get("ownerReferences") or [] if o.get("controller")]
+    if owners and owners[0].get("kind") != kind:
+        return (f"metadata.name: the ServiceClaim {name} of this namespace belongs to {owners[0]['kind']} {name}; "
+                f"services of different kinds share claim names, so choose another name")
+    return None
 
 
 def _field(field_of: Mapping[str, str] | Callable[[str], str], pod_set: str | None) -> str:

@@ -148,11 +148,11 @@ class OperatorProcess:
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(timeout=60)
         self._log.write("----- stopped for a test; starting again after it -----\n")
-        self._log.flush()
+        self._log.close()
         try:
             yield
         finally:
-            self._start()
+            self.start()
 
     def get(self, port: int, path: str) -> str | None:
         try:

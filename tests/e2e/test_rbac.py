@@ -193,3 +193,59 @@ def can_i(kube: Kubectl, account: str, *request: str) -> bool:
 def test_each_account_can_do_only_what_its_operator_needs(kube: Kubectl, accounts: dict[str, str], op: str,
                                                           request_: tuple[str, ...], expected: bool):
     assert can_i(kube, accounts[f"{op}/account"], *request_) is expected, f"{op}: can-i {' '.join(request_)}"
+
+
+def test_cassandra_and_spark_reconcile_under_their_own_accounts(kube: Kubectl, operator: OperatorProcess,
+                                                                accounts: dict[str, str],
+                                                                tmp_path_factory: pytest.TempPathFactory):
+    """A CassandraDatacenter becomes Ready and a SparkApplication's driver runs, with the cassandra,
+    spark and meta operators each under its own account; no request of any of them is refused."""
+    namespace = f"e2e-rbac-{uuid.uuid4().hex[:6]}"
+    kube.run("create", "namespace", namespace)
+    k = Kubectl(kube.kubeconfig, namespace)
+    with operator.suspended():
+        procs = {name: OperatorProcess(accounts[name], tmp_path_factory.mktemp(f"{name}-sa"), only=name,
+                                       extra_args=("--webhook-configuration", rbac.by_name(name).webhook_configuration))
+                 for name in ("cassandra", "spark")}
+        procs["meta"] = OperatorProcess(accounts["meta"], tmp_path_factory.mktemp("meta-sa"), only="meta",
+                                        webhooks=False)
+        try:
+            k.apply(yaml.safe_dump({"apiVersion": "cassandra.smack.dev/v1alpha1", "kind": "CassandraDatacenter",
+                                    "metadata": {"name": "least"},
+                                    "spec": {"clusterName": "least", "size": 1, "racks": [
+                                        {"name": "r1", "zone": "zone-a"}], "storage": {"size": "1Gi"}}}))
+            wait_for(lambda: k.run("get", "serviceclaim", "least", check=False).returncode == 0, timeout=60,
+                     what="the datacenter's ServiceClaim")
+
+            def application(name: str) -> str:
+                return yaml.safe_dump({
+                    "apiVersion": "spark.smack.dev/v1alpha1", "kind": "SparkApplication", "metadata": {"name": name},
+                    "spec": {"type": "Scala", "mainClass": "org.apache.spark.examples.SparkPi",
+                             "mainApplicationFile": "local:///opt/spark/examples/jars/spark-examples.jar",
+                             "driver": {"coreRequest": "100m", "memory": "512m"},
+                             "executor": {"coreRequest": "100m", "memory": "512m", "instances": 1}}})
+            # Services of any kind share claim names: the application may not be called "least" too.
+            refused = k.apply(application("least"), check=False)
+            assert refused.returncode != 0 and "the ServiceClaim least of this namespace belongs to " \
+                "CassandraDatacenter least" in refused.stderr, refused.stderr
+            k.apply(application("least-app"))
+
+            def cassandra_ready():
+                obj = k.json("get", "cassandradatacenter", "least")
+                return any(c["type"] == "Ready" and c["status"] == "True" for c in obj.get("status", {}).get(
+                    "conditions", []))
+            wait_for(cassandra_ready, timeout=150, what="CassandraDatacenter least Ready under its account")
+            wait_for(lambda: k.json("get", "sparkapplication", "least-app").get("status", {}).get(
+                "applicationState", {}).get("state") == "RUNNING", timeout=150,
+                what="SparkApplication least RUNNING under its account")
+            for name, proc in procs.items():
+                assert not forbidden_requests(proc), f"{name}: " + "\n".join(forbidden_requests(proc)[:10])
+        finally:
+            k.run("delete", "cassandradatacenter/least", "sparkapplication/least-app", "--wait=false", check=False)
+            codes = {name: proc.stop() for name, proc in procs.items()}
+            kube.run("delete", "namespace", namespace, "--wait=false", check=False)
+            for name in ("cassandra", "spark"):
+                for kind in ("validatingwebhookconfiguration", "mutatingwebhookconfiguration"):
+                    kube.run("delete", kind, rbac.by_name(name).webhook_configuration, "--ignore-not-found",
+                             check=False)
+        assert set(codes.values()) == {0}, f"exit codes {codes}"
