@@ -22,7 +22,7 @@ RUN /opt/smack/bin/pip install --no-deps . \
  && /opt/smack/bin/pip check \
  && rm -rf /opt/smack/lib/python3*/site-packages/kubernetes/aio \
  && /opt/smack/bin/pip uninstall -q -y pip setuptools \
- && /opt/smack/bin/python -c "import operators.kafka.handlers, operators.meta.handlers, operators.cli" \
+ && /opt/smack/bin/python -c "import operators.kafka.handlers, operators.cassandra.handlers, operators.spark.handlers, operators.meta.handlers, operators.cli" \
  && find /opt/smack -name __pycache__ -prune -exec rm -rf {} + \
  && /opt/smack/bin/python -m compileall -q /opt/smack/lib
 
@@ -31,7 +31,10 @@ LABEL org.opencontainers.image.title="smack-operators" \
       org.opencontainers.image.description="Kubernetes operators for Kafka, Cassandra and Spark, and the smack meta-controller" \
       org.opencontainers.image.licenses="Apache-2.0"
 COPY --from=build /opt/smack /opt/smack
-ENV PATH=/opt/smack/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+# A passwd entry for uid 10001, and USER for any other uid a platform assigns: kopf names its
+# peering identity after the user (getpass.getuser()), which fails for a uid without a name.
+RUN useradd --uid 10001 --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin smack
+ENV PATH=/opt/smack/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 USER=smack
 USER 10001:10001
 # metrics, liveness, admission webhooks
 EXPOSE 9102 8080 9443

@@ -80,6 +80,10 @@ helm-lint: helm ## helm lint and helm template of charts/smack-operators
 image-lock: venv ## pin the image's Python dependencies (requirements-image.txt) to those of .venv
 	$(PY) hack/image-lock.py requirements-image.txt
 
+.PHONY: base-image
+base-image: ## build the base smack-operators/python:3.11-bookworm from Debian's archive (no registry needed; root, debootstrap, docker)
+	hack/base-image.sh
+
 .PHONY: image
 image: ## build the operator image $(IMAGE) (docker; BASE_IMAGE overrides the base)
 	docker build --build-arg BASE_IMAGE=$(BASE_IMAGE) -t $(IMAGE) .
