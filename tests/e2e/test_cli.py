@@ -186,3 +186,27 @@ def test_metrics_families_exist_and_move(ns: Kubectl, operator):
         if line.startswith("# TYPE smack_"):
             _, _, name, kind = line.split()
             assert kind != "histogram" or name.endswith("_seconds"), line
+
+
+def test_endpoints_describe_and_plan_status_of_cassandra_and_spark(ns: Kubectl, operator):
+    ns.apply(yaml.safe_dump({"apiVersion": "cassandra.smack.dev/v1alpha1", "kind": "CassandraDatacenter",
+                             "metadata": {"name": "cli"}, "spec": {"clusterName": "cli", "size": 3}}))
+    ns.apply(yaml.safe_dump({"apiVersion": "spark.smack.dev/v1alpha1", "kind": "SparkApplication",
+                             "metadata": {"name": "pi"},
+                             "spec": {"type": "Scala", "mainClass": "org.apache.spark.examples.SparkPi",
+                                      "mainApplicationFile": "local:///opt/spark/examples/jars/spark-examples.jar",
+                                      "driver": {"coreRequest": "100m", "memory": "512m"},
+                                      "executor": {"coreRequest": "100m", "memory": "512m", "instances": 1}}}))
+    wait_for(lambda: any(c["type"] == "Ready" and c["status"] == "True" for c in ns.json(
+        "get", "cassandradatacenter", "cli").get("status", {}).get("conditions", [])), timeout=120,
+        what="CassandraDatacenter cli Ready")
+    endpoints = json.loads(smack(ns, "endpoints", "cassdc", "cli", "-o", "json").stdout)
+    assert endpoints["cql"] == f"cli-client.{ns.namespace}.svc:9042", endpoints
+    assert "Ready nodes" in smack(ns, "describe", "cassdc", "cli").stdout
+    plans = [p["name"] for p in json.loads(smack(ns, "plan", "status", "cassdc", "cli", "-o", "json").stdout)]
+    assert plans and all(isinstance(p, str) for p in plans)
+
+    state = wait_for(lambda: ns.json("get", "sparkapplication", "pi").get("status", {}).get("driverInfo", {}).get(
+        "podName"), timeout=120, what="the SparkApplication's driver")
+    assert json.loads(smack(ns, "endpoints", "sparkapp", "pi", "-o", "json").stdout)["driver"] == state
+    assert "Submission" in smack(ns, "describe", "sparkapplication", "pi").stdout
