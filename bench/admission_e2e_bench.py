@@ -13,22 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import yaml
-
-ROOT = Path(__file__).resolve().parent.parent
-KUBE_BIN = subprocess.check_output(["bash", "-c", ". hack/lib.sh && echo $KUBE_BIN"], cwd=ROOT, text=True).strip()
-
-
-def kubectl(*args: str, input: str | None = None) -> str:
-    return subprocess.run([f"{KUBE_BIN}/kubectl", *args], input=input, capture_output=True, text=True,
-                          check=True).stdout
+from local_cluster import ROOT, kubectl, simulated_nodes, use_local_cluster
 
 
 def main() -> None:
@@ -36,17 +27,9 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=120)
     parser.add_argument("--claims", type=int, default=1000)
     args = parser.parse_args()
-    if not os.environ.get("KUBECONFIG"):
-        out = subprocess.run(["hack/cluster-up.sh"], cwd=ROOT, stdout=subprocess.PIPE, text=True, check=True).stdout
-        os.environ["KUBECONFIG"] = out.strip().splitlines()[-1].removeprefix("export KUBECONFIG=")
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
+    use_local_cluster()
 
-    nodes = [{"apiVersion": "v1", "kind": "Node", "metadata": {
-        "name": f"bench-{i}", "annotations": {"kwok.x-k8s.io/node": "fake"},
-        "labels": {"kubernetes.io/hostname": f"bench-{i}", "topology.kubernetes.io/zone": f"zone-{'abc'[i % 3]}",
-                   "type": "kwok", "smack.dev/bench": "true"}},
-        "status": {"allocatable": {"cpu": "32", "memory": "128Gi", "pods": "110"},
-                   "capacity": {"cpu": "32", "memory": "128Gi", "pods": "110"}}} for i in range(args.nodes)]
+    nodes = simulated_nodes(args.nodes)
     kubectl("apply", "-f", "-", input=yaml.safe_dump_all(nodes))
     ns = f"bench-{int(time.time())}"
     kubectl("create", "namespace", ns)

@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,21 +29,9 @@ import urllib.request
 from pathlib import Path
 
 import yaml
+from local_cluster import ROOT, free_port, kubectl, use_local_cluster
 
-ROOT = Path(__file__).resolve().parent.parent
-KUBE_BIN = subprocess.check_output(["bash", "-c", ". hack/lib.sh && echo $KUBE_BIN"], cwd=ROOT, text=True).strip()
 STEP_REASONS = ("BootstrappingNode", "RestartingNode", "UpgradedSSTables", "CleanedUpNode", "DecommissionedNode")
-
-
-def kubectl(*args: str, input: str | None = None) -> str:
-    return subprocess.run([f"{KUBE_BIN}/kubectl", *args], input=input, capture_output=True, text=True,
-                          check=True).stdout
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def reconcile_seconds(port: int) -> tuple[float, int]:
@@ -104,10 +91,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="6,12,24")
     args = parser.parse_args()
-    if not os.environ.get("KUBECONFIG"):
-        out = subprocess.run(["hack/cluster-up.sh"], cwd=ROOT, stdout=subprocess.PIPE, text=True, check=True).stdout
-        os.environ["KUBECONFIG"] = out.strip().splitlines()[-1].removeprefix("export KUBECONFIG=")
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
+    use_local_cluster()
     port = free_port()
     log = tempfile.NamedTemporaryFile("w", suffix=".log", delete=False)  # noqa: SIM115 - kept for reading
     certs = Path(tempfile.mkdtemp()) / "webhook"  # the admission webhooks need a serving certificate

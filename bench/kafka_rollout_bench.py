@@ -49,7 +49,6 @@ import json
 import os
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -63,21 +62,12 @@ from typing import Any
 
 import yaml
 from kubernetes import client, config, watch
+from local_cluster import BENCH_LABEL, ROOT, free_port, kubectl, simulated_nodes, use_local_cluster
 
-ROOT = Path(__file__).resolve().parent.parent
-KUBE_BIN = subprocess.check_output(["bash", "-c", ". hack/lib.sh && echo $KUBE_BIN"], cwd=ROOT, text=True).strip()
 GROUP, VERSION, PLURAL = "kafka.smack.dev", "v1alpha1", "kafkaclusters"
-BENCH_LABEL = "smack.dev/bench"
 SPREAD = [{"field": "@hostname", "operator": "UNIQUE"}, {"field": "@zone", "operator": "GROUP_BY", "value": "3"}]
 # Kinds whose resourceVersions the idle-writes mode compares (plural names for kubectl).
 CHILD_KINDS = "statefulsets,configmaps,services,poddisruptionbudgets,serviceclaims,pods,persistentvolumeclaims"
-
-
-def kubectl(*args: str, input: str | None = None, check: bool = True) -> str:
-    proc = subprocess.run([f"{KUBE_BIN}/kubectl", *args], input=input, capture_output=True, text=True)
-    if check and proc.returncode != 0:
-        raise RuntimeError(f"kubectl {' '.join(args)} failed: {proc.stderr}")
-    return proc.stdout
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:
@@ -89,12 +79,6 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: 
             return value
         time.sleep(interval)
     raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Operator:
@@ -382,16 +366,6 @@ class Bench:
         return result
 
 
-def nodes(count: int) -> list[dict]:
-    return [{"apiVersion": "v1", "kind": "Node", "metadata": {
-        "name": f"kbench-{i}", "annotations": {"kwok.x-k8s.io/node": "fake"},
-        "labels": {"kubernetes.io/hostname": f"kbench-{i}", "topology.kubernetes.io/zone": f"zone-{'abc'[i % 3]}",
-                   "type": "kwok", BENCH_LABEL: "true"}},
-        "status": {"allocatable": {"cpu": "32", "memory": "128Gi", "pods": "110", "ephemeral-storage": "100Gi"},
-                   "capacity": {"cpu": "32", "memory": "128Gi", "pods": "110", "ephemeral-storage": "100Gi"}}}
-        for i in range(count)]
-
-
 def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -412,15 +386,10 @@ def main() -> None:
     args = parser.parse_args()
     brokers = [int(b) for b in args.brokers.split(",") if b]
     modes = ("upgrade", "idle-writes", "memory") if args.mode == "all" else (args.mode,)
-    if not os.environ.get("KUBECONFIG"):
-        out = subprocess.run(["hack/cluster-up.sh"], cwd=ROOT, stdout=subprocess.PIPE, text=True, check=True).stdout
-        os.environ["KUBECONFIG"] = out.strip().splitlines()[-1].removeprefix("export KUBECONFIG=")
-    config.load_kube_config(os.environ["KUBECONFIG"])
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
-    kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+    config.load_kube_config(use_local_cluster())
     # One host per broker and per controller (@hostname UNIQUE), spread over three zones.
     count = max([b + 3 for b in brokers] if "upgrade" in modes else [6])
-    kubectl("apply", "-f", "-", input=yaml.safe_dump_all(nodes(count)))
+    kubectl("apply", "-f", "-", input=yaml.safe_dump_all(simulated_nodes(count, "kbench")))
     kubectl("wait", "--for=condition=Ready", "node", "-l", f"{BENCH_LABEL}=true", "--timeout=60s")
     bench = Bench(args)
     print(f"cluster: {count} bench nodes + the cluster's own; {os.cpu_count()} CPUs, load average "

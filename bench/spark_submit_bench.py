@@ -15,7 +15,6 @@ Run: .venv/bin/python bench/spark_submit_bench.py [--apps 1000] [--nodes 20] [--
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
@@ -27,14 +26,7 @@ from pathlib import Path
 
 import yaml
 from kubernetes import client, config, watch
-
-ROOT = Path(__file__).resolve().parent.parent
-KUBE_BIN = subprocess.check_output(["bash", "-c", ". hack/lib.sh && echo $KUBE_BIN"], cwd=ROOT, text=True).strip()
-
-
-def kubectl(*args: str, input: str | None = None) -> str:
-    return subprocess.run([f"{KUBE_BIN}/kubectl", *args], input=input, capture_output=True, text=True,
-                          check=True).stdout
+from local_cluster import ROOT, kubectl, simulated_nodes, use_local_cluster
 
 
 def application(name: str) -> dict:
@@ -59,18 +51,10 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=900)
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # the figures show before the (long) cleanup
-    if not os.environ.get("KUBECONFIG"):
-        out = subprocess.run(["hack/cluster-up.sh"], cwd=ROOT, stdout=subprocess.PIPE, text=True, check=True).stdout
-        os.environ["KUBECONFIG"] = out.strip().splitlines()[-1].removeprefix("export KUBECONFIG=")
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
+    use_local_cluster()
     config.load_kube_config()
 
-    nodes = [{"apiVersion": "v1", "kind": "Node", "metadata": {
-        "name": f"bench-{i}", "annotations": {"kwok.x-k8s.io/node": "fake"},
-        "labels": {"kubernetes.io/hostname": f"bench-{i}", "topology.kubernetes.io/zone": f"zone-{'abc'[i % 3]}",
-                   "type": "kwok", "smack.dev/bench": "true"}},
-        "status": {"allocatable": {"cpu": "32", "memory": "128Gi", "pods": "110"},
-                   "capacity": {"cpu": "32", "memory": "128Gi", "pods": "110"}}} for i in range(args.nodes)]
+    nodes = simulated_nodes(args.nodes)
     kubectl("apply", "-f", "-", input=yaml.safe_dump_all(nodes))
     ns = f"bench-spark-{int(time.time())}"
     kubectl("create", "namespace", ns)
