@@ -26,7 +26,7 @@ from ..meta.webhook import register_service
 from ..sdk import runtime
 from ..sdk.apply import Applier, Outcome, applier_for, contains
 from ..sdk.claims import Grant, grants
-from ..sdk.conditions import Condition, get_condition, set_condition
+from ..sdk.conditions import get_condition, invalid_spec
 from ..sdk.controller import ChildKind, Result, register
 from ..sdk.metrics import APPLY_TOTAL, RESOURCES_READY, observe_plans
 from ..sdk.plans import HALT, Plan, PlanControlError, PlanControls, parse_controls, reset_patch
@@ -97,10 +97,7 @@ def reconcile(body: dict[str, Any]) -> Result:
     try:
         dc = Datacenter.from_body(body)
     except ValidationError as exc:
-        message = "; ".join(f"spec.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        status = previous.model_copy(update={"conditions": set_condition(previous.conditions, Condition(
-            type="Ready", status="False", reason="InvalidSpec", message=message,
-            observed_generation=meta["generation"]))})
+        status, message = invalid_spec(previous, exc, meta["generation"])
         _write_status(body, previous, status)
         kopf.warn(body, reason="InvalidSpec", message=message)
         return Result("invalid")

@@ -20,7 +20,7 @@ from ..meta.webhook import register_service
 from ..sdk import runtime
 from ..sdk.apply import Applier, Outcome, applier_for
 from ..sdk.claims import admission_condition, grants
-from ..sdk.conditions import Condition, get_condition, set_condition
+from ..sdk.conditions import get_condition, invalid_spec
 from ..sdk.controller import ChildKind, Result, register
 from ..sdk.metrics import APPLY_TOTAL, RESOURCES_READY, observe_plans, step_started
 from ..sdk.plans import HALT, Plan, PlanControlError, Status, parse_controls, reset_patch
@@ -81,10 +81,7 @@ def reconcile(body: dict[str, Any]) -> Result:
     except ValidationError as exc:
         # The CRD schema rejects bad specs at apply time; this catches what it cannot
         # express. Nothing is touched: the last good children keep running.
-        message = "; ".join(f"spec.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        status = previous.model_copy(update={"conditions": set_condition(previous.conditions, Condition(
-            type="Ready", status="False", reason="InvalidSpec", message=message,
-            observed_generation=meta["generation"]))})
+        status, message = invalid_spec(previous, exc, meta["generation"])
         _write_status(body, previous, status)
         kopf.warn(body, reason="InvalidSpec", message=message)
         return Result("invalid")

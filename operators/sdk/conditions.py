@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from .models import Model
 
@@ -65,3 +65,19 @@ def get_condition(conditions: list[Condition], type_: str) -> Condition | None:
 # The ``status.conditions`` field: a list-map keyed by type, as metav1.Condition lists are declared.
 Conditions = Annotated[list[Condition], Field(json_schema_extra={
     "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]})]
+
+
+S = TypeVar("S", bound=Model)
+
+
+def invalid_spec(status: S, exc: ValidationError, generation: int) -> tuple[S, str]:
+    """``status`` with Ready=False, reason InvalidSpec, for a spec the CRD schema let through but the
+    models refuse; and the message, which names every refused field (``spec.<path>: <why>``).
+
+    ``status`` is any status model with ``conditions``; nothing else in it changes, so the last good
+    children keep running.
+    """
+    message = "; ".join(f"spec.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+    conditions = set_condition(status.conditions, Condition(
+        type="Ready", status="False", reason="InvalidSpec", message=message, observed_generation=generation))
+    return status.model_copy(update={"conditions": conditions}), message

@@ -21,7 +21,7 @@ from ..meta.api import SERVICE_CLAIM, ServiceClaimSpec, ServiceClaimStatus
 from ..meta.webhook import register_service
 from ..sdk.apply import Applier, Outcome, applier_for, contains, merge_patch
 from ..sdk.claims import admission_condition, grants
-from ..sdk.conditions import Condition, get_condition, set_condition
+from ..sdk.conditions import get_condition, invalid_spec
 from ..sdk.controller import ChildKind, Result, register
 from ..sdk.metrics import APPLY_TOTAL, START_LATENCY, STATE_DURATION, STATE_TRANSITIONS
 from .api import (
@@ -185,10 +185,7 @@ def _key(app: Application) -> tuple[str, str]:
 
 def _invalid(body: dict[str, Any], api_version: str, previous: Any, exc: ValidationError) -> None:
     """Report a spec the schema let through but the models refuse; touch nothing else."""
-    message = "; ".join(f"spec.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-    status = previous.model_copy(update={"conditions": set_condition(previous.conditions, Condition(
-        type="Ready", status="False", reason="InvalidSpec", message=message,
-        observed_generation=body["metadata"]["generation"]))})
+    status, message = invalid_spec(previous, exc, body["metadata"]["generation"])
     _write_status(body, api_version, previous, status)
     kopf.warn(body, reason="InvalidSpec", message=message)
 

@@ -40,3 +40,18 @@ def test_order_is_kept_and_other_types_untouched():
 def test_reason_must_be_camel_case_word(reason):
     with pytest.raises(ValueError, match="CamelCase"):
         set_condition([], cond("True", reason=reason))
+
+
+def test_invalid_spec_marks_ready_false_naming_every_refused_field():
+    import pydantic
+
+    from operators.kafka.api import KafkaClusterSpec, KafkaClusterStatus
+    from operators.sdk.conditions import invalid_spec
+    try:
+        KafkaClusterSpec.model_validate({"brokers": {"replicas": 0}, "version": "0.1"})
+    except pydantic.ValidationError as exc:
+        status, message = invalid_spec(KafkaClusterStatus(version="4.1.1"), exc, 7)
+    ready = get_condition(status.conditions, "Ready")
+    assert (ready.status, ready.reason, ready.observed_generation) == ("False", "InvalidSpec", 7)
+    assert ready.message == message and "spec.brokers.replicas" in message and "spec.version" in message
+    assert status.version == "4.1.1"
