@@ -105,11 +105,10 @@ def deploy_plan(cluster: Cluster, pods: list[dict[str, Any]], grants: dict[str, 
     the claim's message), Starting until the pod exists, Started until it is Ready. A scale-up adds
     steps, as in DC/OS.
     """
+    present = {p["metadata"]["name"] for p in pods}
+    ready = {p["metadata"]["name"] for p in pods if PodView.of(p, {}).ready}
     phases = []
     for role in ROLES:
-        ready = {p["metadata"]["name"] for p in pods if p["metadata"].get("labels", {}).get(ROLE_LABEL) == role
-                 and PodView.of(p, {}).ready}
-        present = {p["metadata"]["name"] for p in pods}
         steps = []
         for ordinal in range(cluster.replicas(role)):
             name = f"{cluster.sts_name(role)}-{ordinal}"
