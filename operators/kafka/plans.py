@@ -43,6 +43,7 @@ from ..sdk.plans import (
 )
 from ..sdk.recovery import NodeFailure, Recovery, completed_steps, recover, recovery_plan
 from ..sdk.rollout import PodView, RestartReason, controller_lag, pod_step, restart_allowed
+from . import gates
 from .api import METADATA_LEVELS, ROLES, KafkaClusterSpec, KafkaClusterStatus, ListenerStatus, NodeSetStatus, Role
 from .config import broker_min_insync_replicas, digest, dynamic_config
 from .gates import Answer, Answers, PartitionState, Unanswered, replicas_on, restart_blockers
@@ -379,8 +380,11 @@ class Observed:
     def active_controller(self) -> int | None:
         """The ordinal of the active controller (the KRaft quorum leader), None when unknown."""
         quorum = self.answers.quorum
-        leader = quorum.value.leader_id if quorum is not None and quorum.value is not None else -1
-        return self.cluster.node_of(leader)[1] if leader >= 0 else None
+        leader = gates.active_controller(quorum.value) if quorum is not None and quorum.value is not None else None
+        if leader is None:
+            return None
+        role, ordinal = self.cluster.node_of(leader)
+        return ordinal if role == "controller" else None
 
 
 def nodes_to_check(pods: Sequence[dict[str, Any]], previous: KafkaClusterStatus) -> list[str]:

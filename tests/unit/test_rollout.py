@@ -149,3 +149,16 @@ def test_a_restart_waits_for_the_stateful_set_controller_to_observe_the_latest_s
     assert controller_lag({"metadata": {"name": "web", "generation": 3}, "status": {}}) is not None
     assert controller_lag({"metadata": {"name": "web", "generation": 3}, "status": {"observedGeneration": 3}}) is None
     assert controller_lag(None) is None
+
+
+def test_restart_reasons_are_a_closed_vocabulary_with_their_notes():
+    from operators.sdk.rollout import RestartReason
+    outdated = PodView.of(pod("a", hash_="old"), WANTED)
+    requested = PodView.of(pod("b") | {"metadata": pod("b")["metadata"] | {"annotations": {
+        **pod("b")["metadata"]["annotations"], "smack.dev/replace": "true"}}}, WANTED)
+    assert (outdated.restart_reason, requested.restart_reason, view(pod("c")).restart_reason) == (
+        RestartReason.OUTDATED, RestartReason.REPLACE_REQUESTED, None)
+    assert [(r.value, r.step_note, r.note) for r in RestartReason] == [
+        ("outdated", "runs an older config or version", "to apply the current config and version"),
+        ("restart", "restart requested by annotation", "restart requested"),
+        ("replace", "replace requested by annotation", "replace requested")]

@@ -6,8 +6,10 @@ import uuid
 
 import pytest
 
-from operators.kafka.admin import partitions_from_kafka_python, quorum_from_kafka_python
+from operators.kafka.admin import Settings, partitions_from_kafka_python, quorum_from_kafka_python
+from operators.kafka.api import KafkaClusterSpec
 from operators.kafka.gates import PartitionState, QuorumState, ReplicaState, broker_restart_blockers
+from operators.kafka.resources import Cluster
 
 from .recorded import load
 
@@ -53,3 +55,41 @@ def test_conversion_rejects_errors():
     doc["topics"][0]["partitions"][0]["error"] = "[Error 6] NotLeaderOrFollowerError"
     with pytest.raises(ValueError, match="NotLeaderOrFollower"):
         quorum_from_kafka_python(doc)
+
+
+# ----------------------------------------------------------------------------- the choice, and the simulated admin
+
+
+class ConfigMaps:
+    """What SimulatedAdmin reads from Kubernetes: ConfigMaps by (namespace, name)."""
+
+    def __init__(self, **data: str):
+        self.data = data
+        self.asked: list[tuple[str, str, str, str | None]] = []
+
+    def get(self, api_version: str, kind: str, name: str, namespace: str | None) -> dict | None:
+        self.asked.append((api_version, kind, name, namespace))
+        return {"data": {"partitions": self.data[name]}} if name in self.data else None
+
+
+def test_settings_choose_the_admin_once_from_the_environment():
+    assert Settings.from_env({}) == Settings("kafka-python")
+    assert Settings.from_env({"SMACK_KAFKA_ADMIN": "kafka-python"}).note == ""
+    simulated = Settings.from_env({"SMACK_KAFKA_ADMIN": "none"})
+    assert simulated.admin == "none" and simulated.note == "(simulated: SMACK_KAFKA_ADMIN=none)"
+    with pytest.raises(ValueError, match=r"^SMACK_KAFKA_ADMIN='kafka' is not an Admin implementation; "
+                                         r"allowed: kafka-python, none$"):
+        Settings.from_env({"SMACK_KAFKA_ADMIN": "kafka"})
+
+
+def test_the_simulated_admin_reads_its_partitions_from_a_config_map_and_has_no_quorum():
+    cluster = Cluster("prod", "ns", "1b4e28ba-2fa1-11d2-883f-0016d3cca427", KafkaClusterSpec.model_validate({}))
+    kube = ConfigMaps(**{"prod-simulated-partitions": "orders-0: 3,0\n"})
+    with Settings("none").connect(cluster, kube) as admin:
+        assert admin.describe_partitions() == ([PartitionState("orders", 0, 3, (3, 0), (3, 0))], None)
+        assert admin.describe_quorum() is None
+        admin.update_features({"metadata.version": 27})
+        admin.alter_broker_configs(0, {"log.retention.hours": "12"})
+    assert kube.asked == [("v1", "ConfigMap", "prod-simulated-partitions", "ns")]
+    with Settings("none").connect(cluster, ConfigMaps()) as admin:
+        assert admin.describe_partitions() == ([], None)  # no ConfigMap: no partitions

@@ -196,3 +196,21 @@ def test_scale_down_waits_for_every_replica_on_the_brokers_to_go():
     assert parts[0].leader == 3 and parts[0].isr == (3, 0, 1)
     with pytest.raises(ValueError, match=r"line 2: 'orders: 1' is not"):
         partitions_from_text("orders-0: 1\norders: 1")
+
+
+def test_one_pass_of_answers_replays_to_the_gates_without_asking_again():
+    from operators.kafka.gates import Answer, Answers, Unanswered, restart_blockers
+
+    def refused() -> None:
+        raise ConnectionError("NoBrokersAvailable")
+
+    assert Answer.ask(refused) == Answer(error="NoBrokersAvailable")
+    at_min = PartitionState("orders", 0, 1, (1, 2, 3), (1, 2))
+    answers = Answers(Answer.ask(lambda: ([at_min], None)), Answer(None))
+    assert restart_blockers(answers, "broker", 1, default_min_isr=2) == [
+        "orders-0: ISR [1, 2] would drop to [2], below min.insync.replicas=2"]
+    assert restart_blockers(answers, "controller", 1001, default_min_isr=2) == []  # no quorum to protect
+    with pytest.raises(Unanswered, match="describe partitions: NoBrokersAvailable"):
+        Answers(Answer.ask(refused)).describe_partitions()
+    with pytest.raises(Unanswered, match="the quorum was not asked this pass"):
+        Answers().describe_quorum()
