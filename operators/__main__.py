@@ -58,9 +58,10 @@ def main(argv: list[str] | None = None) -> None:
         if name == "kafka":  # registers explicitly, with the settings read once here
             from .kafka.admin import Settings
             try:
-                module.setup(Settings.from_env(os.environ))
+                settings = Settings.from_env(os.environ)
             except ValueError as exc:
                 parser.error(str(exc))
+            module.setup(settings)
     logging.getLogger(__name__).info("operators: %s", ", ".join(only))
     webhook = runtime.Webhook(args.webhook_cert_dir, args.webhook_address, args.webhook_port,
                               args.webhook_host, args.webhook_configuration,

@@ -132,8 +132,9 @@ def _observe(settings: Settings, body: dict[str, Any], previous: KafkaClusterSta
     quorum = _ask(settings, cluster, lambda a: a.describe_quorum()) if "controller" in gated else None
     if quorum is not None and quorum.error is not None:
         log.warning("cannot describe the KRaft quorum of %s/%s: %s", cluster.namespace, cluster.name, quorum.error)
-    return Observed(cluster, body["metadata"]["generation"], previous, live, grants(claim), admission_condition(claim),
-                    pods, failures, Answers(partitions, quorum), shape)
+    return Observed(cluster=cluster, generation=body["metadata"]["generation"], previous=previous,
+                    stateful_sets=live, grants=grants(claim), admission=admission_condition(claim), pods=pods,
+                    failures=failures, answers=Answers(partitions, quorum), scale_down=shape)
 
 
 def _ask(settings: Settings, cluster: Cluster, question: Callable[[KafkaAdmin], T]) -> Answer[T]:
