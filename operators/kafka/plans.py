@@ -211,70 +211,15 @@ def derive(cluster: Cluster, generation: int, *, stateful_sets: dict[Role, dict[
     """
     sets = {role: node_set_status(cluster, role, stateful_sets.get(role), pods, grants.get(role))
             for role in ROLES}
-    admitted = all(s.admitted >= s.desired for s in sets.values())
     ready = all(s.ready >= s.desired for s in sets.values())
     updated = all(s.updated >= s.desired for s in sets.values())
-    counts = ", ".join(f"{sets[r].ready}/{sets[r].desired} {r}s ready" for r in ("broker", "controller"))
-
-    def cond(type_: str, status: str, reason: str, message: str) -> Condition:
-        return Condition(type=type_, status=status, reason=reason, message=message, observed_generation=generation)
-
-    if admitted:
-        admitted_cond = cond("Admitted", "True", "Admitted", admission.message if admission else "admitted")
-    elif admission is None:
-        admitted_cond = cond("Admitted", "Unknown", "Pending", "the meta-controller has not answered the claim yet")
-    else:
-        granted = ", ".join(f"{sets[r].admitted}/{sets[r].desired} {r}s" for r in ("broker", "controller"))
-        admitted_cond = cond("Admitted", "False", admission.reason if admission.status != "True" else "ScalingUp",
-                             f"{granted} admitted: {admission.message}")
-    if ready:
-        ready_cond = cond("Ready", "True", "AllNodesReady", counts)
-    elif not admitted:
-        ready_cond = cond("Ready", "False", "NotAdmitted", f"{counts}; {admitted_cond.message}")
-    else:
-        ready_cond = cond("Ready", "False", "NodesNotReady", counts)
-    if not admitted:
-        progressing = cond("Progressing", "True", "WaitingForAdmission", admitted_cond.message)
-    elif scale_down_blocked:
-        progressing = cond("Progressing", "False", "ScaleDownBlocked", scale_down_blocked)
-    elif recovery is not None and recovery.status != Status.COMPLETE:
-        failing = next(f"{s.name}: {s.message}" for p in recovery.phases for s in p.steps
-                       if s.status != Status.COMPLETE)
-        progressing = cond("Progressing", "True", "Recovering", f"recovery plan: {failing}")
-    elif not ready:
-        progressing = cond("Progressing", "True", "Deploying", f"waiting for pods: {counts}")
-    elif plan is not None and plan.status == "Error":
-        failed = next(f"{s.name}: {s.message}" for p in plan.phases for s in p.steps if s.status == "Error")
-        progressing = cond("Progressing", "False", "RolloutStalled", f"update plan stopped at {failed}")
-    elif not updated:
-        stale = sum(s.desired - s.updated for s in sets.values())
-        canary = next((p for p in plan.phases if p.awaiting_proceed), None) if plan is not None else None
-        if plan is not None and plan.paused:
-            progressing = cond("Progressing", "False", "RolloutPaused",
-                               f"{stale} pods run an older config or version; the update plan is paused")
-        elif canary is not None:
-            done = sum(s.status == Status.COMPLETE for s in canary.steps)
-            progressing = cond("Progressing", "False", "CanaryWaiting", (
-                f"{done} {canary.name} updated; the canary waits for approval: kubectl annotate --overwrite "
-                f"kafkacluster {cluster.name} {PROCEED_ANNOTATION}=update/{canary.name}={done + 1}"))
-        else:
-            progressing = cond("Progressing", "True", "RollingUpdate", "; ".join([
-                f"{stale} pods run an older config or version; restarting them one at a time", *waiting]))
-    elif plan is not None and plan.status != "Complete":
-        pending = next(s.message for p in plan.phases for s in p.steps if s.status != "Complete")
-        progressing = cond("Progressing", "True", "ApplyingChanges", pending)
-    else:
-        progressing = cond("Progressing", "False", "Stable", "every pod runs the current spec")
+    admitted = _admitted_condition(sets, admission)
     conditions = previous.conditions
-    for c in (ready_cond, admitted_cond, progressing):
-        conditions = set_condition(conditions, c, at=at)
-    was_scaling_down = get_condition(previous.conditions, "ScalingDown")
-    if scale_down_blocked:
-        conditions = set_condition(conditions, cond("ScalingDown", "True", "BrokersNotEmpty", scale_down_blocked),
-                                   at=at)
-    elif was_scaling_down is not None and was_scaling_down.status == "True":
-        conditions = set_condition(conditions, cond("ScalingDown", "False", "BrokersRemoved", (
-            f"the brokers above {cluster.replicas('broker')} held no replicas and were removed")), at=at)
+    for c in (_ready_condition(sets, admitted), admitted,
+              _progressing_condition(cluster, sets, admitted, plan, recovery, waiting, scale_down_blocked),
+              _scaling_down_condition(cluster, previous, scale_down_blocked)):
+        if c is not None:
+            conditions = set_condition(conditions, c.model_copy(update={"observed_generation": generation}), at=at)
 
     servers = bootstrap_servers(cluster)
     return KafkaClusterStatus(
@@ -292,6 +237,86 @@ def derive(cluster: Cluster, generation: int, *, stateful_sets: dict[Role, dict[
         plans=[render_plan(p) for p in (deploy, plan, recovery) if p is not None] or previous.plans,
         update_target=target or previous.update_target,
     )
+
+
+def _counts(sets: dict[Role, NodeSetStatus]) -> str:
+    return ", ".join(f"{sets[r].ready}/{sets[r].desired} {r}s ready" for r in ("broker", "controller"))
+
+
+def _admitted_condition(sets: dict[Role, NodeSetStatus], admission: Condition | None) -> Condition:
+    """Admitted: every desired pod is admitted (the claim's message), or how many are and why not."""
+    if all(s.admitted >= s.desired for s in sets.values()):
+        return Condition(type="Admitted", status="True", reason="Admitted",
+                         message=admission.message if admission else "admitted")
+    if admission is None:
+        return Condition(type="Admitted", status="Unknown", reason="Pending",
+                         message="the meta-controller has not answered the claim yet")
+    granted = ", ".join(f"{sets[r].admitted}/{sets[r].desired} {r}s" for r in ("broker", "controller"))
+    return Condition(type="Admitted", status="False",
+                     reason=admission.reason if admission.status != "True" else "ScalingUp",
+                     message=f"{granted} admitted: {admission.message}")
+
+
+def _ready_condition(sets: dict[Role, NodeSetStatus], admitted: Condition) -> Condition:
+    """Ready: every desired controller and broker pod is Ready."""
+    counts = _counts(sets)
+    if all(s.ready >= s.desired for s in sets.values()):
+        return Condition(type="Ready", status="True", reason="AllNodesReady", message=counts)
+    if admitted.status != "True":
+        return Condition(type="Ready", status="False", reason="NotAdmitted", message=f"{counts}; {admitted.message}")
+    return Condition(type="Ready", status="False", reason="NodesNotReady", message=counts)
+
+
+def _progressing_condition(cluster: Cluster, sets: dict[Role, NodeSetStatus], admitted: Condition,
+                           plan: Plan | None, recovery: Plan | None, waiting: Sequence[str],
+                           scale_down_blocked: str | None) -> Condition:
+    """Progressing: what the operator is doing (True) or why it stands still (False), first match wins."""
+    def cond(status: str, reason: str, message: str) -> Condition:
+        return Condition(type="Progressing", status=status, reason=reason, message=message)
+
+    if admitted.status != "True":
+        return cond("True", "WaitingForAdmission", admitted.message)
+    if scale_down_blocked:
+        return cond("False", "ScaleDownBlocked", scale_down_blocked)
+    if recovery is not None and recovery.status != Status.COMPLETE:
+        failing = next(f"{s.name}: {s.message}" for p in recovery.phases for s in p.steps
+                       if s.status != Status.COMPLETE)
+        return cond("True", "Recovering", f"recovery plan: {failing}")
+    if not all(s.ready >= s.desired for s in sets.values()):
+        return cond("True", "Deploying", f"waiting for pods: {_counts(sets)}")
+    if plan is not None and plan.status == "Error":
+        failed = next(f"{s.name}: {s.message}" for p in plan.phases for s in p.steps if s.status == "Error")
+        return cond("False", "RolloutStalled", f"update plan stopped at {failed}")
+    if not all(s.updated >= s.desired for s in sets.values()):
+        stale = sum(s.desired - s.updated for s in sets.values())
+        canary = next((p for p in plan.phases if p.awaiting_proceed), None) if plan is not None else None
+        if plan is not None and plan.paused:
+            return cond("False", "RolloutPaused", f"{stale} pods run an older config or version; the update plan "
+                                                  "is paused")
+        if canary is not None:
+            done = sum(s.status == Status.COMPLETE for s in canary.steps)
+            return cond("False", "CanaryWaiting", (
+                f"{done} {canary.name} updated; the canary waits for approval: kubectl annotate --overwrite "
+                f"kafkacluster {cluster.name} {PROCEED_ANNOTATION}=update/{canary.name}={done + 1}"))
+        return cond("True", "RollingUpdate", "; ".join([
+            f"{stale} pods run an older config or version; restarting them one at a time", *waiting]))
+    if plan is not None and plan.status != "Complete":
+        pending = next(s.message for p in plan.phases for s in p.steps if s.status != "Complete")
+        return cond("True", "ApplyingChanges", pending)
+    return cond("False", "Stable", "every pod runs the current spec")
+
+
+def _scaling_down_condition(cluster: Cluster, previous: KafkaClusterStatus,
+                            scale_down_blocked: str | None) -> Condition | None:
+    """ScalingDown: True while brokers to remove still hold replicas, False once they were removed;
+    None (left as it is, or absent) otherwise."""
+    if scale_down_blocked:
+        return Condition(type="ScalingDown", status="True", reason="BrokersNotEmpty", message=scale_down_blocked)
+    was = get_condition(previous.conditions, "ScalingDown")
+    if was is not None and was.status == "True":
+        return Condition(type="ScalingDown", status="False", reason="BrokersRemoved", message=(
+            f"the brokers above {cluster.replicas('broker')} held no replicas and were removed"))
+    return None
 
 
 # --------------------------------------------------------------------------- scale-down shape
@@ -331,10 +356,10 @@ def hold_brokers(cluster: Cluster, running: int,
         return ScaleDown(cluster)
     removing = tuple(range(wanted, running))
     kept = cluster.keeping_brokers(running)
-    if partitions is None or partitions.error is not None or partitions.value is None:
-        error = partitions.error if partitions is not None else None
-        return ScaleDown(kept, f"cannot read the partition assignment: {error or 'not asked'}")
-    left = replicas_on(removing, partitions.value[0])
+    if partitions is None or partitions.error is not None:
+        why = partitions.error if partitions is not None else "not asked"
+        return ScaleDown(kept, f"cannot read the partition assignment: {why}")
+    left = replicas_on(removing, partitions.get("describe partitions")[0])
     if left:
         names = ", ".join(map(str, removing))
         shown = ", ".join(left[:10]) + (f" and {len(left) - 10} more" if len(left) > 10 else "")
