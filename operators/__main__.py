@@ -53,7 +53,9 @@ def main(argv: list[str] | None = None) -> None:
     from .sdk import runtime  # registers the startup settings
     runtime.serve_webhooks(args.webhook_cert_dir is not None)
     for name in only:
-        importlib.import_module(OPERATORS[name])
+        module = importlib.import_module(OPERATORS[name])
+        if hasattr(module, "setup"):  # until every operator registers through setup()
+            module.setup()
     logging.getLogger(__name__).info("operators: %s", ", ".join(only))
     webhook = runtime.Webhook(args.webhook_cert_dir, args.webhook_address, args.webhook_port,
                               args.webhook_host, args.webhook_configuration,
