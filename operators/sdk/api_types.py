@@ -23,9 +23,9 @@ class Resources(Model):
 
 # Quantities are compared as quantities (10Gi == 10240Mi); a rule over a value that is not a quantity
 # passes here, since the Quantity type's own rule already refuses it with a clearer message.
-_SAME_SIZE = ("!isQuantity(self.size) || !isQuantity(oldSelf.size) || "
-              "(!quantity(self.size).isLessThan(quantity(oldSelf.size)) && "
-              "!quantity(self.size).isGreaterThan(quantity(oldSelf.size)))")
+_QUANTITIES = "!isQuantity(self.size) || !isQuantity(oldSelf.size) || "
+_NOT_SMALLER = "!quantity(self.size).isLessThan(quantity(oldSelf.size))"
+_NOT_LARGER = "!quantity(self.size).isGreaterThan(quantity(oldSelf.size))"
 
 
 class Storage(Model):
@@ -36,9 +36,15 @@ class Storage(Model):
     """
 
     model_config = Model.model_config | {"json_schema_extra": validations(
-        cel(_SAME_SIZE, message_expression="'size is immutable after creation: ' + oldSelf.size + ' cannot become '"
-                                           " + self.size + ' (a volume cannot shrink, and expansion is not "
-                                           "supported yet)'", field_path=".size", reason="FieldValueForbidden"),
+        cel(f"{_QUANTITIES}({_NOT_SMALLER} && {_NOT_LARGER})",
+            message_expression="'size is immutable after creation (' + oldSelf.size + ' -> ' + self.size + "
+                               "'): volume expansion is not supported yet'",
+            field_path=".size", reason="FieldValueForbidden"),
+        # A shrink also says why it can never be allowed.
+        cel(_QUANTITIES + _NOT_SMALLER,
+            message_expression="'size cannot shrink from ' + oldSelf.size + ' to ' + self.size + "
+                               "': a volume cannot be made smaller'",
+            field_path=".size", reason="FieldValueForbidden"),
         cel("(has(self.storageClassName) ? self.storageClassName : '') == "
             "(has(oldSelf.storageClassName) ? oldSelf.storageClassName : '')",
             "storageClassName is immutable after creation", field_path=".storageClassName",
