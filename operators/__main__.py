@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 from pathlib import Path
 
 OPERATORS = {
@@ -53,7 +54,13 @@ def main(argv: list[str] | None = None) -> None:
     from .sdk import runtime  # registers the startup settings
     runtime.serve_webhooks(args.webhook_cert_dir is not None)
     for name in only:
-        importlib.import_module(OPERATORS[name])
+        module = importlib.import_module(OPERATORS[name])
+        if name == "cassandra":
+            from .cassandra.settings import Settings as CassandraSettings
+            try:
+                module.setup(CassandraSettings.from_env(os.environ))
+            except ValueError as exc:
+                parser.error(str(exc))
     logging.getLogger(__name__).info("operators: %s", ", ".join(only))
     webhook = runtime.Webhook(args.webhook_cert_dir, args.webhook_address, args.webhook_port,
                               args.webhook_host, args.webhook_configuration,
