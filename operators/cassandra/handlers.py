@@ -37,7 +37,6 @@ from .plans import (
     NodeOperation,
     Observed,
     RecordReplaceAddress,
-    RemoveUnjoined,
     Replace,
     Restart,
     Wait,
@@ -160,8 +159,6 @@ def _node_action(probe: Probe, rec: Recorder, dc: Datacenter, action: Action) ->
             return False
         case Bootstrap(pod, where):
             rec.info("BootstrappingNode", f"{where}: creating {pod}; every other node is up and normal")
-        case RemoveUnjoined(pod, where):
-            rec.info("RemovingNode", f"{where}: removing {pod}, which never joined the ring")
         case NodeOperation(pod, _, command, reason):
             return nodetool(pod, command, reason)
         case Decommission(pod, _, run, stamp, at):

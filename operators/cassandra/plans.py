@@ -493,14 +493,6 @@ class Decommission:
 
 
 @dataclass(frozen=True)
-class RemoveUnjoined:
-    """``pod`` never joined the ring: :attr:`Next.children` already dropped it; only reported."""
-
-    pod: str
-    where: str
-
-
-@dataclass(frozen=True)
 class Restart:
     """Drain ``pod`` (when ``drain``: it is up and not drained yet), mark it drained, delete it (uid
     ``uid`` as a precondition); the StatefulSet recreates it from the current template."""
@@ -544,7 +536,7 @@ class Wait:
     blockers: tuple[str, ...]
 
 
-Action = Bootstrap | NodeOperation | Decommission | RemoveUnjoined | Restart | RecordReplaceAddress | Replace | Wait
+Action = Bootstrap | NodeOperation | Decommission | Restart | RecordReplaceAddress | Replace | Wait
 _MAINTENANCE = {CLEANUP: "CleanedUpNode", UPGRADESSTABLES: "UpgradedSSTables"}
 
 
@@ -652,8 +644,8 @@ def _action(seen: Observed, records: list[NodeStatus], granted: Mapping[str, Gra
         done = {"cleanup": False} if phase == CLEANUP else {"sstables": dc.spec.server_version}
         return NodeOperation(pod, where, phase, _MAINTENANCE[phase], tuple(mark(records, pod, **done)))
     if plan == "decommission":
-        if record is None:
-            return RemoveUnjoined(pod, where)
+        if record is None:  # the StatefulSet drops it in this pass's apply (rack_replicas)
+            return Wait(pod, where, ("never joined the ring: its pod goes when the StatefulSet shrinks",))
         volume = f"data-{pod}"
         return Decommission(pod, where, run=not (seen.ring and pod not in seen.ring),
                             stamp=volume if not dc.spec.storage.delete_claim and volume in seen.volumes else None,
@@ -677,7 +669,7 @@ def held_by_apply(action: Action | None, before: Mapping[str, Mapping[str, Any] 
     this pass changed a StatefulSet (its generation moved from ``before``, by rack, to ``applied``), and a
     pod touched before the controller sees the change could come back from the old template. A bootstrap
     is part of the apply itself, and a wait or a report touches no pod."""
-    if action is None or isinstance(action, Bootstrap | Wait | RemoveUnjoined):
+    if action is None or isinstance(action, Bootstrap | Wait):
         return []
     return [f"StatefulSet {sts['metadata']['name']} changed in this pass; the controller has not observed it yet"
             for rack, sts in applied.items()
