@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 from pathlib import Path
 
 OPERATORS = {
@@ -54,7 +55,13 @@ def main(argv: list[str] | None = None) -> None:
     runtime.serve_webhooks(args.webhook_cert_dir is not None)
     for name in only:
         module = importlib.import_module(OPERATORS[name])
-        if hasattr(module, "setup"):  # until every operator registers through setup()
+        if name == "cassandra":
+            from .cassandra.settings import Settings as CassandraSettings
+            try:
+                module.setup(CassandraSettings.from_env(os.environ))
+            except ValueError as exc:
+                parser.error(str(exc))
+        elif hasattr(module, "setup"):  # until every operator registers through setup()
             module.setup()
     logging.getLogger(__name__).info("operators: %s", ", ".join(only))
     webhook = runtime.Webhook(args.webhook_cert_dir, args.webhook_address, args.webhook_port,

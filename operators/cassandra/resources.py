@@ -40,6 +40,9 @@ VERSION_ANNOTATION = f"{GROUP}/version"
 # On a volume kept after its node was decommissioned (storage.deleteClaim false): a node must never
 # rejoin the ring with it, so the operator does not start one on it until a person deletes it.
 DECOMMISSIONED_ANNOTATION = f"{GROUP}/decommissioned"
+# On a pod a restart drained and is about to delete: with gossip off the node still lists itself UN,
+# so it must not answer for the ring (real-services Finding 5a). The pod, and the mark, go next.
+DRAINED_ANNOTATION = f"{GROUP}/drained"
 
 DATA_DIR = "/var/lib/cassandra"
 CONFIG_DIR = "/opt/cassandra/smack/config"
