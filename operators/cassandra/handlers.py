@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,12 +20,10 @@ from pydantic import ValidationError
 from ..meta.api import SERVICE_CLAIM, ServiceClaimSpec
 from ..meta.webhook import register_service
 from ..sdk import runtime
-from ..sdk.apply import Applier, Outcome, applier_for
-from ..sdk.conditions import get_condition, invalid_spec
+from ..sdk.apply import Applier, applier_for
 from ..sdk.controller import ChildKind, Result, register
 from ..sdk.events import Recorder, run_operation
-from ..sdk.metrics import APPLY_TOTAL, RESOURCES_READY, observe_plans
-from ..sdk.plans import HALT, PlanControlError, PlanControls, parse_controls, reset_patch
+from ..sdk.service import ServiceContext
 from .api import CASSANDRA_DATACENTER, CassandraDatacenterSpec, CassandraDatacenterStatus, owned_config_problems
 from .nodetool import Probe, ProbeError, answering_node
 from .plans import (
@@ -67,17 +64,18 @@ def applier() -> Applier:
 
 def reconcile(settings: Settings, body: dict[str, Any]) -> Result:
     """One level-triggered pass over a CassandraDatacenter: at most one disruptive step per pass."""
-    rec = Recorder(body)
+    ctx = ServiceContext.of(applier(), CASSANDRA_DATACENTER, body)
     previous = CassandraDatacenterStatus.model_validate(body.get("status") or {})
     try:
         dc = Datacenter.from_body(body)
     except ValidationError as exc:
-        return _invalid(rec, body, previous, exc)
+        return ctx.refuse_spec(previous, exc)
     probe = settings.probe_for(dc.namespace)
-    seen = _observe(probe, rec, dc, body, previous)
-    nxt = decide(seen, _controls(rec, body, previous, update_target(dc)), datetime.now(UTC))
-    done = _act(probe, rec, seen, nxt)
-    return _report(rec, dc, previous, nxt.status_after(done), nxt.requeue_after)
+    seen = _observe(probe, ctx.recorder, dc, body, previous)
+    controls = ctx.plan_controls(previous.update_target, update_target(dc), halted="no step starts until it is fixed")
+    nxt = decide(seen, controls, datetime.now(UTC))
+    done = _act(probe, ctx, seen, nxt)
+    return _report(ctx, dc, previous, nxt.status_after(done), nxt.requeue_after)
 
 
 # --------------------------------------------------------------------------- observe
@@ -111,39 +109,21 @@ def _observe(probe: Probe, rec: Recorder, dc: Datacenter, body: dict[str, Any],
                        previous=previous, generation=body["metadata"]["generation"])
 
 
-def _controls(rec: Recorder, body: dict[str, Any], previous: CassandraDatacenterStatus, target: str) -> PlanControls:
-    """Plan controls from the annotations; a new update target first drops the last update's proceed
-    and force-complete entries, so a canary holds again."""
-    annotations = dict(body["metadata"].get("annotations") or {})
-    if previous.update_target is not None and previous.update_target != target:
-        patch = reset_patch(annotations, "update")
-        if patch:
-            meta = body["metadata"]
-            applier().patch_metadata(CASSANDRA_DATACENTER.api_version, KIND, meta["name"], meta["namespace"],
-                                     annotations=patch)
-            annotations = {k: v for k, v in (annotations | patch).items() if v is not None}
-    try:
-        return parse_controls(annotations)
-    except PlanControlError as exc:
-        rec.warn("InvalidPlanControl", f"{exc}; no step starts until it is fixed")
-        return HALT
-
-
 # --------------------------------------------------------------------------- act
 
 
-def _act(probe: Probe, rec: Recorder, seen: Observed, nxt: Next) -> bool:
+def _act(probe: Probe, ctx: ServiceContext, seen: Observed, nxt: Next) -> bool:
     """Apply the claim and the children, label the seeds, then carry out the one node action unless the
     apply changed a StatefulSet under it. True when the action is done (its node records hold)."""
     dc = seen.dc
-    _apply(rec, nxt.claim)
-    applied = {(m["kind"], m["metadata"]["name"]): _apply(rec, m) for m in nxt.children}
+    ctx.apply_child(nxt.claim)
+    applied = {(m["kind"], m["metadata"]["name"]): ctx.apply_child(m) for m in nxt.children}
     for pod, value in nxt.seed_labels.items():
-        applier().patch_metadata("v1", "Pod", pod, dc.namespace, labels={SEED_LABEL: value})
+        ctx.client.patch_metadata("v1", "Pod", pod, dc.namespace, labels={SEED_LABEL: value})
     held = held_by_apply(nxt.action, seen.stateful_sets,
                          {r.name: applied[("StatefulSet", dc.sts_name(r.name))] for r in dc.racks})
     action = Wait(nxt.action.pod, nxt.action.where, tuple(held)) if held else nxt.action
-    return _node_action(probe, rec, dc, action) if action is not None else False
+    return _node_action(probe, ctx.recorder, dc, action) if action is not None else False
 
 
 def _node_action(probe: Probe, rec: Recorder, dc: Datacenter, action: Action) -> bool:
@@ -184,46 +164,16 @@ def _node_action(probe: Probe, rec: Recorder, dc: Datacenter, action: Action) ->
     return True
 
 
-def _apply(rec: Recorder, manifest: dict[str, Any]) -> dict[str, Any]:
-    outcome, obj = applier().apply(manifest)
-    APPLY_TOTAL.labels(KIND, manifest["kind"], outcome.value).inc()
-    if outcome is not Outcome.UNCHANGED:
-        rec.info(f"{manifest['kind']}{outcome.value.capitalize()}",
-                 f"{outcome.value.capitalize()} {manifest['kind']} {manifest['metadata']['name']}")
-    return obj
-
-
 # --------------------------------------------------------------------------- report
 
 
-def _report(rec: Recorder, dc: Datacenter, previous: CassandraDatacenterStatus, status: CassandraDatacenterStatus,
-            requeue_after: float | None) -> Result:
-    """Write the status, update the readiness metric, and announce the datacenter turning Ready."""
-    _write_status(rec.body, previous, status)
-    ready = get_condition(status.conditions, "Ready")
-    was_ready = get_condition(previous.conditions, "Ready")
-    RESOURCES_READY.labels(KIND, dc.namespace, dc.name).set(ready.status == "True")
-    if ready.status == "True" and (was_ready is None or was_ready.status != "True"):
-        rec.info("DatacenterReady", f"{ready.message}; CQL at {dc.client_service}.{dc.namespace}.svc:9042")
+def _report(ctx: ServiceContext, dc: Datacenter, previous: CassandraDatacenterStatus,
+            status: CassandraDatacenterStatus, requeue_after: float | None) -> Result:
+    """Write the status, export the readiness and plan metrics, and announce the datacenter turning Ready."""
+    ctx.write_status(previous, status)
+    ctx.report(previous, status, ready_reason="DatacenterReady",
+               ready_detail=f"CQL at {dc.client_service}.{dc.namespace}.svc:9042")
     return Result("ok", None) if requeue_after is None else Result("progressing", requeue_after)
-
-
-def _invalid(rec: Recorder, body: dict[str, Any], previous: CassandraDatacenterStatus,
-             exc: ValidationError) -> Result:
-    """Report a spec the schema let through but the models refuse; touch nothing else."""
-    status, message = invalid_spec(previous, exc, body["metadata"]["generation"])
-    _write_status(body, previous, status)
-    rec.warn("InvalidSpec", message)
-    return Result("invalid")
-
-
-def _write_status(body: Mapping[str, Any], previous: CassandraDatacenterStatus,
-                  status: CassandraDatacenterStatus) -> None:
-    meta = body["metadata"]
-    observe_plans(KIND, meta["namespace"], meta["name"], status.plans)
-    if status.wire() == previous.wire():
-        return  # nothing changed: write nothing
-    applier().patch_status(CASSANDRA_DATACENTER.api_version, KIND, meta["name"], meta["namespace"], status.wire())
 
 
 # --------------------------------------------------------------------------- registration
