@@ -1,4 +1,4 @@
-"""Command line: ``python -m operators run [--only kafka,...]``."""
+"""Command line: ``python -m operators run [--only kafka,...]``, the one place that wires the operators."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import importlib
 import logging
 from pathlib import Path
 
+# Each operator's handlers module. One with a ``setup()`` registers its handlers when it is called
+# (meta); a service's exports ``SERVICE``, its ServiceBinding, whose demand check meta's webhook serves.
 OPERATORS = {
     "meta": "operators.meta.handlers",
     "kafka": "operators.kafka.handlers",
@@ -52,8 +54,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--only: unknown operators {', '.join(unknown)}; choose from {', '.join(OPERATORS)}")
     from .sdk import runtime  # registers the startup settings
     runtime.serve_webhooks(args.webhook_cert_dir is not None)
-    for name in only:
-        importlib.import_module(OPERATORS[name])
+    setup(only)
     logging.getLogger(__name__).info("operators: %s", ", ".join(only))
     webhook = runtime.Webhook(args.webhook_cert_dir, args.webhook_address, args.webhook_port,
                               args.webhook_host, args.webhook_configuration,
@@ -61,6 +62,22 @@ def main(argv: list[str] | None = None) -> None:
     runtime.run(namespaces=args.namespace, metrics_port=args.metrics_port or None,
                 metrics_addr=args.bind_address, liveness_port=args.liveness_port or None, verbose=args.verbose,
                 webhook=webhook)
+
+
+def setup(only: list[str]) -> None:
+    """Register the handlers of the operators named in ``only`` (keys of :data:`OPERATORS`).
+
+    A service's demand check is registered in the process that runs the service, with or
+    without meta: the service knows its demand, the check needs the meta-controller's allocator,
+    and neither imports the other.
+    """
+    from .meta.webhook import register_service
+    for name in only:
+        module = importlib.import_module(OPERATORS[name])
+        if hasattr(module, "setup"):
+            module.setup()
+        if hasattr(module, "SERVICE"):
+            register_service(module.SERVICE)
 
 
 def runtime_webhook_configuration() -> str:

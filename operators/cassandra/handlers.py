@@ -21,11 +21,11 @@ import kopf
 from kubernetes.utils import parse_quantity
 from pydantic import ValidationError
 
-from ..meta.api import ServiceClaimSpec
-from ..meta.webhook import register_service
+from ..scheduling.api import ServiceClaimSpec
+from ..scheduling.binding import ServiceBinding
+from ..scheduling.claims import Grant, grants
 from ..sdk import runtime
 from ..sdk.apply import Applier, Outcome, applier_for, contains
-from ..sdk.claims import Grant, grants
 from ..sdk.conditions import get_condition, invalid_spec
 from ..sdk.controller import ChildKind, Result, register
 from ..sdk.metrics import APPLY_TOTAL, RESOURCES_READY, observe_plans
@@ -368,7 +368,7 @@ def _demand(body: dict[str, Any]) -> ServiceClaimSpec | None:
         return None
 
 
-register_service(CASSANDRA_DATACENTER, _demand, rack_field)
+SERVICE = ServiceBinding(CASSANDRA_DATACENTER, _demand, rack_field)
 
 
 @runtime.validate(CASSANDRA_DATACENTER.group, CASSANDRA_DATACENTER.version, CASSANDRA_DATACENTER.plural,

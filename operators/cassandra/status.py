@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..sdk.claims import Grant
+from ..scheduling.claims import Grant
 from ..sdk.conditions import Condition, set_condition
 from ..sdk.plans import IN_FLIGHT, Phase, Plan, PlanControls, Status, Step, Strategy, derive_plan, render_plan
 from ..sdk.rollout import PodView, pod_step

@@ -17,10 +17,10 @@ import kopf
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
-from ..meta.api import SERVICE_CLAIM, ServiceClaimSpec, ServiceClaimStatus
-from ..meta.webhook import register_service
+from ..scheduling.api import SERVICE_CLAIM, ServiceClaimSpec, ServiceClaimStatus
+from ..scheduling.binding import ServiceBinding
+from ..scheduling.claims import admission_condition, grants
 from ..sdk.apply import Applier, Outcome, applier_for, contains, merge_patch
-from ..sdk.claims import admission_condition, grants
 from ..sdk.conditions import get_condition, invalid_spec
 from ..sdk.controller import ChildKind, Result, register
 from ..sdk.metrics import APPLY_TOTAL, START_LATENCY, STATE_DURATION, STATE_TRANSITIONS
@@ -213,7 +213,7 @@ def _demand(body: dict[str, Any]) -> ServiceClaimSpec | None:
         return None
 
 
-register_service(SPARK_APPLICATION, _demand, POD_SET_FIELDS)
+SERVICE = ServiceBinding(SPARK_APPLICATION, _demand, POD_SET_FIELDS)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from operators.cassandra.status import (
     rack_replicas,
     update_plan,
 )
-from operators.sdk.claims import Grant
+from operators.scheduling.claims import Grant
 from operators.sdk.conditions import get_condition
 from operators.sdk.plans import NO_CONTROLS, parse_controls
 
