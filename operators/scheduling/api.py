@@ -28,9 +28,7 @@ from ..sdk.conditions import Conditions
 from ..sdk.crd import CustomResource, PrinterColumn
 from ..sdk.models import Model, Quantity, cel, validations
 from ..sdk.quantities import RESOURCE_NAMES, parse_amounts
-from .labels import CLAIM_LABEL, GROUP, POD_SET_LABEL  # noqa: F401 - the contract's names, with its models
-
-REQUEST_NAMES = tuple(r for r in RESOURCE_NAMES if r != "pods")  # pods are counted, one per pod
+from .labels import GROUP
 
 _DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 _DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
