@@ -42,6 +42,9 @@ from .quota import Quota, Refusal, TenantState
 
 
 class _Allocator:
+    """One pass: the admitted claims loaded into the node index and the quota, the pending ones
+    decided by :meth:`run`."""
+
     def __init__(self, nodes: Sequence[Node], pools: Sequence[Pool], tenants: Sequence[Tenant],
                  claims: Sequence[Claim], preemption: bool) -> None:
         self.pools = {p.name: p for p in pools}

@@ -91,6 +91,8 @@ class NodeIndex:
 
 
 def in_pool(node: Node, pool: Pool | None) -> bool:
+    """Whether pods of ``pool`` (None: no pool) may use the node: its selector matches and every taint
+    that keeps pods away is tolerated."""
     tolerations = pool.tolerations if pool else ()
     if pool is not None and not pool.selector.matches(node.labels):
         return False
