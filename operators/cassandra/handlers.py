@@ -17,8 +17,8 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
-from ..meta.api import SERVICE_CLAIM, ServiceClaimSpec
-from ..meta.webhook import register_service
+from ..scheduling.api import SERVICE_CLAIM, ServiceClaimSpec
+from ..scheduling.binding import ServiceBinding
 from ..sdk import runtime
 from ..sdk.apply import Applier, applier_for
 from ..sdk.controller import ChildKind, Result, register
@@ -181,7 +181,7 @@ def _report(ctx: ServiceContext, dc: Datacenter, previous: CassandraDatacenterSt
 
 def setup(settings: Settings) -> None:
     """Register the CassandraDatacenter handlers with kopf: the reconcile loop (using ``settings``' probe),
-    the demand check of the meta-controller's admission webhook, and the owned-config webhook."""
+    and the owned-config webhook (the demand check is :data:`SERVICE`'s, served by meta's webhook)."""
     register(
         CASSANDRA_DATACENTER,
         functools.partial(reconcile, settings),
@@ -190,7 +190,6 @@ def setup(settings: Settings) -> None:
                   ChildKind("scheduling.smack.dev", "v1alpha1", "serviceclaims")],
         cluster_label=DATACENTER_LABEL,
     )
-    register_service(CASSANDRA_DATACENTER, _demand, rack_field)
     runtime.validate(CASSANDRA_DATACENTER.group, CASSANDRA_DATACENTER.version, CASSANDRA_DATACENTER.plural,
                      id="cassandra-owned-config", operations=["CREATE", "UPDATE"],
                      ignore_failures=True)(_refuse_owned_config)
@@ -201,6 +200,9 @@ def _demand(body: dict[str, Any]) -> ServiceClaimSpec | None:
         return claim_spec(CassandraDatacenterSpec.model_validate(body.get("spec") or {}))
     except ValidationError:
         return None
+
+
+SERVICE = ServiceBinding(CASSANDRA_DATACENTER, _demand, rack_field)
 
 
 def _refuse_owned_config(body: kopf.Body, **_: Any) -> None:

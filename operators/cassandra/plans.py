@@ -36,7 +36,7 @@ from typing import Any
 
 from kubernetes.utils import parse_quantity
 
-from ..sdk.claims import Grant, grants
+from ..scheduling.claims import Grant, grants
 from ..sdk.conditions import Condition, set_condition
 from ..sdk.plans import IN_FLIGHT, Phase, Plan, PlanControls, Status, Step, Strategy, derive_plan, render_plan
 from ..sdk.rollout import PodView, controller_lag, pod_step, restart_allowed

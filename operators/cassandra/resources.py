@@ -26,8 +26,8 @@ from typing import Any
 import yaml
 from kubernetes.utils import parse_quantity
 
-from ..meta.api import Constraint, PodSet, ServiceClaimSpec
-from ..sdk.claims import CLAIM_LABEL, POD_SET_LABEL, Grant, claim_manifest, pod_scheduling
+from ..scheduling.api import Constraint, PodSet, ServiceClaimSpec
+from ..scheduling.claims import CLAIM_LABEL, POD_SET_LABEL, Grant, claim_manifest, pod_scheduling
 from ..sdk.objects import object_meta, standard_labels
 from ..sdk.templates import render
 from .api import CASSANDRA_DATACENTER, GROUP, CassandraDatacenterSpec, Rack

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from ..sdk.claims import Grant
+from ..scheduling.claims import Grant
 from ..sdk.conditions import Condition, get_condition, set_condition
 from ..sdk.plans import (
     PROCEED_ANNOTATION,

@@ -16,10 +16,10 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
-from ..meta.api import SERVICE_CLAIM, ServiceClaimSpec, ServiceClaimStatus
-from ..meta.webhook import register_service
+from ..scheduling.api import SERVICE_CLAIM, ServiceClaimSpec, ServiceClaimStatus
+from ..scheduling.binding import ServiceBinding
+from ..scheduling.claims import admission_condition, grants
 from ..sdk.apply import Applier, Outcome, applier_for, contains
-from ..sdk.claims import admission_condition, grants
 from ..sdk.conditions import get_condition
 from ..sdk.controller import ChildKind, Result, register
 from ..sdk.metrics import START_LATENCY, STATE_DURATION, STATE_TRANSITIONS
@@ -183,6 +183,9 @@ def _demand(body: dict[str, Any]) -> ServiceClaimSpec | None:
         return None
 
 
+SERVICE = ServiceBinding(SPARK_APPLICATION, _demand, POD_SET_FIELDS)
+
+
 # ---------------------------------------------------------------------------------------------
 # ScheduledSparkApplication
 
@@ -214,14 +217,14 @@ def reconcile_scheduled(body: dict[str, Any]) -> Result:
 
 
 def setup() -> None:
-    """Register the Spark operator's loops and its demand check (``python -m operators run`` calls it once)."""
+    """Register the Spark operator's loops (``python -m operators run`` calls it once; the demand check is
+    :data:`SERVICE`'s, served by meta's webhook)."""
     register(
         SPARK_APPLICATION,
         reconcile,
         children=[ChildKind("", "v1", "pods"), ChildKind("scheduling.smack.dev", "v1alpha1", "serviceclaims")],
         cluster_label=APP_LABEL,
     )
-    register_service(SPARK_APPLICATION, _demand, POD_SET_FIELDS)
     register(
         SCHEDULED_SPARK_APPLICATION,
         reconcile_scheduled,

@@ -34,9 +34,9 @@ from typing import Any
 
 import yaml
 
-from ..meta.api import PodRequests, PodSet, ServiceClaimSpec
+from ..scheduling.api import PodRequests, PodSet, ServiceClaimSpec
+from ..scheduling.claims import CLAIM_LABEL, POD_SET_LABEL, Grant, claim_manifest, pod_scheduling
 from ..sdk.builders import ServiceObject, service
-from ..sdk.claims import CLAIM_LABEL, POD_SET_LABEL, Grant, claim_manifest, pod_scheduling
 from ..sdk.objects import object_meta, standard_labels
 from .api import GROUP, SPARK_APPLICATION, PodSpecBase, SparkApplicationSpec, memory_bytes
 

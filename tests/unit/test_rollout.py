@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 from operators.kafka.api import KafkaClusterSpec
 from operators.kafka.resources import CONFIG_HASH_ANNOTATION, VERSION_ANNOTATION, Cluster
 from operators.kafka.status import update_plan
-from operators.sdk.claims import Grant
+from operators.scheduling.claims import Grant
 from operators.sdk.plans import HALT, NO_CONTROLS, parse_controls
 from operators.sdk.rollout import PodView, controller_lag, pod_step, restart_allowed
 

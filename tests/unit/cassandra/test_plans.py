@@ -20,7 +20,7 @@ from operators.cassandra.plans import (
     update_plan,
 )
 from operators.cassandra.resources import CONFIG_HASH_ANNOTATION, VERSION_ANNOTATION, Datacenter
-from operators.sdk.claims import Grant
+from operators.scheduling.claims import Grant
 from operators.sdk.conditions import get_condition
 from operators.sdk.plans import NO_CONTROLS, parse_controls
 
