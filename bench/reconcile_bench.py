@@ -14,8 +14,8 @@ import time
 
 from operators.kafka.api import KafkaClusterSpec
 from operators.kafka.resources import Cluster, build
+from operators.scheduling.claims import Grant
 from operators.sdk.apply import contains
-from operators.sdk.claims import Grant
 
 UID = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
 

@@ -1,4 +1,4 @@
-"""Command line: ``python -m operators run [--only kafka,...]``."""
+"""Command line: ``python -m operators run [--only kafka,...]``, the one place that wires the operators."""
 
 from __future__ import annotations
 
@@ -6,13 +6,22 @@ import argparse
 import importlib
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
+# Each operator's handlers module: its ``setup()`` registers the handlers; a service's also exports
+# ``SERVICE``, its ServiceBinding, whose demand check meta's webhook serves.
 OPERATORS = {
     "meta": "operators.meta.handlers",
     "kafka": "operators.kafka.handlers",
     "cassandra": "operators.cassandra.handlers",
     "spark": "operators.spark.handlers",
+}
+# The settings module of each service that has settings: its ``Settings.from_env(environ)`` is read once
+# at start-up and handed to the service's ``setup``.
+SETTINGS = {
+    "kafka": "operators.kafka.settings",
+    "cassandra": "operators.cassandra.settings",
 }
 
 
@@ -53,15 +62,10 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--only: unknown operators {', '.join(unknown)}; choose from {', '.join(OPERATORS)}")
     from .sdk import runtime  # registers the startup settings
     runtime.serve_webhooks(args.webhook_cert_dir is not None)
-    for name in only:
-        module = importlib.import_module(OPERATORS[name])
-        if name == "kafka":  # registers explicitly, with the settings read once here
-            from .kafka.admin import Settings
-            try:
-                settings = Settings.from_env(os.environ)
-            except ValueError as exc:
-                parser.error(str(exc))
-            module.setup(settings)
+    try:
+        setup(only, os.environ)
+    except ValueError as exc:  # a bad setting: say which, and start nothing
+        parser.error(str(exc))
     logging.getLogger(__name__).info("operators: %s", ", ".join(only))
     webhook = runtime.Webhook(args.webhook_cert_dir, args.webhook_address, args.webhook_port,
                               args.webhook_host, args.webhook_configuration,
@@ -69,6 +73,25 @@ def main(argv: list[str] | None = None) -> None:
     runtime.run(namespaces=args.namespace, metrics_port=args.metrics_port or None,
                 metrics_addr=args.bind_address, liveness_port=args.liveness_port or None, verbose=args.verbose,
                 webhook=webhook)
+
+
+def setup(only: list[str], environ: Mapping[str, str]) -> None:
+    """Register the handlers of the operators named in ``only`` (keys of :data:`OPERATORS`).
+
+    A service with settings (:data:`SETTINGS`) gets them read once, here, from ``environ``; a bad
+    value raises ValueError naming the variable, the value and what is allowed. A service's demand
+    check is registered in the process that runs the service, with or without meta: the service knows
+    its demand, the check needs the meta-controller's allocator, and neither imports the other.
+    """
+    from .meta.webhook import register_service
+    for name in only:
+        handlers = importlib.import_module(OPERATORS[name])
+        if name in SETTINGS:
+            handlers.setup(importlib.import_module(SETTINGS[name]).Settings.from_env(environ))
+        else:
+            handlers.setup()
+        if name != "meta":
+            register_service(handlers.SERVICE)
 
 
 def runtime_webhook_configuration() -> str:

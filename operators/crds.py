@@ -9,7 +9,7 @@ import yaml
 
 from .cassandra.api import CASSANDRA_DATACENTER
 from .kafka.api import KAFKA_CLUSTER
-from .meta.api import NODE_POOL, SERVICE_CLAIM, TENANT
+from .scheduling.api import NODE_POOL, SERVICE_CLAIM, TENANT
 from .sdk.crd import CustomResource, crd_manifest, write_crds
 from .spark.api import SCHEDULED_SPARK_APPLICATION, SPARK_APPLICATION
 

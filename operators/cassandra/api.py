@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
+from ..sdk import api_types
+from ..sdk.api_types import Storage
 from ..sdk.conditions import Conditions
 from ..sdk.crd import CustomResource, PrinterColumn
 from ..sdk.models import Model, Quantity, cel, validations
@@ -93,39 +95,10 @@ class Rack(Model):
 DEFAULT_RACKS = [Rack(name=f"r{i + 1}", zone=zone) for i, zone in enumerate(DEFAULT_ZONES)]
 
 
-class Resources(Model):
-    """Compute resources of each Cassandra container, as in a container's ``resources``."""
+class Resources(api_types.Resources):
+    """Compute resources of each Cassandra container; by default 1 CPU and 4Gi requested."""
 
     requests: Annotated[dict[str, Quantity], Field(max_length=8)] = {"cpu": "1", "memory": "4Gi"}
-    limits: Annotated[dict[str, Quantity], Field(max_length=8)] = {}
-
-
-class Storage(Model):
-    """The data volume of each node (data, commitlog, hints, saved caches)."""
-
-    model_config = Model.model_config | {"json_schema_extra": validations(
-        cel("!isQuantity(self.size) || !isQuantity(oldSelf.size) || "
-            "!quantity(self.size).isLessThan(quantity(oldSelf.size))",
-            message_expression="'size cannot shrink from ' + oldSelf.size + ' to ' + self.size + "
-                               "': a volume cannot be made smaller'",
-            field_path=".size", reason="FieldValueForbidden"),
-        cel("!isQuantity(self.size) || !isQuantity(oldSelf.size) || "
-            "!quantity(self.size).isGreaterThan(quantity(oldSelf.size))",
-            message_expression="'size cannot grow from ' + oldSelf.size + ' to ' + self.size + "
-                               "': volume expansion is not supported yet'",
-            field_path=".size", reason="FieldValueForbidden"),
-        cel("(has(self.storageClassName) ? self.storageClassName : '') == "
-            "(has(oldSelf.storageClassName) ? oldSelf.storageClassName : '')",
-            "storageClassName is immutable after creation", field_path=".storageClassName",
-            reason="FieldValueForbidden"),
-    )}
-
-    size: Annotated[Quantity, Field(description="Size of each node's volume, e.g. 100Gi.", max_length=32)] = "10Gi"
-    storage_class_name: Annotated[str | None, Field(
-        description="StorageClass of the volumes; the cluster's default class when unset.", max_length=253)] = None
-    delete_claim: Annotated[bool, Field(description=(
-        "Delete a node's volume when the node is decommissioned on scale-down, and every volume when the "
-        "datacenter is deleted. Default false: data outlives its nodes."))] = False
 
 
 class Jvm(Model):
@@ -268,7 +241,7 @@ CASSANDRA_DATACENTER = CustomResource(
     group=GROUP,
     kind="CassandraDatacenter",
     plural="cassandradatacenters",
-    short_names=("cassdc", "cdc"),
+    short_names=("cassdc", "cdc", "cassandra"),
     spec=CassandraDatacenterSpec,
     status=CassandraDatacenterStatus,
     printer_columns=(

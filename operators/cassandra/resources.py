@@ -26,8 +26,8 @@ from typing import Any
 import yaml
 from kubernetes.utils import parse_quantity
 
-from ..meta.api import Constraint, PodSet, ServiceClaimSpec
-from ..sdk.claims import CLAIM_LABEL, POD_SET_LABEL, Grant, claim_manifest, pod_scheduling
+from ..scheduling.api import Constraint, PodSet, ServiceClaimSpec
+from ..scheduling.claims import CLAIM_LABEL, POD_SET_LABEL, Grant, claim_manifest, pod_scheduling
 from ..sdk.objects import object_meta, standard_labels
 from ..sdk.templates import render
 from .api import CASSANDRA_DATACENTER, GROUP, CassandraDatacenterSpec, Rack
@@ -40,6 +40,9 @@ VERSION_ANNOTATION = f"{GROUP}/version"
 # On a volume kept after its node was decommissioned (storage.deleteClaim false): a node must never
 # rejoin the ring with it, so the operator does not start one on it until a person deletes it.
 DECOMMISSIONED_ANNOTATION = f"{GROUP}/decommissioned"
+# On a pod a restart drained and is about to delete: with gossip off the node still lists itself UN,
+# so it must not answer for the ring (real-services Finding 5a). The pod, and the mark, go next.
+DRAINED_ANNOTATION = f"{GROUP}/drained"
 
 DATA_DIR = "/var/lib/cassandra"
 CONFIG_DIR = "/opt/cassandra/smack/config"

@@ -1,4 +1,5 @@
-"""The kinds ``kubectl smack`` knows: one row per kind, so a new service is one entry in :data:`KINDS`.
+"""The kinds ``kubectl smack`` knows: every custom resource the project defines (operators.crds.RESOURCES),
+with the names the CRD gives it, plus how ``describe`` and ``endpoints`` show it (:data:`VIEWS`).
 
 A kind not in the table is still reachable as ``PLURAL.GROUP`` (``kubectl smack plan status
 foos.example.dev NAME``, version v1alpha1): the plan and describe verbs only need ``status.plans``
@@ -8,6 +9,12 @@ and ``status.conditions``, which every smack kind has.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from ..cassandra.resources import DATACENTER_LABEL
+from ..crds import RESOURCES
+from ..kafka.resources import CLUSTER_LABEL
+from ..sdk.crd import CustomResource
+from ..spark.resources import APP_LABEL
 
 
 @dataclass(frozen=True)
@@ -43,33 +50,50 @@ class Kind:
                 *self.aliases}
 
 
-KINDS: list[Kind] = [
-    Kind("KafkaCluster", "kafka.smack.dev", "kafkaclusters", aliases=("kc", "kafka"),
-         endpoints=(Endpoint("bootstrap", "status.bootstrapServers"),
-                    Endpoint("listener", "status.listeners[].name=bootstrapServers")),
-         pod_label="kafka.smack.dev/cluster",
-         columns=(("Version", "status.version"), ("Metadata version", "status.metadataVersion"),
-                  ("Cluster ID", "status.clusterId"), ("Brokers", "spec.brokers.replicas"),
-                  ("Controllers", "spec.controllers.replicas"))),
-    Kind("CassandraDatacenter", "cassandra.smack.dev", "cassandradatacenters", aliases=("cassdc", "cdc", "cassandra"),
-         endpoints=(Endpoint("cql", "={name}-client.{namespace}.svc:9042"), Endpoint("seeds", "status.seeds[]")),
-         pod_label="cassandra.smack.dev/datacenter",
-         columns=(("Version", "status.version"), ("Size", "status.size"), ("Ready nodes", "status.ready"))),
-    Kind("SparkApplication", "spark.smack.dev", "sparkapplications", aliases=("sparkapp",),
-         endpoints=(Endpoint("driver", "status.driverInfo.podName"),
-                    Endpoint("ui-service", "status.driverInfo.webUIServiceName"),
-                    Endpoint("ui-port", "status.driverInfo.webUIPort")),
-         pod_label="spark.smack.dev/app",
-         columns=(("State", "status.applicationState.state"), ("Submission", "status.submissionId"),
-                  ("Attempts", "status.submissionAttempts"))),
-    Kind("ScheduledSparkApplication", "spark.smack.dev", "scheduledsparkapplications",
-         aliases=("scheduledsparkapp",), columns=(("Schedule", "spec.schedule"),)),
-    Kind("Tenant", "scheduling.smack.dev", "tenants", namespaced=False,
-         columns=(("Dominant share", "status.dominantShare"), ("Admitted claims", "status.admittedClaims"),
-                  ("Pending claims", "status.pendingClaims"))),
-    Kind("ServiceClaim", "scheduling.smack.dev", "serviceclaims"),
-    Kind("NodePool", "scheduling.smack.dev", "nodepools", namespaced=False),
-]
+@dataclass(frozen=True)
+class View:
+    """How the CLI shows one kind beyond its API coordinates."""
+
+    aliases: tuple[str, ...] = ()  # names a user may type besides the CRD's own
+    endpoints: tuple[Endpoint, ...] = ()
+    pod_label: str | None = None
+    columns: tuple[tuple[str, str], ...] = ()
+
+
+VIEWS: dict[str, View] = {
+    "KafkaCluster": View(
+        endpoints=(Endpoint("bootstrap", "status.bootstrapServers"),
+                   Endpoint("listener", "status.listeners[].name=bootstrapServers")),
+        pod_label=CLUSTER_LABEL,
+        columns=(("Version", "status.version"), ("Metadata version", "status.metadataVersion"),
+                 ("Cluster ID", "status.clusterId"), ("Brokers", "spec.brokers.replicas"),
+                 ("Controllers", "spec.controllers.replicas"))),
+    "CassandraDatacenter": View(
+        endpoints=(Endpoint("cql", "={name}-client.{namespace}.svc:9042"), Endpoint("seeds", "status.seeds[]")),
+        pod_label=DATACENTER_LABEL,
+        columns=(("Version", "status.version"), ("Size", "status.size"), ("Ready nodes", "status.ready"))),
+    "SparkApplication": View(
+        endpoints=(Endpoint("driver", "status.driverInfo.podName"),
+                   Endpoint("ui-service", "status.driverInfo.webUIServiceName"),
+                   Endpoint("ui-port", "status.driverInfo.webUIPort")),
+        pod_label=APP_LABEL,
+        columns=(("State", "status.applicationState.state"), ("Submission", "status.submissionId"),
+                 ("Attempts", "status.submissionAttempts"))),
+    "ScheduledSparkApplication": View(columns=(("Schedule", "spec.schedule"),)),
+    "Tenant": View(columns=(("Dominant share", "status.dominantShare"), ("Admitted claims", "status.admittedClaims"),
+                            ("Pending claims", "status.pendingClaims"))),
+}
+
+
+def kind_of(resource: CustomResource) -> Kind:
+    """The CLI's row for ``resource``: its coordinates and short names from the CRD, its view from VIEWS."""
+    view = VIEWS.get(resource.kind, View())
+    return Kind(resource.kind, resource.group, resource.plural, version=resource.version,
+                namespaced=resource.scope == "Namespaced", aliases=resource.short_names + view.aliases,
+                endpoints=view.endpoints, pod_label=view.pod_label, columns=view.columns)
+
+
+KINDS: list[Kind] = [kind_of(r) for r in RESOURCES]
 
 
 def resolve(name: str) -> Kind:

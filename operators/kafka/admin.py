@@ -3,7 +3,7 @@
 ``KafkaAdmin`` is the Protocol the handlers need: the reads of the gates
 (:class:`operators.kafka.gates.Metadata`) and the two Admin steps of an update plan
 (incrementalAlterConfigs, UpdateFeatures). Two implementations, chosen once at start-up by
-:class:`Settings` (Strimzi injects its ``AdminClientProvider`` the same way):
+:class:`operators.kafka.settings.Settings` (Strimzi injects its ``AdminClientProvider`` the same way):
 
 * ``KafkaPythonAdmin`` over kafka-python's ``KafkaAdminClient`` (the only Python client on PyPI
   with DescribeMetadataQuorum); the ``*_from_kafka_python`` functions convert that library's
@@ -17,17 +17,14 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, Protocol
 
 from ..sdk.apply import Applier
 from .gates import Metadata, PartitionState, QuorumState, ReplicaState
 from .resources import Cluster, bootstrap_servers
 
 ADMIN_ENV = "SMACK_KAFKA_ADMIN"
-AdminName = Literal["kafka-python", "none"]
-ADMIN_NAMES: tuple[AdminName, ...] = ("kafka-python", "none")
 SIMULATED_NOTE = f"(simulated: {ADMIN_ENV}=none)"
 REQUEST_TIMEOUT_MS = 30000  # kafka-python's request_timeout_ms for every Admin call
 
@@ -231,42 +228,3 @@ class SimulatedAdmin:
 
     def update_features(self, features: Mapping[str, int]) -> None:
         return None
-
-
-# --------------------------------------------------------------------------- the choice
-
-Connector = Callable[[Cluster, Applier], contextlib.AbstractContextManager[KafkaAdmin]]
-_IMPLEMENTATIONS: dict[AdminName, type[KafkaPythonAdmin] | type[SimulatedAdmin]] = {
-    "kafka-python": KafkaPythonAdmin, "none": SimulatedAdmin}
-
-
-@dataclass(frozen=True)
-class Settings:
-    """The Kafka operator's start-up settings (read once, like crate-operator's ``Config.load``).
-
-    ``admin`` names the Admin implementation: ``kafka-python`` (the default: a real cluster) or
-    ``none`` (a simulated cluster, :class:`SimulatedAdmin`).
-    """
-
-    admin: AdminName = "kafka-python"
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> Settings:
-        """Read ``SMACK_KAFKA_ADMIN`` from ``environ`` (unset: ``kafka-python``). Raises ValueError
-        naming the variable, the bad value and the allowed ones."""
-        value = environ.get(ADMIN_ENV, "kafka-python")
-        if value not in ADMIN_NAMES:
-            raise ValueError(f"{ADMIN_ENV}={value!r} is not an Admin implementation; allowed: "
-                             f"{', '.join(ADMIN_NAMES)}")
-        return cls(admin=value)  # type: ignore[arg-type]  # checked against ADMIN_NAMES above
-
-    @property
-    def connect(self) -> Connector:
-        """Opens the chosen implementation on one cluster: ``with settings.connect(cluster, kube) as admin``;
-        ``kube`` reads what a simulated cluster keeps in Kubernetes."""
-        return _IMPLEMENTATIONS[self.admin].connect
-
-    @property
-    def note(self) -> str:
-        """What the events of Admin steps add: "" for a real cluster, :data:`SIMULATED_NOTE` for a simulated one."""
-        return _IMPLEMENTATIONS[self.admin].note

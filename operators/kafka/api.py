@@ -12,10 +12,11 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from ..meta.api import Constraint
+from ..scheduling.api import Constraint
+from ..sdk.api_types import Resources, Storage
 from ..sdk.conditions import Conditions
 from ..sdk.crd import CustomResource, PrinterColumn
-from ..sdk.models import Model, Quantity, cel, validations
+from ..sdk.models import Model, cel, validations
 from ..sdk.plans import Plans
 
 GROUP = "kafka.smack.dev"
@@ -79,33 +80,6 @@ def _owned_key_rules() -> list[dict[str, str]]:
                      "listener.name.* keys cannot be set: per-listener settings come from spec.listeners",
                      reason="FieldValueForbidden"))
     return rules
-
-
-class Resources(Model):
-    """Compute resources of each pod, as in a container's ``resources``."""
-
-    requests: Annotated[dict[str, Quantity], Field(max_length=8)] = {}
-    limits: Annotated[dict[str, Quantity], Field(max_length=8)] = {}
-
-
-class Storage(Model):
-    """The persistent volume of each pod (its log directories)."""
-
-    model_config = Model.model_config | {"json_schema_extra": validations(
-        cel("self.size == oldSelf.size", "size is immutable after creation (volume expansion is not "
-            "supported yet)", field_path=".size", reason="FieldValueForbidden"),
-        cel("(has(self.storageClassName) ? self.storageClassName : '') == "
-            "(has(oldSelf.storageClassName) ? oldSelf.storageClassName : '')",
-            "storageClassName is immutable after creation", field_path=".storageClassName",
-            reason="FieldValueForbidden"),
-    )}
-
-    size: Annotated[Quantity, Field(description="Size of each pod's volume, e.g. 100Gi.", max_length=32)] = "10Gi"
-    storage_class_name: Annotated[str | None, Field(
-        description="StorageClass of the volumes; the cluster's default class when unset.", max_length=253)] = None
-    delete_claim: Annotated[bool, Field(
-        description="Delete the volumes when the KafkaCluster is deleted. Default false: data outlives the cluster.",
-    )] = False
 
 
 ONE_PER_HOST = [Constraint(field="@hostname", operator="UNIQUE")]

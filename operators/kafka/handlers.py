@@ -16,11 +16,11 @@ from typing import Any, TypeVar
 import kopf
 from pydantic import ValidationError
 
-from ..meta.api import ServiceClaimSpec
-from ..meta.webhook import register_service
+from ..scheduling.api import ServiceClaimSpec
+from ..scheduling.binding import ServiceBinding
+from ..scheduling.claims import admission_condition, grants
 from ..sdk import runtime
 from ..sdk.apply import Applier, Outcome, applier_for
-from ..sdk.claims import admission_condition, grants
 from ..sdk.conditions import get_condition, invalid_spec
 from ..sdk.controller import ChildKind, Result, register
 from ..sdk.events import Recorder, run_operation
@@ -28,7 +28,7 @@ from ..sdk.metrics import APPLY_TOTAL, RESOURCES_READY, observe_plans, step_star
 from ..sdk.plans import HALT, PlanControlError, PlanControls, parse_controls, reset_patch
 from ..sdk.recovery import node_failure
 from ..sdk.rollout import RestartReason
-from .admin import KafkaAdmin, Settings
+from .admin import KafkaAdmin
 from .api import KAFKA_CLUSTER, KafkaClusterSpec, KafkaClusterStatus, Role
 from .gates import Answer, Answers
 from .plans import (
@@ -48,6 +48,7 @@ from .plans import (
     scaling_down,
 )
 from .resources import CLUSTER_LABEL, POD_SET_FIELDS, ROLE_LABEL, Cluster, build, claim_spec, service_claim
+from .settings import Settings
 
 log = logging.getLogger(__name__)
 FIELD_MANAGER = "smack-operators-kafka"
@@ -58,13 +59,13 @@ RECOVERY_EVENTS = {"replace": ("Warning", "ReplacingPod"), "restart": ("Normal",
 
 
 def setup(settings: Settings) -> None:
-    """Register the KafkaCluster reconcile loop, its demand check and its admission webhook;
-    ``settings`` chooses the Admin implementation every pass uses."""
+    """Register the KafkaCluster handlers with kopf: the reconcile loop (using the Admin implementation
+    ``settings`` chooses) and the metadata.version webhook (the demand check is :data:`SERVICE`'s,
+    served by meta's webhook)."""
     register(KAFKA_CLUSTER, functools.partial(reconcile, settings=settings),
              children=[ChildKind("apps", "v1", "statefulsets"), ChildKind("", "v1", "pods"),
                        ChildKind("scheduling.smack.dev", "v1alpha1", "serviceclaims")],
              cluster_label=CLUSTER_LABEL)
-    register_service(KAFKA_CLUSTER, _demand, POD_SET_FIELDS)
     runtime.validate(KAFKA_CLUSTER.group, KAFKA_CLUSTER.version, KAFKA_CLUSTER.plural, id="kafka-metadata-version",
                      operations=["UPDATE"], ignore_failures=True)(_refuse_metadata_downgrade)
 
@@ -257,6 +258,9 @@ def _demand(body: dict[str, Any]) -> ServiceClaimSpec | None:
         return claim_spec(KafkaClusterSpec.model_validate(body.get("spec") or {}))
     except ValidationError:
         return None
+
+
+SERVICE = ServiceBinding(KAFKA_CLUSTER, _demand, POD_SET_FIELDS)
 
 
 def _refuse_metadata_downgrade(body: kopf.Body, old: kopf.Body | None, **_: Any) -> None:

@@ -28,7 +28,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-from ..sdk.claims import Grant
+from ..scheduling.claims import Grant
 from ..sdk.conditions import Condition, get_condition, set_condition
 from ..sdk.plans import (
     PROCEED_ANNOTATION,
@@ -379,7 +379,7 @@ class Observed:
     ``cluster`` is the cluster as it runs this pass (``scale_down.cluster``); ``generation`` its
     ``metadata.generation``; ``previous`` the status the pass started from; ``stateful_sets`` the
     live StatefulSets by role as applied this pass (None: absent); ``grants`` and ``admission``
-    the ServiceClaim's admission (:func:`operators.sdk.claims.grants`, ``admission_condition``);
+    the ServiceClaim's admission (:func:`operators.scheduling.claims.grants`, ``admission_condition``);
     ``pods`` every pod of the cluster; ``failures`` the failed nodes among
     :func:`nodes_to_check` by name; ``answers`` what the cluster's Admin API said, asked only for
     :func:`gated_roles` (and the partitions of a scale-down).

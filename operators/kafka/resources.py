@@ -22,8 +22,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from ..meta.api import PodSet, ServiceClaimSpec
-from ..sdk.claims import CLAIM_LABEL, POD_SET_LABEL, Grant, claim_manifest, pod_scheduling
+from ..scheduling.api import PodSet, ServiceClaimSpec
+from ..scheduling.claims import CLAIM_LABEL, POD_SET_LABEL, Grant, claim_manifest, pod_scheduling
 from ..sdk.objects import object_meta, standard_labels
 from ..sdk.templates import render
 from .api import (

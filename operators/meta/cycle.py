@@ -35,11 +35,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..sdk.conditions import Condition, get_condition, set_condition
-from . import allocator
-from .api import (
-    CLAIM_LABEL,
-    POD_SET_LABEL,
+from ..scheduling.api import (
     NodeAssignment,
     NodePoolSpec,
     PodSetAssignment,
@@ -49,6 +45,11 @@ from .api import (
     TenantStatus,
     resolve_tenant,
 )
+from ..scheduling.labels import CLAIM_LABEL, FIELD_LABELS, HOSTNAME, POD_SET_LABEL
+from ..sdk.conditions import Condition, get_condition, set_condition
+from ..sdk.quantities import to_base_units
+from ..sdk.selectors import Taint
+from . import allocator, convert
 
 DEFAULT_TENANT = "default"
 GROWTH = "+growth"  # suffix of the key of a claim's growth
@@ -84,7 +85,7 @@ def _pod_requests(pod: dict[str, Any]) -> Counter[str]:
     for container in pod.get("spec", {}).get("containers", []):
         for name, quantity in ((container.get("resources") or {}).get("requests") or {}).items():
             if name in _NODE_RESOURCES:
-                total[name] += allocator.to_base_units(name, quantity)
+                total[name] += to_base_units(name, quantity)
     total["pods"] += 1
     return total
 
@@ -105,11 +106,11 @@ def nodes_from(nodes: list[dict[str, Any]], pods: list[dict[str, Any]]) -> list[
     out = []
     for node in nodes:
         meta, spec, status = node["metadata"], node.get("spec") or {}, node.get("status") or {}
-        allocatable = {name: allocator.to_base_units(name, q)
+        allocatable = {name: to_base_units(name, q)
                        for name, q in (status.get("allocatable") or {}).items() if name in _NODE_RESOURCES}
         out.append(allocator.Node(
             name=meta["name"], allocatable=allocatable, labels=meta.get("labels") or {},
-            taints=tuple(allocator.Taint(t["key"], t.get("effect", "NoSchedule"), t.get("value", ""))
+            taints=tuple(Taint(t["key"], t.get("effect", "NoSchedule"), t.get("value", ""))
                          for t in spec.get("taints") or []),
             used=dict(used.get(meta["name"], {})),
             unschedulable=bool(spec.get("unschedulable")) or meta["name"] not in healthy))
@@ -150,9 +151,9 @@ def trim(admission: dict[str, int], count: int, running: Counter[str]) -> dict[s
 def _attribute(node: allocator.Node | None, field_: str) -> str | None:
     if node is None:
         return None
-    if field_ == allocator.HOSTNAME:
+    if field_ == HOSTNAME:
         return node.name
-    return node.labels.get(allocator.FIELD_LABELS.get(field_, field_))
+    return node.labels.get(FIELD_LABELS.get(field_, field_))
 
 
 def growth_pod_set(pod_set: allocator.PodSet, held: dict[str, int],
@@ -184,25 +185,65 @@ def _cond(type_: str, status: str, reason: str, message: str, generation: int | 
 def run(*, nodes: list[dict[str, Any]], pods: list[dict[str, Any]], namespaces: list[dict[str, Any]],
         tenants: list[dict[str, Any]], pools: list[dict[str, Any]], claims: list[dict[str, Any]],
         at: str | None = None) -> Result:
-    """One admission cycle over listed objects; see the module docstring.
+    """One admission cycle over listed objects (dicts as the API server lists them); see the module
+    docstring.
 
-    Objects whose spec does not parse are skipped (the CRD schema keeps them out; this
-    only guards against older stored versions). Never raises for bad user input.
+    Four phases: the listed objects become the allocator's inputs (:func:`_snapshot`), the
+    allocator decides (:func:`allocator.allocate`), each claim's status follows from its decision
+    (:func:`_claim_statuses`), and each Tenant's from its usage (:func:`_tenant_statuses`). ``at``
+    is the RFC 3339 time stamped on changed conditions. Returns only statuses that differ from
+    the listed ones. Objects whose spec does not parse are skipped (the CRD schema keeps them
+    out; this only guards against older stored versions). Never raises for bad user input.
     """
-    result = Result()
+    snapshot = _snapshot(nodes=nodes, pods=pods, namespaces=namespaces, tenants=tenants, pools=pools, claims=claims)
+    allocation = allocator.allocate(snapshot.nodes, snapshot.tenants, snapshot.claims, snapshot.pools)
+    result = Result(allocation=allocation)
+    _claim_statuses(snapshot, allocation, at, result)
+    _tenant_statuses(tenants, allocation, at, result)
+    return result
+
+
+@dataclass
+class _Claim:
+    """A listed claim as the status phase needs it: the object, its current status, the tenant it is
+    charged to (None when no tenant may own it, with ``unowned`` saying why), and the admission the
+    allocator counted for it after the lifecycle rules (None when pending)."""
+
+    obj: dict[str, Any]
+    status: ServiceClaimStatus
+    tenant: str | None
+    unowned: str | None = None
+    admission: dict[str, dict[str, int]] | None = None
+
+
+@dataclass
+class _Snapshot:
+    """The allocator's inputs for one cycle, and the listed claims by key ("namespace/name")."""
+
+    nodes: list[allocator.Node]
+    tenants: list[allocator.Tenant]
+    pools: list[allocator.Pool]
+    claims: list[allocator.Claim]
+    listed: dict[str, _Claim]
+
+
+def _snapshot(*, nodes: list[dict[str, Any]], pods: list[dict[str, Any]], namespaces: list[dict[str, Any]],
+              tenants: list[dict[str, Any]], pools: list[dict[str, Any]], claims: list[dict[str, Any]]) -> _Snapshot:
+    """The listed objects as allocator inputs: tenants (with the implicit default), pools, nodes, and
+    per claim the claim itself plus, for a grown admitted claim, its growth (key + :data:`GROWTH`)."""
     tenant_specs: dict[str, TenantSpec] = {}
     for t in tenants:
         try:
             tenant_specs[t["metadata"]["name"]] = TenantSpec.model_validate(t.get("spec") or {})
         except ValidationError:
             continue
-    alloc_tenants = [spec.to_allocator(name) for name, spec in tenant_specs.items()]
+    alloc_tenants = [convert.tenant(name, spec) for name, spec in tenant_specs.items()]
     if DEFAULT_TENANT not in tenant_specs:
         alloc_tenants.append(allocator.Tenant(DEFAULT_TENANT))
     alloc_pools = []
     for p in pools:
         try:
-            alloc_pools.append(NodePoolSpec.model_validate(p.get("spec") or {}).to_allocator(p["metadata"]["name"]))
+            alloc_pools.append(convert.pool(p["metadata"]["name"], NodePoolSpec.model_validate(p.get("spec") or {})))
         except ValidationError:
             continue
     ns_labels = {n["metadata"]["name"]: n["metadata"].get("labels") or {} for n in namespaces}
@@ -210,10 +251,8 @@ def run(*, nodes: list[dict[str, Any]], pods: list[dict[str, Any]], namespaces: 
     alloc_nodes = nodes_from(nodes, pods)
     node_index = {n.name: n for n in alloc_nodes}
     healthy = healthy_nodes(nodes)
-    parsed: dict[str, tuple[dict[str, Any], ServiceClaimStatus, str | None]] = {}
+    listed: dict[str, _Claim] = {}
     alloc_claims: list[allocator.Claim] = []
-    unowned: dict[str, str] = {}
-    current: dict[str, dict[str, dict[str, int]] | None] = {}
     for obj in claims:
         key = claim_key(obj)
         meta = obj["metadata"]
@@ -227,15 +266,14 @@ def run(*, nodes: list[dict[str, Any]], pods: list[dict[str, Any]], namespaces: 
                                     spec.tenant)
         except ValueError as exc:
             if spec.tenant is not None or "several tenants" in str(exc):
-                unowned[key] = str(exc)
-                parsed[key] = (obj, status, None)
+                listed[key] = _Claim(obj, status, None, unowned=str(exc))
                 continue
             tenant = DEFAULT_TENANT
-        parsed[key] = (obj, status, tenant)
-        admission = current[key] = _current_admission(obj, spec, status, pods, healthy)
+        admission = _current_admission(obj, spec, status, pods, healthy)
+        listed[key] = _Claim(obj, status, tenant, admission=admission)
         tenant_spec = tenant_specs.get(tenant)
-        claim = spec.to_allocator(
-            key, tenant, created=meta.get("creationTimestamp", ""), admission=admission,
+        claim = convert.claim(
+            spec, key, tenant, created=meta.get("creationTimestamp", ""), admission=admission,
             default_priority=tenant_spec.priority if tenant_spec else 0,
             preempting=admission is None and status.preempting())
         alloc_claims.append(claim)
@@ -244,20 +282,21 @@ def run(*, nodes: list[dict[str, Any]], pods: list[dict[str, Any]], namespaces: 
         if grown:
             alloc_claims.append(dataclasses.replace(claim, key=key + GROWTH, pod_sets=tuple(grown), admission=None,
                                                     preempting=status.preempting()))
+    return _Snapshot(alloc_nodes, alloc_tenants, alloc_pools, alloc_claims, listed)
 
-    allocation = allocator.allocate(alloc_nodes, alloc_tenants, alloc_claims, alloc_pools)
-    result.allocation = allocation
+
+def _claim_statuses(snapshot: _Snapshot, allocation: allocator.Allocation, at: str | None, result: Result) -> None:
+    """Each listed claim's new status (into ``result.claims`` when it changed) and its events."""
     victims = allocation.victims
     decisions = {d.claim: d for d in allocation.decisions}
-
-    for key, (obj, status, tenant) in parsed.items():
-        generation = obj["metadata"].get("generation")
+    for key, listed in snapshot.listed.items():
+        status, generation = listed.status, listed.obj["metadata"].get("generation")
         new = status.model_copy(deep=True)
         new.observed_generation = generation
-        new.tenant = tenant
+        new.tenant = listed.tenant
         conds = new.conditions
-        if key in unowned:
-            conds = _pending(conds, "TenantNotFound", unowned[key], generation, at)
+        if listed.unowned is not None:
+            conds = _pending(conds, "TenantNotFound", listed.unowned, generation, at)
             new.pod_sets = []
         elif key in victims and not _is_true(conds, "Preempted"):
             preemptor = next(d.claim for d in allocation.decisions
@@ -267,34 +306,43 @@ def run(*, nodes: list[dict[str, Any]], pods: list[dict[str, Any]], namespaces: 
             result.events.append(Event(key, "Warning", "Preempted", msg))
         elif (d := decisions.get(key)) is not None:
             conds, new = _decided(key, d, conds, new, generation, at, result)
-        elif current.get(key) is not None:  # admitted earlier: trimmed, and maybe growing
-            held = current[key]
-            growth = decisions.get(key + GROWTH)
-            if isinstance(growth, allocator.Admit):
-                for p in growth.pod_sets:
-                    held[p.name] = dict(Counter(held[p.name]) + Counter(dict(p.nodes)))
-                conds = set_condition(conds, _cond("QuotaReserved", "True", "Admitted", growth.message, generation),
-                                      at=at)
-                conds = set_condition(conds, _cond("Admitted", "True", "Admitted", growth.message, generation), at=at)
-                result.events.append(Event(key, "Normal", "Admitted", f"scale-up admitted: {growth.message}"))
-            elif growth is not None:
-                reason = "Preempting" if isinstance(growth, allocator.Preempt) else growth.reason
-                was = get_condition(conds, "QuotaReserved")
-                conds = set_condition(conds, _cond("QuotaReserved", "False", reason, growth.message, generation),
-                                      at=at)
-                if was is None or was.reason != reason:
-                    result.events.append(Event(key, "Normal", reason, f"scale-up waits: {growth.message}"))
-            else:
-                reserved = get_condition(conds, "QuotaReserved")
-                if reserved is not None and reserved.status != "True":  # a growth that was dropped
-                    conds = set_condition(conds, _cond("QuotaReserved", "True", "Admitted", reserved.message,
-                                                       generation), at=at)
-            new.pod_sets = [PodSetAssignment(name=name, count=sum(nodes.values()), nodes=[
-                NodeAssignment(name=n, count=c) for n, c in sorted(nodes.items())]) for name, nodes in held.items()]
+        elif listed.admission is not None:  # admitted earlier: trimmed, and maybe growing
+            conds, new.pod_sets = _held(key, listed.admission, decisions.get(key + GROWTH), conds, generation, at,
+                                        result)
         new.conditions = conds
         if new.wire() != status.wire():
             result.claims[key] = new
 
+
+def _held(key: str, held: dict[str, dict[str, int]], growth: allocator.Decision | None, conds: list[Condition],
+          generation: int | None, at: str | None, result: Result) -> tuple[list[Condition], list[PodSetAssignment]]:
+    """The conditions and pod sets of a claim admitted earlier, given the decision on its growth (None
+    when it did not grow)."""
+    if isinstance(growth, allocator.Admit):
+        for p in growth.pod_sets:
+            held[p.name] = dict(Counter(held[p.name]) + Counter(dict(p.nodes)))
+        conds = set_condition(conds, _cond("QuotaReserved", "True", "Admitted", growth.message, generation), at=at)
+        conds = set_condition(conds, _cond("Admitted", "True", "Admitted", growth.message, generation), at=at)
+        result.events.append(Event(key, "Normal", "Admitted", f"scale-up admitted: {growth.message}"))
+    elif growth is not None:
+        reason = "Preempting" if isinstance(growth, allocator.Preempt) else growth.reason
+        was = get_condition(conds, "QuotaReserved")
+        conds = set_condition(conds, _cond("QuotaReserved", "False", reason, growth.message, generation), at=at)
+        if was is None or was.reason != reason:
+            result.events.append(Event(key, "Normal", reason, f"scale-up waits: {growth.message}"))
+    else:
+        reserved = get_condition(conds, "QuotaReserved")
+        if reserved is not None and reserved.status != "True":  # a growth that was dropped
+            conds = set_condition(conds, _cond("QuotaReserved", "True", "Admitted", reserved.message, generation),
+                                  at=at)
+    pod_sets = [PodSetAssignment(name=name, count=sum(nodes.values()), nodes=[
+        NodeAssignment(name=n, count=c) for n, c in sorted(nodes.items())]) for name, nodes in held.items()]
+    return conds, pod_sets
+
+
+def _tenant_statuses(tenants: list[dict[str, Any]], allocation: allocator.Allocation, at: str | None,
+                     result: Result) -> None:
+    """Each listed Tenant's new status (into ``result.tenants`` when it changed): usage and Borrowing."""
     bodies = {t["metadata"]["name"]: t for t in tenants}
     for name, usage in allocation.tenants.items():
         body = bodies.get(name)
@@ -302,7 +350,7 @@ def run(*, nodes: list[dict[str, Any]], pods: list[dict[str, Any]], namespaces: 
             continue  # the implicit default tenant has no object to write to
         previous = TenantStatus.model_validate(body.get("status") or {})
         generation = body["metadata"].get("generation")
-        new = TenantStatus.from_usage(usage, generation=generation)
+        new = convert.tenant_status(usage, generation=generation)
         borrowing = any(v > 0 for v in usage.borrowed.values())
         new.conditions = set_condition(previous.conditions, _cond(
             "Borrowing", "True" if borrowing else "False", "AboveGuarantee" if borrowing else "WithinGuarantee",
@@ -310,7 +358,6 @@ def run(*, nodes: list[dict[str, Any]], pods: list[dict[str, Any]], namespaces: 
             generation), at=at)
         if new.wire() != previous.wire():
             result.tenants[name] = new
-    return result
 
 
 def _is_true(conds: list[Condition], type_: str) -> bool:
@@ -372,7 +419,7 @@ def _decided(key: str, d: allocator.Decision, conds: list[Condition], new: Servi
         was = get_condition(conds, "Admitted")
         for type_ in ("QuotaReserved", "Admitted"):
             conds = set_condition(conds, _cond(type_, "True", "Admitted", d.message, generation), at=at)
-        new.pod_sets = ServiceClaimStatus.pod_sets_of(d)
+        new.pod_sets = convert.pod_set_assignments(d)
         if was is None or was.status != "True":
             result.events.append(Event(d.claim, "Normal", "Admitted", d.message))
     elif isinstance(d, allocator.Preempt):

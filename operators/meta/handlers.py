@@ -3,34 +3,32 @@
 One cycle runs at a time for the whole cluster (the allocator needs every claim and
 every node at once). Any change to a ServiceClaim, Tenant, NodePool, Node or claim pod
 wakes it; it also runs every ``RESYNC`` seconds. The meta-controller writes only
-ServiceClaim and Tenant status.
+ServiceClaim and Tenant status. ``operators/__main__.py`` calls :func:`setup`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import kopf
 
+from ..scheduling.api import NODE_POOL, SERVICE_CLAIM, TENANT
+from ..scheduling.labels import CLAIM_LABEL, GROUP
 from ..sdk.apply import Applier, applier_for
 from ..sdk.conditions import now
-from ..sdk.controller import WAKE_PREFIX
-from ..sdk.metrics import CLAIMS, RECONCILE_DURATION, RECONCILE_TOTAL, TENANT_SHARE, TENANT_USAGE
+from ..sdk.controller import Watch, register_singleton
+from ..sdk.metrics import CLAIMS, TENANT_SHARE, TENANT_USAGE
 from . import cycle
-from .api import GROUP, NODE_POOL, SERVICE_CLAIM, TENANT
 
 log = logging.getLogger(__name__)
 FIELD_MANAGER = "smack-operators-meta"
 RESYNC = 30.0
-KIND = "AdmissionCycle"
+KIND = "AdmissionCycle"  # the kind label of the reconcile metrics
 
-_wake = asyncio.Event()
+# The lists and status writes of one cycle go out in parallel from this pool.
 _POOL = ThreadPoolExecutor(16, thread_name_prefix="admission")
 
 
@@ -80,51 +78,9 @@ def _observe(result: cycle.Result) -> None:
             TENANT_USAGE.labels(name, resource).set(amount / 1000 if resource == "cpu" else amount)
 
 
-async def _loop(stopped: asyncio.Event) -> None:
-    while not stopped.is_set():
-        _wake.clear()
-        started = time.monotonic()
-        try:
-            await asyncio.to_thread(admission_cycle)
-            RECONCILE_TOTAL.labels(KIND, "ok").inc()
-            delay = RESYNC
-        except Exception:
-            RECONCILE_TOTAL.labels(KIND, "error").inc()
-            log.exception("admission cycle failed; retrying in 5s")
-            delay = 5.0
-        finally:
-            RECONCILE_DURATION.labels(KIND).observe(time.monotonic() - started)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(_wake.wait(), timeout=delay)
-        await asyncio.sleep(0.2)  # coalesce a burst of watch events into one cycle
-
-
-_task: asyncio.Task[None] | None = None
-_stopped = asyncio.Event()
-
-
-async def _on_change(**_: Any) -> None:
-    """Wake the cycle. The cycle task starts on the first watch event: kopf's event posting is
-    set up for tasks started from its handlers, not from startup activities."""
-    global _task
-    if _task is None:
-        _task = asyncio.create_task(_loop(_stopped))
-    _wake.set()
-
-
-@kopf.on.cleanup()
-async def _stop(**_: Any) -> None:
-    _stopped.set()
-    if _task is not None:
-        _task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await _task
-
-
-for _group, _version, _plural, _labels in (
-        (GROUP, "v1alpha1", SERVICE_CLAIM.plural, None),
-        (GROUP, "v1alpha1", TENANT.plural, None),
-        (GROUP, "v1alpha1", NODE_POOL.plural, None),
-        ("", "v1", "nodes", None),
-        ("", "v1", "pods", {cycle.CLAIM_LABEL: kopf.PRESENT})):
-    kopf.on.event(_group, _version, _plural, id=f"{WAKE_PREFIX}{_plural}-meta", labels=_labels)(_on_change)
+def setup() -> None:
+    """Register the admission cycle: one loop for the cluster, woken by the kinds it reads."""
+    register_singleton(KIND, admission_cycle, resync=RESYNC, wake_on=[
+        Watch(GROUP, "v1alpha1", SERVICE_CLAIM.plural), Watch(GROUP, "v1alpha1", TENANT.plural),
+        Watch(GROUP, "v1alpha1", NODE_POOL.plural), Watch("", "v1", "nodes"),
+        Watch("", "v1", "pods", {CLAIM_LABEL: kopf.PRESENT})])

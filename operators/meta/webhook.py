@@ -1,7 +1,8 @@
 """Admission checks for service objects: refuse at ``kubectl apply`` a demand that can never be met.
 
-Each service operator registers its kind with :func:`register_service`, giving the
-ServiceClaim its object would produce. The check, run by the API server through a
+Each service operator's kind is registered with :func:`register_service` by
+``operators/__main__.py``, from the service's :class:`operators.scheduling.binding.ServiceBinding`
+(the ServiceClaim its objects would produce). The check, run by the API server through a
 validating webhook (kopf admission), refuses:
 
 * a demand above its tenant's (or an ancestor's) limit — it would wait forever with
@@ -20,16 +21,25 @@ still guards the fields, and the allocator still refuses the claim at run time.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import kopf
 
+from ..scheduling.api import (
+    NODE_POOL,
+    SERVICE_CLAIM,
+    TENANT,
+    NodePoolSpec,
+    ServiceClaimSpec,
+    TenantSpec,
+    resolve_tenant,
+)
+from ..scheduling.binding import ServiceBinding
 from ..sdk import runtime
 from ..sdk.apply import applier_for
-from ..sdk.crd import CustomResource
-from . import allocator
-from .api import NODE_POOL, SERVICE_CLAIM, TENANT, NodePoolSpec, ServiceClaimSpec, TenantSpec, resolve_tenant
+from ..sdk.quantities import RESOURCE_NAMES, format_amount
+from . import allocator, convert
 from .cycle import DEFAULT_TENANT, nodes_from
 
 log = logging.getLogger(__name__)
@@ -37,7 +47,7 @@ _PROBE = "__probe__"
 
 
 def _vector_text(amounts: Mapping[str, int]) -> str:
-    return ", ".join(f"{name} {allocator.format_amount(name, v)}" for name, v in amounts.items())
+    return ", ".join(f"{name} {format_amount(name, v)}" for name, v in amounts.items())
 
 
 def refusals(spec: ServiceClaimSpec, tenant: str, tenants: Mapping[str, TenantSpec],
@@ -50,8 +60,8 @@ def refusals(spec: ServiceClaimSpec, tenant: str, tenants: Mapping[str, TenantSp
     out: list[tuple[str | None, str]] = []
     demand: dict[str, int] = {}
     for pod_set in spec.pod_sets:
-        per_pod = pod_set.to_allocator().per_pod
-        for i, name in enumerate(allocator.RESOURCE_NAMES):
+        per_pod = convert.pod_set(pod_set).per_pod
+        for i, name in enumerate(RESOURCE_NAMES):
             demand[name] = demand.get(name, 0) + per_pod[i] * pod_set.count
     seen: set[str] = set()
     name: str | None = tenant
@@ -65,7 +75,7 @@ def refusals(spec: ServiceClaimSpec, tenant: str, tenants: Mapping[str, TenantSp
         name = tenants[name].parent
     empty = [allocator.Node(n.name, n.allocatable, n.labels, n.taints, {}, n.unschedulable) for n in nodes]
     for pod_set in spec.pod_sets:
-        probe = allocator.Claim(key=f"probe/{pod_set.name}", tenant=_PROBE, pod_sets=(pod_set.to_allocator(),))
+        probe = allocator.Claim(key=f"probe/{pod_set.name}", tenant=_PROBE, pod_sets=(convert.pod_set(pod_set),))
         decision = allocator.allocate(empty, [allocator.Tenant(_PROBE)], [probe], pools, preemption=False)
         d = decision.for_claim(probe.key)
         if isinstance(d, allocator.Pending) and d.reason == "Unschedulable":
@@ -73,15 +83,14 @@ def refusals(spec: ServiceClaimSpec, tenant: str, tenants: Mapping[str, TenantSp
     return out
 
 
-def register_service(resource: CustomResource, claim_spec: Callable[[dict[str, Any]], ServiceClaimSpec | None],
-                     field_of: Mapping[str, str] | Callable[[str], str]) -> None:
-    """Validate ``resource`` objects on create and update against their tenant and the cluster.
+def register_service(service: ServiceBinding) -> None:
+    """Validate the service's objects on create and update against their tenant and the cluster.
 
-    ``claim_spec(body)`` returns the ServiceClaim spec the object would produce (None when
-    the spec does not parse; the schema reports that). ``field_of`` maps a pod set name to
-    the spec field a user edits for it (e.g. ``broker`` → ``spec.brokers``), or is a function of
-    the pod set name when the pod sets are named by the user (e.g. one per rack).
+    ``service.demand(body)`` gives the ServiceClaim spec an object would produce; a refusal names
+    the spec field of each pod set through ``service.field``. Registers nothing when this process
+    serves no webhooks (:func:`operators.sdk.runtime.validate`).
     """
+    resource, claim_spec = service.resource, service.demand
 
     @runtime.validate(resource.group, resource.version, resource.plural, id=f"demand-{resource.plural}",
                       operations=["CREATE", "UPDATE"], ignore_failures=True)
@@ -97,7 +106,7 @@ def register_service(resource: CustomResource, claim_spec: Callable[[dict[str, A
             return  # an update that leaves the demand as it was (metadata, finalizers, other fields)
         problems = _check(spec, body.metadata.namespace)
         if problems:
-            raise kopf.AdmissionError("; ".join(f"{_field(field_of, pod_set)}: {msg}" for pod_set, msg in problems),
+            raise kopf.AdmissionError("; ".join(f"{service.field(pod_set)}: {msg}" for pod_set, msg in problems),
                                       code=422)
 
 
@@ -115,12 +124,6 @@ def claim_owner_conflict(kind: str, name: str, namespace: str) -> str | None:
     return None
 
 
-def _field(field_of: Mapping[str, str] | Callable[[str], str], pod_set: str | None) -> str:
-    if pod_set is None:
-        return "spec"
-    return field_of(pod_set) if callable(field_of) else field_of.get(pod_set, "spec")
-
-
 def _check(spec: ServiceClaimSpec, namespace: str) -> list[tuple[str | None, str]]:
     a = applier_for("smack-operators-webhook")  # reads only
     tenants = {t["metadata"]["name"]: TenantSpec.model_validate(t.get("spec") or {})
@@ -131,6 +134,6 @@ def _check(spec: ServiceClaimSpec, namespace: str) -> list[tuple[str | None, str
     except ValueError:
         tenant = DEFAULT_TENANT
     nodes = nodes_from(a.list_objects("v1", "Node", None, ""), [])
-    pools = [NodePoolSpec.model_validate(p.get("spec") or {}).to_allocator(p["metadata"]["name"])
+    pools = [convert.pool(p["metadata"]["name"], NodePoolSpec.model_validate(p.get("spec") or {}))
              for p in a.list_objects(NODE_POOL.api_version, NODE_POOL.kind, None, "")]
     return refusals(spec, tenant, tenants, nodes, pools)

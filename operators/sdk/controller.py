@@ -1,10 +1,12 @@
-"""A level-triggered reconcile loop on kopf: one worker per custom resource.
+"""A level-triggered reconcile loop on kopf: one worker per custom resource, or one for the cluster.
 
-For every object of a kind, a kopf daemon runs ``reconcile(body)`` and then
+For every object of a kind (:func:`register`), a kopf daemon runs ``reconcile(body)`` and then
 sleeps until something it owns changes or ``resync`` seconds pass. Watch events
 on the object itself or on its children (found by the ``<group>/cluster`` label)
 wake it up, so the loop reacts within a moment and a killed operator resumes
-from what it observes in the cluster, never from memory.
+from what it observes in the cluster, never from memory. A whole-cluster loop
+(:func:`register_singleton`, the meta-controller's admission cycle) works the same way
+with one pass at a time over everything, woken by any watched kind.
 
 kopf is used as the reference documents for long-running per-object work
 (kopf docs, "Daemons"); a daemon makes kopf hold a finalizer on the object while
@@ -14,11 +16,12 @@ it runs, which it removes when the object is deleted.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import copy
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,10 +39,13 @@ WAKE_PREFIX = "wake-on-"
 # threads rather than cores bound their throughput: with asyncio's default pool (cpu count + 4,
 # six threads on two cores) a burst of 1,000 new objects queued behind six requests in flight.
 RECONCILE_THREADS = 32
+# A burst of watch events (a StatefulSet and its pods) is coalesced into one pass.
+COALESCE_SECONDS = 0.2
 _pool: ThreadPoolExecutor | None = None
 
 
 def _executor() -> ThreadPoolExecutor:
+    """The reconcile pool, created on first use."""
     global _pool
     if _pool is None:
         _pool = ThreadPoolExecutor(RECONCILE_THREADS, thread_name_prefix="reconcile")
@@ -153,8 +159,69 @@ def register(resource: CustomResource, reconcile: Callable[[dict[str, Any]], Res
                     task.cancel()
                 if stopped:
                     break
-                # Coalesce a burst of watch events (a StatefulSet and its pods) into one pass.
-                await asyncio.sleep(0.2)
+                await asyncio.sleep(COALESCE_SECONDS)
         finally:
             wakeups.events.pop(key, None)
             wakeups.reasons.pop(key, None)
+
+
+@dataclass(frozen=True)
+class Watch:
+    """A kind whose watch events wake a whole-cluster loop; ``labels`` filters the objects as kopf's
+    ``labels=`` does (e.g. ``{key: kopf.PRESENT}``)."""
+
+    group: str  # "" for the core group
+    version: str
+    plural: str
+    labels: Mapping[str, Any] | None = None
+
+
+def register_singleton(name: str, run: Callable[[], Any], *, wake_on: Iterable[Watch], resync: float,
+                       error_delay: float = 5.0) -> None:
+    """Register one loop for the whole cluster that calls ``run()``, one pass at a time.
+
+    A pass runs in the reconcile pool when any ``wake_on`` object changes (after
+    ``COALESCE_SECONDS``, so that a burst is one pass), and every ``resync`` seconds; a pass
+    that raises is logged, counted and retried after ``error_delay`` seconds. ``name`` is the
+    ``kind`` label of the reconcile metrics and the suffix of the handler ids. The loop starts
+    on the first watch event, since kopf sets up event posting for tasks started from its
+    handlers, not from startup activities; it stops at kopf's cleanup.
+    """
+    wake, stopped = asyncio.Event(), asyncio.Event()
+    task: asyncio.Task[None] | None = None
+
+    async def _loop() -> None:
+        while not stopped.is_set():
+            wake.clear()
+            started = time.monotonic()
+            try:
+                await asyncio.get_running_loop().run_in_executor(_executor(), contextvars.copy_context().run, run)
+                RECONCILE_TOTAL.labels(name, "ok").inc()
+                delay = resync
+            except Exception:
+                RECONCILE_TOTAL.labels(name, "error").inc()
+                log.exception("%s failed; retrying in %ss", name, error_delay)
+                delay = error_delay
+            finally:
+                RECONCILE_DURATION.labels(name).observe(time.monotonic() - started)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=delay)
+            await asyncio.sleep(COALESCE_SECONDS)
+
+    async def _on_change(**_: Any) -> None:
+        nonlocal task
+        if task is None:
+            task = asyncio.create_task(_loop())
+        wake.set()
+
+    @kopf.on.cleanup(id=f"stop-{name}")
+    async def _stop(**_: Any) -> None:
+        stopped.set()
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    for watch in wake_on:
+        kopf.on.event(watch.group, watch.version, watch.plural, id=f"{WAKE_PREFIX}{watch.plural}-{name}",
+                      labels=watch.labels)(_on_change)

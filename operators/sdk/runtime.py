@@ -23,7 +23,8 @@ _webhooks_served = True
 
 
 def serve_webhooks(enabled: bool) -> None:
-    """Say whether this process serves admission webhooks; call it before importing the operators.
+    """Say whether this process serves admission webhooks; call it before the operators register their
+    handlers (``operators.__main__.setup``).
 
     kopf refuses to start with validate handlers and no webhook server, so without one
     (``python -m operators run`` with no ``--webhook-cert-dir``) :func:`validate` registers nothing

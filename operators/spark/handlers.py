@@ -1,6 +1,6 @@
 """kopf wiring for SparkApplication and ScheduledSparkApplication: observe, step, act, write status.
 
-Importing this module registers the handlers (``python -m operators run --only spark``).
+:func:`setup` registers the handlers (``python -m operators run --only spark`` calls it).
 The decisions are in :mod:`.lifecycle` (applications) and :mod:`.schedule` (schedules); this
 module reads the claim and the pods, carries out the actions in the order the lifecycle gives
 them, and reports transitions as events and metrics.
@@ -13,17 +13,17 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-import kopf
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
-from ..meta.api import SERVICE_CLAIM, ServiceClaimSpec, ServiceClaimStatus
-from ..meta.webhook import register_service
-from ..sdk.apply import Applier, Outcome, applier_for, contains, merge_patch
-from ..sdk.claims import admission_condition, grants
-from ..sdk.conditions import get_condition, invalid_spec
+from ..scheduling.api import SERVICE_CLAIM, ServiceClaimSpec, ServiceClaimStatus
+from ..scheduling.binding import ServiceBinding
+from ..scheduling.claims import admission_condition, grants
+from ..sdk.apply import Applier, Outcome, applier_for, contains
+from ..sdk.conditions import get_condition
 from ..sdk.controller import ChildKind, Result, register
-from ..sdk.metrics import APPLY_TOTAL, START_LATENCY, STATE_DURATION, STATE_TRANSITIONS
+from ..sdk.metrics import START_LATENCY, STATE_DURATION, STATE_TRANSITIONS
+from ..sdk.service import ServiceContext
 from .api import (
     SCHEDULED_SPARK_APPLICATION,
     SPARK_APPLICATION,
@@ -69,13 +69,12 @@ def reconcile(trigger: dict[str, Any]) -> Result:
                          trigger["metadata"]["namespace"])
     if body is None or body["metadata"].get("deletionTimestamp"):
         return Result("ok")
-    meta = body["metadata"]
+    ctx = ServiceContext.of(applier(), SPARK_APPLICATION, body)
     previous = SparkApplicationStatus.model_validate(body.get("status") or {})
     try:
         app = Application.from_body(body)
     except ValidationError as exc:
-        _invalid(body, SPARK_APPLICATION.api_version, previous, exc)
-        return Result("invalid")
+        return ctx.refuse_spec(previous, exc)
 
     a = applier()
     claim = a.get(SERVICE_CLAIM.api_version, SERVICE_CLAIM.kind, app.name, app.namespace)
@@ -86,14 +85,13 @@ def reconcile(trigger: dict[str, Any]) -> Result:
                     and p["metadata"]["labels"].get(SUBMISSION_LABEL) == sid
                     and (p.get("status") or {}).get("phase") == "Running")
     now = datetime.now(UTC)
-    nxt = step(Observed(app.name, app.spec, meta["generation"], previous, claim_view(claim), drivers, executors), now)
+    nxt = step(Observed(app.name, app.spec, ctx.generation, previous, claim_view(claim), drivers, executors), now)
 
     if nxt.fence:
         fenced = previous.model_copy(update={k: getattr(nxt.status, k) for k in (
             "submission_id", "submission_attempts", "last_submission_attempt_time")})
         try:
-            a.patch_status(SPARK_APPLICATION.api_version, KIND, app.name, app.namespace,
-                           merge_patch(previous.wire(), fenced.wire()), resource_version=meta["resourceVersion"])
+            ctx.write_status(previous, fenced, resource_version=body["metadata"]["resourceVersion"])
         except ApiException as exc:
             if exc.status != 409:
                 raise
@@ -101,18 +99,18 @@ def reconcile(trigger: dict[str, Any]) -> Result:
             return Result("progressing", 1.0)
         previous = fenced
     if nxt.create is not None:
-        _submit(body, app, nxt, claim, now)
+        _submit(ctx, app, nxt, claim, now)
     for submission_id in nxt.delete:
-        _delete_submission(body, app, Submission(app.name, submission_id))
+        _delete_submission(ctx, app, Submission(app.name, submission_id))
     if nxt.apply_claim:
         manifest = service_claim(app)
         if claim is None or not contains(claim, manifest):
-            _count(manifest["kind"], a.apply(manifest)[0])
+            ctx.count(manifest["kind"], a.apply(manifest)[0])
     if nxt.release_claim:
         a.delete_object(SERVICE_CLAIM.api_version, SERVICE_CLAIM.kind, app.name, app.namespace)
-    _write_status(body, SPARK_APPLICATION.api_version, previous, nxt.status)
+    ctx.write_status(previous, nxt.status)
     for t in nxt.transitions:
-        _report(body, t)
+        _report(ctx, t)
     if nxt.requeue_after is not None:
         return Result("progressing", max(nxt.requeue_after, 0.5))
     return Result("ok")
@@ -131,16 +129,16 @@ def claim_view(claim: dict[str, Any] | None) -> ClaimView:
                      executors=granted["executor"].count if "executor" in granted else None)
 
 
-def _submit(body: dict[str, Any], app: Application, nxt: Next, claim: dict[str, Any] | None, now: datetime) -> None:
+def _submit(ctx: ServiceContext, app: Application, nxt: Next, claim: dict[str, Any] | None, now: datetime) -> None:
     """Create the submission's objects; a refusal turns the transition into SUBMISSION_FAILED."""
     sub = nxt.create
     submitted = parse_time(nxt.status.last_submission_attempt_time) or now
     try:
         for manifest in submission_objects(app, sub, grants(claim), int(submitted.timestamp() * 1000)):
-            outcome = applier().create(manifest)
-            _count(manifest["kind"], outcome)
+            outcome = ctx.client.create(manifest)
+            ctx.count(manifest["kind"], outcome)
             if manifest["kind"] == "Pod" and outcome is Outcome.CREATED and nxt.status.submission_attempts == 1:
-                created = parse_time(body["metadata"].get("creationTimestamp"))
+                created = parse_time(ctx.body["metadata"].get("creationTimestamp"))
                 if created is not None:
                     START_LATENCY.labels(KIND).observe((datetime.now(UTC) - created).total_seconds())
     except ApiException as exc:
@@ -157,53 +155,25 @@ def _api_message(exc: ApiException) -> str:
         return str(exc.body or "")
 
 
-def _delete_submission(body: dict[str, Any], app: Application, sub: Submission) -> None:
+def _delete_submission(ctx: ServiceContext, app: Application, sub: Submission) -> None:
     """Delete a submission's driver pod, Services and ConfigMap, and its executors."""
-    a = applier()
     for api_version, kind, name in submission_children(sub):
-        a.delete_object(api_version, kind, name, app.namespace)
-    a.delete_collection("v1", "Pod", app.namespace, f"{SUBMISSION_LABEL}={sub.submission_id}")
-    kopf.info(body, reason="DriverDeleted", message=f"deleted driver {sub.driver_pod} and its executors")
+        ctx.client.delete_object(api_version, kind, name, app.namespace)
+    ctx.client.delete_collection("v1", "Pod", app.namespace, f"{SUBMISSION_LABEL}={sub.submission_id}")
+    ctx.recorder.info("DriverDeleted", f"deleted driver {sub.driver_pod} and its executors")
 
 
-def _count(kind: str, outcome: Outcome) -> None:
-    APPLY_TOTAL.labels(KIND, kind, outcome.value).inc()
-
-
-def _report(body: dict[str, Any], t: Transition) -> None:
+def _report(ctx: ServiceContext, t: Transition) -> None:
     STATE_TRANSITIONS.labels(KIND, t.previous, t.state).inc()
     if t.seconds_in_previous is not None:
         STATE_DURATION.labels(KIND, t.previous).observe(t.seconds_in_previous)
     reason = "".join(word.capitalize() for word in t.state.split("_"))
     message = f"{t.previous} -> {t.state}" + (f": {t.message}" if t.message else "")
-    (kopf.warn if t.state in WARNING_STATES else kopf.info)(body, reason=reason, message=message)
+    (ctx.recorder.warn if t.state in WARNING_STATES else ctx.recorder.info)(reason, message)
 
 
 def _key(app: Application) -> tuple[str, str]:
     return app.namespace, app.name
-
-
-def _invalid(body: dict[str, Any], api_version: str, previous: Any, exc: ValidationError) -> None:
-    """Report a spec the schema let through but the models refuse; touch nothing else."""
-    status, message = invalid_spec(previous, exc, body["metadata"]["generation"])
-    _write_status(body, api_version, previous, status)
-    kopf.warn(body, reason="InvalidSpec", message=message)
-
-
-def _write_status(body: dict[str, Any], api_version: str, previous: Any, status: Any) -> None:
-    patch = merge_patch(previous.wire(), status.wire())
-    if not patch:
-        return  # nothing changed: write nothing
-    meta = body["metadata"]
-    applier().patch_status(api_version, body["kind"], meta["name"], meta["namespace"], patch)
-
-
-register(
-    SPARK_APPLICATION,
-    reconcile,
-    children=[ChildKind("", "v1", "pods"), ChildKind("scheduling.smack.dev", "v1alpha1", "serviceclaims")],
-    cluster_label=APP_LABEL,
-)
 
 
 def _demand(body: dict[str, Any]) -> ServiceClaimSpec | None:
@@ -213,7 +183,7 @@ def _demand(body: dict[str, Any]) -> ServiceClaimSpec | None:
         return None
 
 
-register_service(SPARK_APPLICATION, _demand, POD_SET_FIELDS)
+SERVICE = ServiceBinding(SPARK_APPLICATION, _demand, POD_SET_FIELDS)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,36 +191,43 @@ register_service(SPARK_APPLICATION, _demand, POD_SET_FIELDS)
 
 def reconcile_scheduled(body: dict[str, Any]) -> Result:
     """One pass over a ScheduledSparkApplication: start the run that is due, trim the history."""
-    meta = body["metadata"]
+    ctx = ServiceContext.of(applier(), SCHEDULED_SPARK_APPLICATION, body)
     previous = ScheduledSparkApplicationStatus.model_validate(body.get("status") or {})
     try:
         spec = ScheduledSparkApplicationSpec.model_validate(body.get("spec") or {})
     except ValidationError as exc:
-        _invalid(body, SCHEDULED_SPARK_APPLICATION.api_version, previous, exc)
-        return Result("invalid")
-    a = applier()
-    runs = [RunView.of(r) for r in a.list_objects(SPARK_APPLICATION.api_version, KIND, meta["namespace"],
-                                                  f"{SCHEDULED_APP_LABEL}={meta['name']}")]
-    decision = plan(meta["name"], spec, previous, runs, created=parse_time(meta["creationTimestamp"]),
-                    now=datetime.now(UTC), generation=meta["generation"])
+        return ctx.refuse_spec(previous, exc)
+    a = ctx.client
+    runs = [RunView.of(r) for r in a.list_objects(SPARK_APPLICATION.api_version, KIND, ctx.namespace,
+                                                  f"{SCHEDULED_APP_LABEL}={ctx.name}")]
+    decision = plan(ctx.name, spec, previous, runs, created=parse_time(body["metadata"]["creationTimestamp"]),
+                    now=datetime.now(UTC), generation=ctx.generation)
     for name in decision.delete:
-        a.delete_object(SPARK_APPLICATION.api_version, KIND, name, meta["namespace"])
+        a.delete_object(SPARK_APPLICATION.api_version, KIND, name, ctx.namespace)
     if decision.replaced:
-        kopf.info(body, reason="RunReplaced", message=f"deleted active runs {', '.join(decision.replaced)}")
+        ctx.recorder.info("RunReplaced", f"deleted active runs {', '.join(decision.replaced)}")
     if decision.create is not None:
-        manifest = run_manifest(body, spec, decision.create)
-        _count(KIND, a.create(manifest))
-        kopf.info(body, reason="RunStarted", message=f"started {decision.create}")
+        ctx.count(KIND, a.create(run_manifest(body, spec, decision.create)))
+        ctx.recorder.info("RunStarted", f"started {decision.create}")
     if decision.skipped:
-        kopf.info(body, reason="RunSkipped", message=f"run due at {decision.status.last_run} skipped: "
-                                                     f"{', '.join(decision.skipped)} still active (Forbid)")
-    _write_status(body, SCHEDULED_SPARK_APPLICATION.api_version, previous, decision.status)
+        ctx.recorder.info("RunSkipped", f"run due at {decision.status.last_run} skipped: "
+                                        f"{', '.join(decision.skipped)} still active (Forbid)")
+    ctx.write_status(previous, decision.status)
     return Result("ok", decision.requeue_after)
 
 
-register(
-    SCHEDULED_SPARK_APPLICATION,
-    reconcile_scheduled,
-    children=[ChildKind(SPARK_APPLICATION.group, SPARK_APPLICATION.version, SPARK_APPLICATION.plural)],
-    cluster_label=SCHEDULED_APP_LABEL,
-)
+def setup() -> None:
+    """Register the Spark operator's loops (``python -m operators run`` calls it once; the demand check is
+    :data:`SERVICE`'s, served by meta's webhook)."""
+    register(
+        SPARK_APPLICATION,
+        reconcile,
+        children=[ChildKind("", "v1", "pods"), ChildKind("scheduling.smack.dev", "v1alpha1", "serviceclaims")],
+        cluster_label=APP_LABEL,
+    )
+    register(
+        SCHEDULED_SPARK_APPLICATION,
+        reconcile_scheduled,
+        children=[ChildKind(SPARK_APPLICATION.group, SPARK_APPLICATION.version, SPARK_APPLICATION.plural)],
+        cluster_label=SCHEDULED_APP_LABEL,
+    )

@@ -34,8 +34,9 @@ from typing import Any
 
 import yaml
 
-from ..meta.api import PodRequests, PodSet, ServiceClaimSpec
-from ..sdk.claims import CLAIM_LABEL, POD_SET_LABEL, Grant, claim_manifest, pod_scheduling
+from ..scheduling.api import PodRequests, PodSet, ServiceClaimSpec
+from ..scheduling.claims import CLAIM_LABEL, POD_SET_LABEL, Grant, claim_manifest, pod_scheduling
+from ..sdk.builders import ServiceObject, service
 from ..sdk.objects import object_meta, standard_labels
 from .api import GROUP, SPARK_APPLICATION, PodSpecBase, SparkApplicationSpec, memory_bytes
 
@@ -58,25 +59,11 @@ POD_SET_FIELDS = {"driver": "spec.driver", "executor": "spec.executor"}
 
 
 @dataclass(frozen=True)
-class Application:
+class Application(ServiceObject[SparkApplicationSpec]):
     """A SparkApplication as the builders see it: identity plus the validated spec."""
 
-    name: str
-    namespace: str
-    uid: str
-    spec: SparkApplicationSpec
-
-    @classmethod
-    def from_body(cls, body: dict[str, Any]) -> Application:
-        """Parse a SparkApplication object. Raises pydantic.ValidationError for an invalid spec."""
-        meta = body["metadata"]
-        return cls(meta["name"], meta["namespace"], meta["uid"],
-                   SparkApplicationSpec.model_validate(body.get("spec") or {}))
-
-    @property
-    def owner(self) -> dict[str, Any]:
-        return {"apiVersion": SPARK_APPLICATION.api_version, "kind": SPARK_APPLICATION.kind,
-                "metadata": {"name": self.name, "uid": self.uid}}
+    RESOURCE = SPARK_APPLICATION
+    SPEC = SparkApplicationSpec
 
     def labels(self, component: str) -> dict[str, str]:
         return standard_labels(name="spark", instance=self.name, component=component,
@@ -294,22 +281,17 @@ def driver_pod(app: Application, sub: Submission, grant: Grant | None) -> dict[s
 
 def headless_service(app: Application, sub: Submission) -> dict[str, Any]:
     """The driver's stable name for its executors: spark.driver.host."""
-    return {"apiVersion": "v1", "kind": "Service",
-            "metadata": object_meta(name=sub.headless_service, namespace=app.namespace,
-                                    labels=_driver_labels(app, sub), owner=app.owner),
-            "spec": {"clusterIP": "None",
-                     "selector": {SPARK_APP_ID_LABEL: sub.app_id, SPARK_ROLE_LABEL: "driver"},
-                     "ports": [{"name": "driver-rpc-port", "port": DRIVER_PORT, "targetPort": DRIVER_PORT},
-                               {"name": "blockmanager", "port": BLOCK_MANAGER_PORT, "targetPort": BLOCK_MANAGER_PORT},
-                               {"name": "spark-ui", "port": UI_PORT, "targetPort": UI_PORT}]}}
+    return service(name=sub.headless_service, namespace=app.namespace, labels=_driver_labels(app, sub),
+                   owner=app.owner, selector={SPARK_APP_ID_LABEL: sub.app_id, SPARK_ROLE_LABEL: "driver"},
+                   ports=[("driver-rpc-port", DRIVER_PORT), ("blockmanager", BLOCK_MANAGER_PORT),
+                          ("spark-ui", UI_PORT)], headless=True)
 
 
 def ui_service(app: Application, sub: Submission) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Service",
-            "metadata": object_meta(name=sub.ui_service, namespace=app.namespace, labels=_driver_labels(app, sub),
-                                    owner=app.owner),
-            "spec": {"type": "ClusterIP", "selector": {SPARK_APP_ID_LABEL: sub.app_id, SPARK_ROLE_LABEL: "driver"},
-                     "ports": [{"name": "spark-ui", "port": UI_PORT, "targetPort": UI_PORT}]}}
+    """The Spark UI of the running driver, for ``kubectl port-forward`` or an Ingress."""
+    return service(name=sub.ui_service, namespace=app.namespace, labels=_driver_labels(app, sub), owner=app.owner,
+                   selector={SPARK_APP_ID_LABEL: sub.app_id, SPARK_ROLE_LABEL: "driver"},
+                   ports=[("spark-ui", UI_PORT)])
 
 
 def submission_objects(app: Application, sub: Submission, grants: dict[str, Grant],

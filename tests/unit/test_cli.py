@@ -88,3 +88,14 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]):
     with pytest.raises(SystemExit) as exc:
         main(["plan", "frobnicate"])
     assert exc.value.code == 2
+
+
+def test_the_kinds_are_the_crds_with_their_short_names():
+    from operators.crds import RESOURCES
+    from operators.sdk.crd import crd_manifest
+
+    by_kind = {k.kind: k for k in KINDS}
+    assert set(by_kind) == {r.kind for r in RESOURCES}
+    for resource in RESOURCES:
+        names = crd_manifest(resource)["spec"]["names"]
+        assert set(names.get("shortNames", [])) <= by_kind[resource.kind].names(), resource.kind

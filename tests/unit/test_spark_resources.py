@@ -8,8 +8,8 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from operators.scheduling.claims import Grant
 from operators.sdk.apply import merge_patch
-from operators.sdk.claims import Grant
 from operators.spark.api import ScheduledSparkApplicationSpec, ScheduledSparkApplicationStatus, memory_bytes
 from operators.spark.cron import Schedule
 from operators.spark.resources import (

@@ -17,7 +17,7 @@ from operators.cassandra.resources import (
     config_map,
     seeds,
 )
-from operators.sdk.claims import Grant
+from operators.scheduling.claims import Grant
 
 UID = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
 

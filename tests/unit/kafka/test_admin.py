@@ -6,10 +6,11 @@ import uuid
 
 import pytest
 
-from operators.kafka.admin import Settings, partitions_from_kafka_python, quorum_from_kafka_python
+from operators.kafka.admin import partitions_from_kafka_python, quorum_from_kafka_python
 from operators.kafka.api import KafkaClusterSpec
 from operators.kafka.gates import PartitionState, QuorumState, ReplicaState, broker_restart_blockers
 from operators.kafka.resources import Cluster
+from operators.kafka.settings import Settings
 
 from .recorded import load
 

@@ -25,7 +25,7 @@ from operators.kafka.plans import (
     scaling_down,
 )
 from operators.kafka.resources import CONFIG_HASH_ANNOTATION, VERSION_ANNOTATION, Cluster
-from operators.sdk.claims import Grant
+from operators.scheduling.claims import Grant
 from operators.sdk.conditions import Condition, get_condition
 from operators.sdk.plans import NO_CONTROLS, PlanStatus, parse_controls
 from operators.sdk.recovery import NodeFailure

@@ -3,7 +3,7 @@ from __future__ import annotations
 from operators.kafka.api import KafkaClusterSpec, KafkaClusterStatus
 from operators.kafka.plans import derive
 from operators.kafka.resources import CONFIG_HASH_ANNOTATION, VERSION_ANNOTATION, Cluster
-from operators.sdk.claims import Grant
+from operators.scheduling.claims import Grant
 from operators.sdk.conditions import Condition, get_condition
 
 UID = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"

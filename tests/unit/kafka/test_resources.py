@@ -18,7 +18,7 @@ from operators.kafka.resources import (
     service_claim,
     stateful_set,
 )
-from operators.sdk.claims import Grant
+from operators.scheduling.claims import Grant
 
 UID = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from operators.kafka.api import KafkaClusterSpec
 from operators.kafka.plans import update_plan
 from operators.kafka.resources import CONFIG_HASH_ANNOTATION, VERSION_ANNOTATION, Cluster
-from operators.sdk.claims import Grant
+from operators.scheduling.claims import Grant
 from operators.sdk.plans import HALT, NO_CONTROLS, parse_controls
 
 from ..test_rollout import NOW, pod

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import Counter
 
 from operators.meta import cycle
-from operators.meta.api import ServiceClaimSpec, TenantSpec
 from operators.meta.webhook import refusals
+from operators.scheduling.api import ServiceClaimSpec, TenantSpec
 
 
 def node(name: str, zone: str, cpu: str = "8") -> dict:

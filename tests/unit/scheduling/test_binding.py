@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from operators.meta.webhook import _field
+from operators.kafka.api import KAFKA_CLUSTER
+from operators.scheduling.binding import ServiceBinding
+
+
+def _field(field_of, pod_set):
+    return ServiceBinding(KAFKA_CLUSTER, lambda body: None, field_of).field(pod_set)
 
 
 def test_a_pod_set_is_named_by_its_mapping_or_by_a_function():

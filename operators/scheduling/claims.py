@@ -23,19 +23,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..meta.allocator import FIELD_LABELS, HOSTNAME
-from ..meta.api import (  # noqa: F401 - the labels are part of the contract re-exported here
+from ..sdk.conditions import Condition, get_condition
+from ..sdk.objects import object_meta
+from .api import SERVICE_CLAIM, Constraint, ServiceClaimSpec, ServiceClaimStatus
+from .labels import (  # noqa: F401 - the labels are part of the contract re-exported here
     CLAIM_LABEL,
+    FIELD_LABELS,
+    HOSTNAME,
+    HOSTNAME_LABEL,
     POD_SET_LABEL,
-    SERVICE_CLAIM,
-    Constraint,
-    ServiceClaimSpec,
-    ServiceClaimStatus,
 )
-from .conditions import Condition, get_condition
-from .objects import object_meta
-
-HOSTNAME_LABEL = "kubernetes.io/hostname"
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Tenant, NodePool and ServiceClaim v1alpha1 (group scheduling.smack.dev): the meta-controller's API.
+"""Tenant, NodePool and ServiceClaim v1alpha1 (group scheduling.smack.dev): the scheduling contract's wire models.
 
 A Tenant (cluster-scoped) owns namespaces and holds a guarantee and a limit per resource,
 as a Mesos role holds quota guarantees and limits (Mesos docs/quota.md) or a Kueue
@@ -8,8 +8,10 @@ ServiceClaim (namespaced) is what a service operator asks for: pod sets with cou
 minimum, per-pod requests, a pool and Marathon placement constraints (Kueue Workload pod
 sets; Marathon docs/docs/constraints.md). The meta-controller answers in the claim's status.
 
-Amounts are Kubernetes quantities on the wire; :mod:`operators.meta.allocator` works in base
-units, and the ``to_allocator`` methods convert.
+Amounts are Kubernetes quantities on the wire (:mod:`operators.sdk.quantities` turns them
+into base units). The validators state every rule themselves; the meta-controller converts
+these models into its allocator's inputs (:mod:`operators.meta.convert`), whose own checks
+are a second guard.
 """
 
 from __future__ import annotations
@@ -21,18 +23,12 @@ from typing import Annotated, Literal
 from kubernetes.utils import parse_quantity
 from pydantic import AfterValidator, Field, model_validator
 
+from ..sdk import selectors
 from ..sdk.conditions import Conditions
 from ..sdk.crd import CustomResource, PrinterColumn
 from ..sdk.models import Model, Quantity, cel, validations
-from . import allocator
-
-GROUP = "scheduling.smack.dev"
-# Every pod that holds a claim's capacity carries these labels: the claim's name and its pod set.
-CLAIM_LABEL = f"{GROUP}/claim"
-POD_SET_LABEL = f"{GROUP}/pod-set"
-
-RESOURCE_NAMES = allocator.RESOURCE_NAMES
-REQUEST_NAMES = tuple(r for r in RESOURCE_NAMES if r != "pods")  # pods are counted, one per pod
+from ..sdk.quantities import RESOURCE_NAMES, parse_amounts
+from .labels import GROUP
 
 _DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 _DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
@@ -76,17 +72,13 @@ class PodRequests(Model):
 
     def amounts(self) -> dict[str, int]:
         """The amounts that are set, in base units (millicores, bytes)."""
-        return allocator.parse_amounts(self.wire())
+        return parse_amounts(self.wire())
 
 
 class ResourceAmounts(PodRequests):
     """Amounts per resource as quantities: cpu, memory, ephemeral-storage, storage and pods."""
 
     pods: Amount | None = None
-
-
-def _amounts(quantities: PodRequests) -> dict[str, int]:
-    return quantities.amounts()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -114,8 +106,9 @@ class LabelSelectorRequirement(Model):
                 "needs at least one value" if self.operator in ("In", "NotIn") else "takes no values"))
         return self
 
-    def to_allocator(self) -> allocator.Requirement:
-        return allocator.Requirement(self.key, self.operator, tuple(self.values))
+    def requirement(self) -> selectors.Requirement:
+        """The requirement as :class:`operators.sdk.selectors.Requirement`, which matches labels."""
+        return selectors.Requirement(self.key, self.operator, tuple(self.values))
 
 
 class LabelSelector(Model):
@@ -125,9 +118,9 @@ class LabelSelector(Model):
                             Field(max_length=64)] = {}
     match_expressions: Annotated[list[LabelSelectorRequirement], Field(max_length=32)] = []
 
-    def to_allocator(self) -> allocator.Selector:
-        expressions = tuple(e.to_allocator() for e in self.match_expressions)
-        return allocator.Selector(dict(self.match_labels), expressions)
+    def selector(self) -> selectors.Selector:
+        """The selector as :class:`operators.sdk.selectors.Selector`, which matches labels."""
+        return selectors.Selector(dict(self.match_labels), tuple(e.requirement() for e in self.match_expressions))
 
 
 class Toleration(Model):
@@ -155,8 +148,9 @@ class Toleration(Model):
             raise ValueError("a toleration without a key must use operator Exists")
         return self
 
-    def to_allocator(self) -> allocator.Toleration:
-        return allocator.Toleration(self.key or "", self.operator, self.value or "", self.effect or "")
+    def toleration(self) -> selectors.Toleration:
+        """The toleration as :class:`operators.sdk.selectors.Toleration` (absent fields empty)."""
+        return selectors.Toleration(self.key or "", self.operator, self.value or "", self.effect or "")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -207,7 +201,7 @@ class TenantSpec(Model):
 
     @model_validator(mode="after")
     def _guarantee_within_limit(self) -> TenantSpec:
-        guarantee, limit = _amounts(self.guarantee), _amounts(self.limit)
+        guarantee, limit = self.guarantee.amounts(), self.limit.amounts()
         over = sorted(name for name in guarantee if name in limit and guarantee[name] > limit[name])
         if over:
             raise ValueError(f"guarantee must not exceed limit for: {', '.join(over)}")
@@ -217,14 +211,9 @@ class TenantSpec(Model):
         """How the tenant owns ``namespace`` (by name, or by its labels), or None."""
         if namespace in self.namespaces:
             return "name"
-        if self.namespace_selector is not None and self.namespace_selector.to_allocator().matches(labels):
+        if self.namespace_selector is not None and self.namespace_selector.selector().matches(labels):
             return "selector"
         return None
-
-    def to_allocator(self, name: str) -> allocator.Tenant:
-        return allocator.Tenant(name=name, guarantee=_amounts(self.guarantee), limit=_amounts(self.limit),
-                                weight=self.weight, parent=self.parent,
-                                preemption_policy=self.preemption_policy)
 
 
 class TenantStatus(Model):
@@ -242,16 +231,6 @@ class TenantStatus(Model):
     dominant_resource: str | None = None
     admitted_claims: int = 0
     pending_claims: int = 0
-
-    @classmethod
-    def from_usage(cls, usage: allocator.TenantUsage, *, generation: int | None = None) -> TenantStatus:
-        """The status fields the allocator computes (conditions are left to the caller)."""
-        def quantities(amounts: Mapping[str, int]) -> dict[str, str]:
-            return {name: allocator.format_amount(name, value) for name, value in amounts.items()}
-        return cls(observed_generation=generation, usage=quantities(usage.usage),
-                   guaranteed=quantities(usage.guaranteed), borrowed=quantities(usage.borrowed),
-                   dominant_share=f"{usage.dominant_share:.3f}", dominant_resource=usage.dominant_resource,
-                   admitted_claims=usage.admitted, pending_claims=usage.pending)
 
 
 TENANT = CustomResource(
@@ -310,10 +289,6 @@ class NodePoolSpec(Model):
     tolerations: Annotated[list[Toleration], Field(max_length=32, description=(
         "Taints the pool's pods tolerate. A node with a NoSchedule or NoExecute taint is used only by "
         "pods of a pool that tolerates it."))] = []
-
-    def to_allocator(self, name: str) -> allocator.Pool:
-        return allocator.Pool(name, self.node_selector.to_allocator(),
-                              tuple(t.to_allocator() for t in self.tolerations))
 
 
 class NodePoolStatus(Model):
@@ -377,15 +352,28 @@ class Constraint(Model):
 
     @model_validator(mode="after")
     def _check(self) -> Constraint:
-        if self.operator in ("GROUP_BY", "MAX_PER") and self.value is not None and not re.fullmatch(
-                r"[1-9][0-9]{0,3}", self.value):
+        """The CEL rules above: a value where the operator needs one and none for UNIQUE, a positive
+        integer for GROUP_BY and MAX_PER, a regular expression for LIKE and UNLIKE."""
+        where = f"constraint {self.field} {self.operator}"
+        if self.operator in _NEEDS_VALUE and self.value is None:
+            raise ValueError(f"{where} needs a value")
+        if self.operator == "UNIQUE" and self.value is not None:
+            raise ValueError(f"{where} takes no value")
+        if self.operator in ("GROUP_BY", "MAX_PER") and not re.fullmatch(r"[1-9][0-9]{0,3}", self.value):
             raise ValueError(f"operator {self.operator} needs a positive integer value (e.g. \"3\"), "
                              f"got: {self.value}")
-        self.to_allocator()  # the allocator's rules (value required or forbidden, regex), with their messages
+        if self.operator in ("LIKE", "UNLIKE"):
+            try:
+                re.compile(self.value)
+            except re.error as exc:
+                raise ValueError(f"{where}: {self.value!r} is not a regular expression ({exc})") from None
         return self
 
-    def to_allocator(self) -> allocator.Constraint:
-        return allocator.Constraint(self.field, self.operator, self.value)
+    @property
+    def groups(self) -> bool:
+        """True for the constraints whose values are chosen for the whole pod set up front: GROUP_BY and
+        value-less CLUSTER (at most one per pod set)."""
+        return self.operator == "GROUP_BY" or (self.operator == "CLUSTER" and self.value is None)
 
 
 _GROUPING = "c.operator == 'GROUP_BY' || (c.operator == 'CLUSTER' && !has(c.value))"
@@ -416,13 +404,12 @@ class PodSet(Model):
 
     @model_validator(mode="after")
     def _checks(self) -> PodSet:
-        self.to_allocator()  # count/minCount and grouping rules, with the allocator's messages
+        """The CEL rules above: minCount within count, at most one GROUP_BY or value-less CLUSTER."""
+        if self.min_count is not None and self.min_count > self.count:
+            raise ValueError(f"pod set {self.name}: need 1 <= minCount ({self.min_count}) <= count ({self.count})")
+        if sum(c.groups for c in self.constraints) > 1:
+            raise ValueError(f"pod set {self.name}: at most one GROUP_BY or value-less CLUSTER constraint")
         return self
-
-    def to_allocator(self) -> allocator.PodSet:
-        return allocator.PodSet(name=self.name, count=self.count, requests=_amounts(self.requests),
-                                min_count=self.min_count, pool=self.node_pool,
-                                constraints=tuple(c.to_allocator() for c in self.constraints))
 
 
 class ServiceClaimSpec(Model):
@@ -445,19 +432,6 @@ class ServiceClaimSpec(Model):
         if len(names) != len(set(names)):
             raise ValueError("pod set names must be unique")
         return self
-
-    def to_allocator(self, key: str, tenant: str, *, created: str = "", default_priority: int = 0,
-                     admission: Mapping[str, Mapping[str, int]] | None = None,
-                     preempting: bool = False) -> allocator.Claim:
-        """The allocator's view of the claim ``key`` ("namespace/name") charged to ``tenant``.
-
-        ``admission`` and ``preempting`` come from the status (:meth:`ServiceClaimStatus.admission`,
-        :meth:`ServiceClaimStatus.preempting`).
-        """
-        return allocator.Claim(
-            key=key, tenant=tenant, pod_sets=tuple(p.to_allocator() for p in self.pod_sets),
-            priority=default_priority if self.priority is None else self.priority,
-            preemptible=self.preemptible, created=created, admission=admission, preempting=preempting)
 
 
 class NodeAssignment(Model):
@@ -497,12 +471,6 @@ class ServiceClaimStatus(Model):
         Preempting)."""
         reserved = next((c for c in self.conditions if c.type == "QuotaReserved"), None)
         return reserved is not None and reserved.status == "False" and reserved.reason == "Preempting"
-
-    @staticmethod
-    def pod_sets_of(decision: allocator.Admit) -> list[PodSetAssignment]:
-        return [PodSetAssignment(name=p.name, count=p.count,
-                                 nodes=[NodeAssignment(name=n, count=c) for n, c in p.nodes])
-                for p in decision.pod_sets]
 
 
 SERVICE_CLAIM = CustomResource(

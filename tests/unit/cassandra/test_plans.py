@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from operators.cassandra.api import CassandraDatacenterSpec, CassandraDatacenterStatus, NodeStatus
-from operators.cassandra.health import ring_from_pods
-from operators.cassandra.resources import CONFIG_HASH_ANNOTATION, VERSION_ANNOTATION, Datacenter
-from operators.cassandra.status import (
+from operators.cassandra.nodetool import ring_from_pods
+from operators.cassandra.plans import (
     Observed,
     bootstrap_order,
     claim_counts,
@@ -20,7 +19,8 @@ from operators.cassandra.status import (
     rack_replicas,
     update_plan,
 )
-from operators.sdk.claims import Grant
+from operators.cassandra.resources import CONFIG_HASH_ANNOTATION, VERSION_ANNOTATION, Datacenter
+from operators.scheduling.claims import Grant
 from operators.sdk.conditions import get_condition
 from operators.sdk.plans import NO_CONTROLS, parse_controls
 

@@ -1,65 +1,29 @@
-"""Cassandra safety gates: pure functions over what ``nodetool`` reports, and the probe that asks it.
+"""How the operator sees and works a running datacenter: the :class:`Probe` and its two implementations.
 
-Before the operator bootstraps, restarts, decommissions or replaces a node it asks one question:
-is the rest of the datacenter healthy enough? The answer is a list of blockers, one sentence each;
-an empty list means go. The rules are cass-operator's and DC/OS Cassandra's
-(shared/anchors/cassandra-anchors.md b): every other node up and normal (UN) and one schema version
-before a restart; before a decommission also room on the remaining nodes for the leaving node's data.
-
-The gates read frozen dataclasses. :class:`Probe` is the small interface a handler needs;
 :class:`NodetoolProbe` runs ``nodetool`` in a pod of the datacenter (Kubernetes exec) and parses its
 text with :func:`parse_status` and :func:`parse_describecluster`, which are unit-tested on recorded
-outputs (tests/unit/data/cassandra/). :func:`ring_from_pods` is the readiness-only ring used where no
-Cassandra process runs (``SMACK_CASSANDRA_PROBE=none``, the simulated e2e cluster).
+outputs (tests/unit/data/cassandra/). :class:`ReadinessProbe` stands in where no Cassandra process runs
+(``SMACK_CASSANDRA_PROBE=none``, the simulated e2e cluster): the ring comes from pod readiness
+(:func:`ring_from_pods`), there is no cluster information, and node operations do nothing (their
+events say so). :mod:`.settings` picks one at start-up.
+
+A node answers for the ring only when its own view is fresh: never one that was drained or
+decommissioned, since with gossip off it still lists itself as UN (real-services Finding 5a).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, Protocol
+
+from .gates import ClusterInfo, RingNode
 
 _UNITS = {"bytes": 1, "B": 1, "KiB": 2**10, "KB": 2**10, "MiB": 2**20, "MB": 2**20, "GiB": 2**30, "GB": 2**30,
           "TiB": 2**40, "TB": 2**40}
-
-
-@dataclass(frozen=True)
-class RingNode:
-    """One line of ``nodetool status``: a node of the ring as another node's gossip sees it.
-
-    ``status`` is U (up) or D (down), ``state`` N (normal), J (joining), L (leaving) or M (moving).
-    ``load`` is in bytes, None when nodetool prints "?". ``pod`` is the pod name where known.
-    """
-
-    datacenter: str
-    status: str
-    state: str
-    address: str
-    load: int | None
-    tokens: int
-    host_id: str
-    rack: str
-    pod: str | None = None
-
-    @property
-    def code(self) -> str:
-        """"UN", "DN", "UJ", …, as nodetool prints it."""
-        return self.status + self.state
-
-    @property
-    def up_normal(self) -> bool:
-        return self.code == "UN"
-
-
-@dataclass(frozen=True)
-class ClusterInfo:
-    """``nodetool describecluster``: schema versions and the Cassandra versions, each with its node addresses."""
-
-    name: str
-    schema_versions: Mapping[str, tuple[str, ...]]
-    database_versions: Mapping[str, tuple[str, ...]]
-    unreachable: int
+NODE_COMMANDS = ("drain", "decommission", "cleanup", "upgradesstables")
+PROBE_ENV = "SMACK_CASSANDRA_PROBE"  # read once at start-up by :mod:`.settings`
 
 
 def parse_load(text: str) -> int | None:
@@ -146,74 +110,53 @@ def attach_pods(ring: Iterable[RingNode], pods: Iterable[Mapping[str, Any]], dat
     return [replace(n, pod=pod_of_ip.get(n.address)) for n in ring if n.datacenter == datacenter]
 
 
-# --------------------------------------------------------------------------- gates
+def answering_node(ring: Iterable[RingNode], stale: Collection[str]) -> str | None:
+    """The pod to ask about the datacenter: the first up-and-normal node whose view is not ``stale``
+    (drained or decommissioned pods); None when there is none."""
+    return next((n.pod for n in ring if n.up_normal and n.pod and n.pod not in stale), None)
 
 
-def _name(node: RingNode) -> str:
-    return node.pod or node.address
-
-
-def restart_blockers(target: str | None, ring: Sequence[RingNode], expected: Iterable[str],
-                     info: ClusterInfo | None = None) -> list[str]:
-    """Why a node may not be stopped (or a new one bootstrapped) now; empty: go.
-
-    ``target`` is the pod to restart (None: none, e.g. before a bootstrap); ``expected`` every pod
-    that should be in the ring. Every other expected node must be up and normal, and (when
-    ``info`` is given) the live nodes must agree on one schema version.
-    """
-    by_pod = {n.pod: n for n in ring if n.pod}
-    blockers = [f"{pod} is not in the ring" for pod in expected if pod != target and pod not in by_pod]
-    blockers += [f"{_name(n)} is {n.code}, not UN" for n in ring if n.pod != target and not n.up_normal]
-    if info is not None and len(info.schema_versions) > 1:
-        blockers.append(f"nodes disagree on the schema ({len(info.schema_versions)} versions)")
-    return blockers
-
-
-def decommission_blockers(target: str, ring: Sequence[RingNode], capacity: int, expected: Iterable[str],
-                          info: ClusterInfo | None = None, headroom: float = 0.9) -> list[str]:
-    """Why ``target`` may not be decommissioned now; empty: go.
-
-    Every other node must be up and normal (and agree on the schema, when ``info`` is given), and the
-    remaining nodes must have room for the leaving node's data: its load spread evenly over them must
-    keep each below ``headroom`` × ``capacity`` (bytes, the volume size). cass-operator checks free
-    space before a decommission the same way.
-    """
-    blockers = restart_blockers(target, ring, expected, info)
-    leaving = next((n for n in ring if n.pod == target), None)
-    others = [n for n in ring if n.pod != target]
-    if leaving is None or not others:
-        return blockers + ([] if others else ["no other node would hold the data"])
-    share = (leaving.load or 0) / len(others)
-    full = [n for n in others if (n.load or 0) + share > headroom * capacity]
-    if full:
-        blockers.append(f"no room for {target}'s data: {', '.join(_name(n) for n in full)} would pass "
-                        f"{headroom:.0%} of {capacity} bytes")
-    return blockers
-
-
-# --------------------------------------------------------------------------- the probe
+class ProbeError(RuntimeError):
+    """A probe could not answer; the message names the node asked and the command."""
 
 
 class Probe(Protocol):
-    """What the operator asks of a running datacenter. ``pod`` names the node; calls block until done."""
+    """What the operator asks of a running datacenter. ``pod`` names the node; calls block until done.
 
-    def status(self, pod: str) -> list[RingNode]:
-        """``nodetool status`` as seen from ``pod``."""
+    ``note`` is added to the event of every node operation (empty for a real one).
+    """
+
+    note: str
+
+    def ring(self, pods: Sequence[Mapping[str, Any]], datacenter: str, rack_of: Mapping[str, str],
+             stale: Collection[str] = ()) -> list[RingNode]:
+        """The ring with pod names, as one node whose view is not ``stale`` sees it ([]: no node can answer).
+
+        ``pods`` are the datacenter's pods, ``rack_of`` maps a pod to its rack. Raises ProbeError.
+        """
         ...
 
-    def describe_cluster(self, pod: str) -> ClusterInfo:
+    def describe_cluster(self, pod: str) -> ClusterInfo | None:
+        """``nodetool describecluster`` as seen from ``pod`` (None: not known). Raises on exec or parse errors."""
         ...
 
     def run(self, pod: str, command: str) -> None:
-        """Run a node operation on ``pod``: drain, decommission, cleanup or upgradesstables."""
+        """Run a node operation on ``pod``: drain, decommission, cleanup or upgradesstables. Raises on failure."""
         ...
 
 
-NODE_COMMANDS = ("drain", "decommission", "cleanup", "upgradesstables")
+def _check_command(command: str) -> None:
+    if command not in NODE_COMMANDS:
+        raise ValueError(f"unknown node operation {command!r}; one of {', '.join(NODE_COMMANDS)}")
 
 
 class NodetoolProbe:
-    """:class:`Probe` over ``nodetool`` run in the pod's ``cassandra`` container (Kubernetes exec)."""
+    """:class:`Probe` over ``nodetool`` run in the pod's ``cassandra`` container (Kubernetes exec).
+
+    ``timeout`` is in seconds (a decommission streams the node's data away, so it is long).
+    """
+
+    note = ""
 
     def __init__(self, namespace: str, timeout: float = 3600.0, container: str = "cassandra") -> None:
         self.namespace, self.timeout, self.container = namespace, timeout, container
@@ -232,12 +175,42 @@ class NodetoolProbe:
         return out
 
     def status(self, pod: str) -> list[RingNode]:
+        """``nodetool status`` as seen from ``pod``, every datacenter, without pod names."""
         return parse_status(self._nodetool(pod, "status"))
+
+    def ring(self, pods: Sequence[Mapping[str, Any]], datacenter: str, rack_of: Mapping[str, str],
+             stale: Collection[str] = ()) -> list[RingNode]:
+        source = answering_node(ring_from_pods(pods, datacenter, rack_of), stale)
+        if source is None:
+            return []
+        try:
+            return attach_pods(self.status(source), pods, datacenter)
+        except Exception as exc:  # any exec or parse error: no node is trusted
+            raise ProbeError(f"nodetool status on {source}: {exc}") from exc
 
     def describe_cluster(self, pod: str) -> ClusterInfo:
         return parse_describecluster(self._nodetool(pod, "describecluster"))
 
     def run(self, pod: str, command: str) -> None:
-        if command not in NODE_COMMANDS:
-            raise ValueError(f"unknown node operation {command!r}; one of {', '.join(NODE_COMMANDS)}")
+        _check_command(command)
         self._nodetool(pod, command)
+
+
+class ReadinessProbe:
+    """:class:`Probe` for a datacenter where no Cassandra process runs: the ring from pod readiness
+    (Ready = UN), no cluster information, and node operations that do nothing but are reported."""
+
+    note = f"(simulated: {PROBE_ENV}=none)"
+
+    def __init__(self, namespace: str) -> None:
+        self.namespace = namespace
+
+    def ring(self, pods: Sequence[Mapping[str, Any]], datacenter: str, rack_of: Mapping[str, str],
+             stale: Collection[str] = ()) -> list[RingNode]:
+        return ring_from_pods(pods, datacenter, rack_of)
+
+    def describe_cluster(self, pod: str) -> None:
+        return None
+
+    def run(self, pod: str, command: str) -> None:
+        _check_command(command)

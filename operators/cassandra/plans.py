@@ -1,4 +1,4 @@
-"""Pure status and plan derivation for a CassandraDatacenter.
+"""Pure decisions for a CassandraDatacenter: node records, plans, the next action and the status.
 
 Everything here is computed from what the cluster shows (StatefulSets, pods, volumes, the ring)
 and from the node records kept in ``status.nodes`` (what has no pod-visible trace: a node joined,
@@ -17,6 +17,11 @@ left the ring, needs cleanup or upgradesstables, replaces a dead node). Three pl
   smack.dev/replace); then ``upgradesstables`` on every node after a major version upgrade. After a
   canary the next phase waits for ``smack.dev/plan-proceed=update=1``.
 
+One pass is :func:`decide`: the :class:`Observed` snapshot in (objects, the probe's ring and
+cluster information, the previous status), and out a :class:`Next`: the claim and children to apply,
+the seed labels, at most one node action whose gate is open (or the :class:`Wait` naming its
+blockers), the status and when to look again. The handler only carries it out.
+
 Sources: cass-operator ReconcileAllRacks (one disruptive action per pass, new nodes to the racks
 with the fewest, decommission from the rack with the most), DC/OS Cassandra plans,
 shared/anchors/cassandra-anchors.md (b).
@@ -24,20 +29,37 @@ shared/anchors/cassandra-anchors.md (b).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from ..sdk.claims import Grant
+from kubernetes.utils import parse_quantity
+
+from ..scheduling.claims import Grant, grants
 from ..sdk.conditions import Condition, set_condition
 from ..sdk.plans import IN_FLIGHT, Phase, Plan, PlanControls, Status, Step, Strategy, derive_plan, render_plan
-from ..sdk.rollout import PodView, pod_step
+from ..sdk.rollout import PodView, controller_lag, pod_step, restart_allowed
 from .api import CassandraDatacenterStatus, NodeStatus, major
-from .health import RingNode
-from .resources import CONFIG_HASH_ANNOTATION, DECOMMISSIONED_ANNOTATION, VERSION_ANNOTATION, Datacenter, digest
+from .gates import ClusterInfo, RingNode, decommission_blockers, restart_blockers
+from .resources import (
+    CONFIG_HASH_ANNOTATION,
+    DECOMMISSIONED_ANNOTATION,
+    DRAINED_ANNOTATION,
+    SEED_LABEL,
+    VERSION_ANNOTATION,
+    Datacenter,
+    build,
+    config_hash,
+    config_map,
+    digest,
+    seeds,
+    service_claim,
+)
 
 ROLLOUT_TIMEOUT = 1800.0  # seconds a restarted node may take to become Ready before the update stops
+# Seconds to the next pass while a plan works: a node's progress in the ring sends no watch event.
+PROGRESS_REQUEUE = 5.0
 BOOTSTRAP, CLEANUP, DECOMMISSION, CANARY, UPGRADESSTABLES = (
     "bootstrap", "cleanup", "decommission", "canary", "upgradesstables")
 
@@ -48,34 +70,59 @@ def wanted(sts: Mapping[str, Any] | None) -> dict[str, str]:
     return {k: annotations[k] for k in (CONFIG_HASH_ANNOTATION, VERSION_ANNOTATION) if k in annotations}
 
 
-def update_target(stateful_sets: Mapping[str, Mapping[str, Any] | None]) -> str:
-    """A digest of what every rack's pods should run; a new value starts a new update (and canary)."""
-    return digest({rack: wanted(sts) for rack, sts in sorted(stateful_sets.items())})
+def update_target(dc: Datacenter) -> str:
+    """A digest of what every rack's pods should run (the annotations its StatefulSet template gets);
+    a new value starts a new update (and canary)."""
+    return digest({r.name: {CONFIG_HASH_ANNOTATION: config_hash(config_map(dc, r.name, {})),
+                            VERSION_ANNOTATION: dc.spec.server_version} for r in dc.racks})
+
+
+def stale_views(pods: Sequence[Mapping[str, Any]], previous: CassandraDatacenterStatus) -> set[str]:
+    """Pods whose own ``nodetool`` view of the ring is stale, so they must not answer for it: drained
+    (gossip off, the node still lists itself UN; real-services Finding 5a) or decommissioned."""
+    drained = {p["metadata"]["name"] for p in pods if DRAINED_ANNOTATION in (p["metadata"].get("annotations") or {})}
+    return drained | {n.pod for n in previous.nodes if n.decommissioned}
 
 
 @dataclass(frozen=True)
 class Observed:
-    """What one reconcile read: live replicas per rack, pods by name, volumes (name -> annotations), the ring
-    by pod."""
+    """Everything one pass reads, once: live replicas per rack, pods by name, volumes (name -> annotations),
+    the ring by pod, the live StatefulSets by rack, the ServiceClaim (None: none yet), ``nodetool
+    describecluster`` (None: not known), the probe questions that failed (each one blocks every step),
+    the previous status and the object's generation."""
 
+    dc: Datacenter
     replicas: Mapping[str, int]
     pods: Mapping[str, Mapping[str, Any]]
     volumes: Mapping[str, Mapping[str, str]]
     ring: Mapping[str, RingNode]
     stateful_sets: Mapping[str, Mapping[str, Any] | None]
+    claim: Mapping[str, Any] | None = None
+    info: ClusterInfo | None = None
+    probe_failures: tuple[str, ...] = ()
+    previous: CassandraDatacenterStatus = field(default_factory=CassandraDatacenterStatus)
+    generation: int = 0
 
     @classmethod
     def of(cls, dc: Datacenter, stateful_sets: Mapping[str, Mapping[str, Any] | None],
            pods: Sequence[Mapping[str, Any]], volumes: Sequence[Mapping[str, Any]],
-           ring: Sequence[RingNode]) -> Observed:
+           ring: Sequence[RingNode], **read: Any) -> Observed:
+        """From the listed objects; ``read`` sets the other fields (claim, info, probe_failures, previous,
+        generation)."""
         return cls(
+            dc=dc,
             replicas={r.name: ((stateful_sets.get(r.name) or {}).get("spec") or {}).get("replicas", 0) or 0
                       for r in dc.racks},
             pods={p["metadata"]["name"]: p for p in pods if dc.rack_of(p["metadata"]["name"])},
             volumes={v["metadata"]["name"]: v["metadata"].get("annotations") or {} for v in volumes},
             ring={n.pod: n for n in ring if n.pod},
             stateful_sets=dict(stateful_sets),
+            **read,
         )
+
+    def drained(self, pod: str) -> bool:
+        """True when ``pod`` was drained by a restart that has not deleted it yet."""
+        return DRAINED_ANNOTATION in ((self.pods.get(pod) or {}).get("metadata", {}).get("annotations") or {})
 
     def view(self, dc: Datacenter, pod: str) -> PodView | None:
         body = self.pods.get(pod)
@@ -406,3 +453,237 @@ def _first_open(plan: Plan) -> str:
 def mark(records: Sequence[NodeStatus], pod: str, **fields: Any) -> list[NodeStatus]:
     """``records`` with ``pod``'s record updated."""
     return [n.model_copy(update=fields) if n.pod == pod else n for n in records]
+
+
+# --------------------------------------------------------------------------- one pass: decide
+
+
+@dataclass(frozen=True)
+class Bootstrap:
+    """Create ``pod``: :attr:`Next.children` already holds its StatefulSet with one more replica."""
+
+    pod: str
+    where: str
+
+
+@dataclass(frozen=True)
+class NodeOperation:
+    """``nodetool <command>`` (cleanup or upgradesstables) on ``pod``; ``records`` once it is done."""
+
+    pod: str
+    where: str
+    command: str
+    reason: str
+    records: tuple[NodeStatus, ...]
+
+
+@dataclass(frozen=True)
+class Decommission:
+    """``pod`` leaves the ring: ``nodetool decommission`` when ``run`` (False: the probed ring no longer
+    lists it, a decommission finished before a crash); then ``stamp``, the volume kept for it
+    (``storage.deleteClaim`` false), gets :data:`DECOMMISSIONED_ANNOTATION` = ``at``; ``records`` once done.
+    The pod goes on the next pass, when the node records say it left."""
+
+    pod: str
+    where: str
+    run: bool
+    stamp: str | None
+    at: str
+    records: tuple[NodeStatus, ...]
+
+
+@dataclass(frozen=True)
+class Restart:
+    """Drain ``pod`` (when ``drain``: it is up and not drained yet), mark it drained, delete it (uid
+    ``uid`` as a precondition); the StatefulSet recreates it from the current template."""
+
+    pod: str
+    where: str
+    uid: str | None
+    drain: bool
+    why: str
+
+
+@dataclass(frozen=True)
+class RecordReplaceAddress:
+    """The first step of a replacement: keep the dead node's ``address`` in ``records`` (``replaceAddress``);
+    the ConfigMap passes it to the new node from the next pass on."""
+
+    pod: str
+    where: str
+    address: str | None
+    records: tuple[NodeStatus, ...]
+
+
+@dataclass(frozen=True)
+class Replace:
+    """Delete ``volume`` and ``pod`` (uid ``uid``): the new pod starts on a new volume with
+    ``-Dcassandra.replace_address_first_boot=<address>``."""
+
+    pod: str
+    where: str
+    uid: str | None
+    volume: str
+    address: str | None
+
+
+@dataclass(frozen=True)
+class Wait:
+    """The step ``pod`` is next but its gate is closed: ``blockers``, one sentence each."""
+
+    pod: str
+    where: str
+    blockers: tuple[str, ...]
+
+
+Action = Bootstrap | NodeOperation | Decommission | Restart | RecordReplaceAddress | Replace | Wait
+_MAINTENANCE = {CLEANUP: "CleanedUpNode", UPGRADESSTABLES: "UpgradedSSTables"}
+
+
+@dataclass(frozen=True)
+class Next:
+    """What one pass does, in order: apply ``claim`` and ``children``, set the seed label on the pods of
+    ``seed_labels`` (value None removes it), carry out ``action``, write ``status`` (see
+    :meth:`status_after`), and look again after ``requeue_after`` seconds (None: on the next event)."""
+
+    claim: dict[str, Any]
+    children: list[dict[str, Any]]
+    seed_labels: Mapping[str, str | None]
+    action: Action | None
+    status: CassandraDatacenterStatus
+    requeue_after: float | None
+
+    def status_after(self, done: bool) -> CassandraDatacenterStatus:
+        """The status to write once the action ran: with the node records it leaves when it was ``done``."""
+        records = getattr(self.action, "records", None)
+        return self.status.model_copy(update={"nodes": list(records)}) if done and records is not None else self.status
+
+
+def decide(seen: Observed, controls: PlanControls, now: datetime) -> Next:
+    """The next pass for a datacenter from what it read (``now``: aware, UTC). Pure.
+
+    The plans are derived once, from the replicas the StatefulSets get in this pass. Plans are tried in
+    the order deploy, decommission, update; the first pending step is the one candidate, and its gate
+    (:func:`blockers`) decides whether it runs now or waits.
+    """
+    dc = seen.dc
+    records = observe_nodes(dc, seen.previous, seen)
+    granted = grants(dict(seen.claim)) if seen.claim is not None else {}
+    replacing = {n.pod: n.replace_address for n in records if n.replace_address}
+    children = build(dc, rack_replicas(dc, seen, records, None), granted, replacing)
+    settled = _as_applied(seen, children)
+    plans = [deploy_plan(dc, settled, records, granted, controls), decommission_plan(dc, settled, records, controls),
+             update_plan(dc, settled, records, controls, now=now)]
+    step = next_action(plans)
+    held = [*seen.probe_failures, *(lag for sts in seen.stateful_sets.values() if (lag := controller_lag(sts)))]
+    action = _action(settled, records, granted, step, held, now) if step is not None else None
+    if isinstance(action, Bootstrap):
+        children = build(dc, rack_replicas(dc, settled, records, action.pod), granted, replacing)
+    chosen = seeds(dc, [p for p in seen.pods if seen.up(p)])
+    status = derive(dc, seen.generation, seen=settled, records=records, plans=plans, previous=seen.previous,
+                    seeds=[p for p in chosen if p in seen.pods], target=update_target(dc))
+    progressing = next(c for c in status.conditions if c.type == "Progressing").status == "True"
+    return Next(claim=service_claim(dc, claim_counts(dc, seen, records)), children=children,
+                seed_labels=_seed_labels(seen, chosen), action=action, status=status,
+                requeue_after=PROGRESS_REQUEUE if progressing else None)
+
+
+def _as_applied(seen: Observed, children: Sequence[Mapping[str, Any]]) -> Observed:
+    """``seen`` with the StatefulSets as this pass applies them: their templates say what pods should run,
+    their replicas what the plans work with."""
+    by_name = {c["metadata"]["name"]: c for c in children if c["kind"] == "StatefulSet"}
+    applied = {r.name: by_name[seen.dc.sts_name(r.name)] for r in seen.dc.racks}
+    return replace(seen, stateful_sets=applied, replicas={r: sts["spec"]["replicas"] for r, sts in applied.items()})
+
+
+def blockers(seen: Observed, records: Sequence[NodeStatus], granted: Mapping[str, Grant],
+             step: tuple[str, str, str], held: Sequence[str] = ()) -> list[str]:
+    """Why ``step`` (plan, phase, pod) may not run now (empty: go), with ``seen`` as this pass applies it.
+
+    Every step waits for what ``held`` names (failed probe questions, StatefulSet controllers that lag
+    behind the live objects); then a
+    bootstrap needs every node UN, an admitted slot and a volume that held no decommissioned node; a
+    decommission (of a node that joined) :func:`~.gates.decommission_blockers` against the volume size;
+    cleanup and upgradesstables every node UN; a restart or replacement every other node UN and Ready.
+    """
+    plan, phase, pod = step
+    dc, ring, info = seen.dc, list(seen.ring.values()), seen.info
+    expected = sorted({n.pod for n in records if not n.decommissioned} | set(seen.pods))
+    out = list(held)
+    if plan == "deploy" and phase == BOOTSTRAP:
+        rack, ordinal = dc.rack_of(pod)
+        admitted = granted[rack].count if rack in granted else 0
+        out += restart_blockers(None, ring, expected, info)
+        out += [f"rack {rack} has {admitted} nodes admitted by the meta-controller"] if ordinal >= admitted else []
+        out += ([f"volume data-{pod} holds a decommissioned node's data"]
+                if DECOMMISSIONED_ANNOTATION in seen.volumes.get(f"data-{pod}", {}) else [])
+    elif plan == "decommission":
+        capacity = int(parse_quantity(dc.spec.storage.size))
+        out += decommission_blockers(pod, ring, capacity, expected, info) if any(n.pod == pod for n in records) else []
+    elif phase in (CLEANUP, UPGRADESSTABLES):
+        out += restart_blockers(None, ring, expected, info)
+    else:
+        views = [v for p in seen.pods if (v := seen.view(dc, p))]
+        out += restart_blockers(pod, ring, expected, info) + restart_allowed(pod, views)
+    return list(dict.fromkeys(out))
+
+
+def _action(seen: Observed, records: list[NodeStatus], granted: Mapping[str, Grant],
+            step: tuple[str, str, str], held: Sequence[str], now: datetime) -> Action:
+    """The action for the one candidate step: what it does to the node, or the :class:`Wait` for its gate."""
+    plan, phase, pod = step
+    where = f"{plan} plan, phase {phase}"
+    closed = blockers(seen, records, granted, step, held)
+    if closed:
+        return Wait(pod, where, tuple(closed))
+    dc = seen.dc
+    record = next((n for n in records if n.pod == pod), None)
+    if plan == "deploy" and phase == BOOTSTRAP:
+        return Bootstrap(pod, where)
+    if phase in _MAINTENANCE:
+        done = {"cleanup": False} if phase == CLEANUP else {"sstables": dc.spec.server_version}
+        return NodeOperation(pod, where, phase, _MAINTENANCE[phase], tuple(mark(records, pod, **done)))
+    if plan == "decommission":
+        if record is None:  # the StatefulSet drops it in this pass's apply (rack_replicas)
+            return Wait(pod, where, ("never joined the ring: its pod goes when the StatefulSet shrinks",))
+        volume = f"data-{pod}"
+        return Decommission(pod, where, run=not (seen.ring and pod not in seen.ring),
+                            stamp=volume if not dc.spec.storage.delete_claim and volume in seen.volumes else None,
+                            at=now.isoformat(), records=tuple(mark(records, pod, decommissioned=True)))
+    view = seen.view(dc, pod)
+    uid = view.uid if view is not None else None
+    if view is not None and view.requested == "replace":
+        if record is not None and not record.replace_address:
+            # The dead node's address: as its record last saw it, else the pod's own while it still has one.
+            address = record.ip or (seen.pods[pod].get("status") or {}).get("podIP")
+            return RecordReplaceAddress(pod, where, address, tuple(mark(records, pod, replace_address=address)))
+        return Replace(pod, where, uid, f"data-{pod}", record.replace_address if record else None)
+    why = f"{view.requested} requested" if view is not None and view.requested else "to run the current version " \
+                                                                                    "and config"
+    return Restart(pod, where, uid, drain=seen.up(pod) and not seen.drained(pod), why=why)
+
+
+def held_by_apply(action: Action | None, before: Mapping[str, Mapping[str, Any] | None],
+                  applied: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Why ``action`` must wait for the next pass although its gate was open: applying the children in
+    this pass changed a StatefulSet (its generation moved from ``before``, by rack, to ``applied``), and a
+    pod touched before the controller sees the change could come back from the old template. A bootstrap
+    is part of the apply itself, and a wait or a report touches no pod."""
+    if action is None or isinstance(action, Bootstrap | Wait):
+        return []
+    return [f"StatefulSet {sts['metadata']['name']} changed in this pass; the controller has not observed it yet"
+            for rack, sts in applied.items()
+            if (sts.get("metadata") or {}).get("generation") != ((before.get(rack) or {}).get("metadata") or {})
+            .get("generation")]
+
+
+def _seed_labels(seen: Observed, chosen: Collection[str]) -> dict[str, str | None]:
+    """The seed label each pod must get (None: removed), for the pods whose label is not that yet; pods
+    being deleted are left alone."""
+    out: dict[str, str | None] = {}
+    for name, pod in seen.pods.items():
+        want = "true" if name in chosen else None
+        if (pod["metadata"].get("labels") or {}).get(SEED_LABEL) != want and pod["metadata"].get(
+                "deletionTimestamp") is None:
+            out[name] = want
+    return out

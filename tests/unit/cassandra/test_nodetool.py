@@ -1,35 +1,21 @@
-"""The nodetool parsers and the Cassandra gates, on recorded outputs (tests/unit/data/cassandra/)."""
+"""The nodetool parsers and the probes, on recorded outputs (tests/unit/data/cassandra/)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-from pathlib import Path
-
 import pytest
 
-from operators.cassandra.health import (
+from operators.cassandra.nodetool import (
     NodetoolProbe,
+    ProbeError,
+    ReadinessProbe,
     attach_pods,
-    decommission_blockers,
     parse_describecluster,
     parse_load,
     parse_status,
-    restart_blockers,
     ring_from_pods,
 )
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "cassandra"
-GIB = 2**30
-PODS = {"10.244.1.1": "dc1-r1-0", "10.244.3.1": "dc1-r2-0", "10.244.5.1": "dc1-r3-0",
-        "10.244.1.2": "dc1-r1-1", "10.244.3.2": "dc1-r2-1", "10.244.5.2": "dc1-r3-1"}
-
-
-def read(name: str) -> str:
-    return (DATA / name).read_text()
-
-
-def ring(name: str):
-    return [replace(n, pod=PODS.get(n.address)) for n in parse_status(read(name))]
+from .recorded import GIB, PODS, read
 
 
 class Recorded(NodetoolProbe):
@@ -92,40 +78,6 @@ def test_describecluster_mid_upgrade_lists_the_unreachable_node_apart_from_the_s
     assert info.database_versions["5.0.5"] == ("10.244.1.1",)
 
 
-def test_restart_gate_passes_when_every_other_node_is_up_and_normal():
-    info = parse_describecluster(read("describecluster-agreed.txt"))
-    assert restart_blockers("dc1-r1-0", ring("status-dc1-healthy.txt"), PODS.values(), info) == []
-
-
-def test_restart_gate_names_every_node_that_is_not_up_and_normal():
-    blockers = restart_blockers("dc1-r1-0", ring("status-dc1-one-down.txt"), PODS.values())
-    assert blockers == ["dc1-r2-0 is DN, not UN", "dc1-r3-1 is UL, not UN"]
-
-
-def test_the_down_node_itself_may_be_restarted_but_not_another_one():
-    down = ring("status-dc1-one-down.txt")
-    assert restart_blockers("dc1-r2-0", down, PODS.values()) == ["dc1-r3-1 is UL, not UN"]
-
-
-def test_restart_gate_waits_for_schema_agreement_and_for_missing_nodes():
-    info = parse_describecluster(read("describecluster-schema-disagreement.txt"))
-    healthy = ring("status-dc1-healthy.txt")
-    assert restart_blockers(None, healthy, PODS.values(), info) == ["nodes disagree on the schema (2 versions)"]
-    assert restart_blockers(None, healthy[1:], PODS.values()) == ["dc1-r1-0 is not in the ring"]
-
-
-def test_decommission_needs_room_on_the_remaining_nodes():
-    healthy = ring("status-dc1-healthy.txt")
-    assert decommission_blockers("dc1-r3-1", healthy, 10 * GIB, PODS.values()) == []
-    (blocker,) = decommission_blockers("dc1-r3-1", healthy, 5 * GIB, PODS.values())
-    assert blocker.startswith("no room for dc1-r3-1's data: dc1-r1-0, dc1-r2-0") and "90% of" in blocker
-
-
-def test_decommission_waits_for_every_other_node():
-    assert decommission_blockers("dc1-r1-0", ring("status-dc1-one-down.txt"), 100 * GIB, PODS.values()) == [
-        "dc1-r2-0 is DN, not UN", "dc1-r3-1 is UL, not UN"]
-
-
 def test_readiness_ring_counts_ready_pods_as_up_and_normal():
     pods = [{"metadata": {"name": "a"}, "status": {"podIP": "10.0.0.1", "conditions": [
                 {"type": "Ready", "status": "True"}]}},
@@ -134,12 +86,6 @@ def test_readiness_ring_counts_ready_pods_as_up_and_normal():
             {"metadata": {"name": "c"}, "status": {}}]
     nodes = ring_from_pods(pods, "dc1", {"a": "r1", "b": "r1", "c": "r2"})
     assert [(n.pod, n.code, n.rack) for n in nodes] == [("a", "UN", "r1"), ("b", "DN", "r1"), ("c", "DN", "r2")]
-
-
-def test_decommission_waits_for_schema_agreement():
-    info = parse_describecluster(read("describecluster-schema-disagreement.txt"))
-    assert decommission_blockers("dc1-r3-1", ring("status-dc1-healthy.txt"), 100 * GIB, PODS.values(), info) == [
-        "nodes disagree on the schema (2 versions)"]
 
 
 def test_the_probe_parses_what_nodetool_prints_and_runs_node_operations():
@@ -158,3 +104,43 @@ def test_ring_nodes_get_their_pod_by_ip_and_other_datacenters_are_left_out():
     pods = [{"metadata": {"name": name}, "status": {"podIP": ip}} for ip, name in PODS.items() if name != "dc1-r3-1"]
     attached = attach_pods(nodes, pods, "dc1")
     assert [n.pod for n in attached] == ["dc1-r1-0", "dc1-r2-0", "dc1-r3-0", "dc1-r1-1", "dc1-r2-1", None]
+
+
+
+def ready_pods() -> list[dict]:
+    return [{"metadata": {"name": name}, "status": {"podIP": ip, "conditions": [{"type": "Ready", "status": "True"}]}}
+            for ip, name in PODS.items()]
+
+
+RACKS = {name: name.split("-")[1] for name in PODS.values()}
+
+
+def test_the_ring_is_asked_of_a_node_that_was_not_drained():
+    # real-services Finding 5a: a drained node's nodetool status still lists itself UN (gossip is off).
+    probe = Recorded({"status": read("status-dc1-one-down.txt")})
+    nodes = probe.ring(ready_pods(), "dc1", RACKS, stale={"dc1-r1-0"})
+    assert probe.calls == [("dc1-r2-0", "status")]
+    assert [(n.pod, n.code) for n in nodes][:2] == [("dc1-r1-0", "UN"), ("dc1-r2-0", "DN")]
+    assert probe.ring(ready_pods(), "dc1", RACKS, stale=set(PODS.values())) == []
+    assert len(probe.calls) == 1, "no node is asked when every Ready node's view is stale"
+
+
+def test_a_failed_nodetool_status_names_the_node_it_asked():
+    class Failing(Recorded):
+        def _nodetool(self, pod: str, *args: str) -> str:
+            raise RuntimeError("exec refused")
+
+    with pytest.raises(ProbeError, match="nodetool status on dc1-r1-0: exec refused"):
+        Failing({}).ring(ready_pods(), "dc1", RACKS)
+
+
+def test_the_readiness_probe_reads_pods_only_and_runs_nothing():
+    probe = ReadinessProbe("ns")
+    pods = ready_pods()
+    pods[1]["status"]["conditions"][0]["status"] = "False"
+    assert [n.code for n in probe.ring(pods, "dc1", RACKS, stale={"dc1-r1-0"})] == ["UN", "DN", "UN", "UN", "UN", "UN"]
+    assert probe.describe_cluster("dc1-r1-0") is None
+    probe.run("dc1-r1-0", "drain")
+    assert probe.note == "(simulated: SMACK_CASSANDRA_PROBE=none)"
+    with pytest.raises(ValueError, match="unknown node operation 'removenode'"):
+        probe.run("dc1-r1-0", "removenode")

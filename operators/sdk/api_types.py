@@ -1,0 +1,59 @@
+"""API types every service's spec shares, with one validation policy: the pods' compute resources
+and their persistent volume.
+
+A service subclasses them only to change defaults (Cassandra asks for 1 CPU and 4Gi by default), so
+the CEL rules the API server enforces, and their messages, are the same for every kind.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+from .models import Model, Quantity, cel, validations
+
+
+class Resources(Model):
+    """Compute resources of each pod's main container, as in a container's ``resources``."""
+
+    requests: Annotated[dict[str, Quantity], Field(max_length=8)] = {}
+    limits: Annotated[dict[str, Quantity], Field(max_length=8)] = {}
+
+
+# Quantities are compared as quantities (10Gi == 10240Mi); a rule over a value that is not a quantity
+# passes here, since the Quantity type's own rule already refuses it with a clearer message.
+_QUANTITIES = "!isQuantity(self.size) || !isQuantity(oldSelf.size) || "
+_NOT_SMALLER = "!quantity(self.size).isLessThan(quantity(oldSelf.size))"
+_NOT_LARGER = "!quantity(self.size).isGreaterThan(quantity(oldSelf.size))"
+
+
+class Storage(Model):
+    """The persistent volume of each pod (one PersistentVolumeClaim per pod, from the StatefulSet's template).
+
+    ``size`` and ``storageClassName`` are fixed at creation: a volume cannot be made smaller, and
+    expansion is not supported yet (StatefulSet volumeClaimTemplates are immutable; Kubernetes KEP-4650).
+    """
+
+    model_config = Model.model_config | {"json_schema_extra": validations(
+        cel(f"{_QUANTITIES}({_NOT_SMALLER} && {_NOT_LARGER})",
+            message_expression="'size is immutable after creation (' + oldSelf.size + ' -> ' + self.size + "
+                               "'): volume expansion is not supported yet'",
+            field_path=".size", reason="FieldValueForbidden"),
+        # A shrink also says why it can never be allowed.
+        cel(_QUANTITIES + _NOT_SMALLER,
+            message_expression="'size cannot shrink from ' + oldSelf.size + ' to ' + self.size + "
+                               "': a volume cannot be made smaller'",
+            field_path=".size", reason="FieldValueForbidden"),
+        cel("(has(self.storageClassName) ? self.storageClassName : '') == "
+            "(has(oldSelf.storageClassName) ? oldSelf.storageClassName : '')",
+            "storageClassName is immutable after creation", field_path=".storageClassName",
+            reason="FieldValueForbidden"),
+    )}
+
+    size: Annotated[Quantity, Field(description="Size of each pod's volume, e.g. 100Gi.", max_length=32)] = "10Gi"
+    storage_class_name: Annotated[str | None, Field(
+        description="StorageClass of the volumes; the cluster's default class when unset.", max_length=253)] = None
+    delete_claim: Annotated[bool, Field(description=(
+        "Delete a pod's volume when a scale-down removes the pod (after its data has moved), and every volume "
+        "when the resource is deleted. Default false: data outlives its pods."))] = False
