@@ -5,16 +5,14 @@ Pure, over the validated spec. The roller asks two questions of it: ``update_mod
 key applied through incrementalAlterConfigs, or does it need a restart?) and ``roles_to_restart``
 (which roles read the keys that need one?). ``role_config`` keeps a key only brokers read off the
 controllers, so changing it rolls only brokers; ``dynamic_config`` is what the operator sets
-through the Admin API, and ``digest`` is the short hash status and pods carry of such values.
+through the Admin API (status records its ``operators.sdk.builders.digest``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from collections.abc import Iterable
-from typing import Any, Literal
+from typing import Literal
 
 from .api import KafkaClusterSpec, Role
 
@@ -214,8 +212,3 @@ def broker_min_insync_replicas(spec: KafkaClusterSpec) -> int:
     """The brokers' effective ``min.insync.replicas``: what the broker gate assumes for a topic
     that does not set its own."""
     return int(role_config(spec, "broker").get("min.insync.replicas", KAFKA_DEFAULT_MIN_ISR))
-
-
-def digest(value: Any) -> str:
-    """A short, stable digest of a JSON-able value (16 hex digits of its canonical JSON's SHA-256)."""
-    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]

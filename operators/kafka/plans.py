@@ -29,6 +29,7 @@ from functools import cached_property
 from typing import Any
 
 from ..scheduling.claims import Grant
+from ..sdk.builders import digest
 from ..sdk.conditions import Condition, get_condition, set_condition
 from ..sdk.plans import (
     PROCEED_ANNOTATION,
@@ -45,7 +46,7 @@ from ..sdk.recovery import NodeFailure, Recovery, completed_steps, recover, reco
 from ..sdk.rollout import PodView, RestartReason, controller_lag, pod_step, restart_allowed
 from . import gates
 from .api import METADATA_LEVELS, ROLES, KafkaClusterSpec, KafkaClusterStatus, ListenerStatus, NodeSetStatus, Role
-from .config import broker_min_insync_replicas, digest, dynamic_config
+from .config import broker_min_insync_replicas, dynamic_config
 from .gates import Answer, Answers, PartitionState, Unanswered, replicas_on, restart_blockers
 from .resources import CONFIG_HASH_ANNOTATION, ROLE_LABEL, VERSION_ANNOTATION, Cluster, bootstrap_servers
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from ..scheduling.api import PodSet, ServiceClaimSpec
 from ..scheduling.claims import CLAIM_LABEL, POD_SET_LABEL, Grant, claim_manifest, pod_scheduling
+from ..sdk.builders import digest
 from ..sdk.objects import object_meta, standard_labels
 from ..sdk.templates import render
 from .api import (
@@ -37,7 +38,7 @@ from .api import (
     KafkaClusterSpec,
     Role,
 )
-from .config import digest, dynamic_config, role_config
+from .config import dynamic_config, role_config
 
 CLUSTER_LABEL = f"{GROUP}/cluster"
 ROLE_LABEL = f"{GROUP}/role"

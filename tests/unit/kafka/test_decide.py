@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from operators.kafka.api import KafkaClusterSpec, KafkaClusterStatus
-from operators.kafka.config import digest, dynamic_config
+from operators.kafka.config import dynamic_config
 from operators.kafka.gates import Answer, Answers, PartitionState, QuorumState, ReplicaState
 from operators.kafka.plans import (
     PROGRESSING_REQUEUE_SECONDS,
@@ -26,6 +26,7 @@ from operators.kafka.plans import (
 )
 from operators.kafka.resources import CONFIG_HASH_ANNOTATION, VERSION_ANNOTATION, Cluster
 from operators.scheduling.claims import Grant
+from operators.sdk.builders import digest
 from operators.sdk.conditions import Condition, get_condition
 from operators.sdk.plans import NO_CONTROLS, PlanStatus, parse_controls
 from operators.sdk.recovery import NodeFailure
