@@ -20,14 +20,13 @@ from ..scheduling.api import ServiceClaimSpec
 from ..scheduling.binding import ServiceBinding
 from ..scheduling.claims import admission_condition, grants
 from ..sdk import runtime
-from ..sdk.apply import Applier, Outcome, applier_for
-from ..sdk.conditions import get_condition, invalid_spec
+from ..sdk.apply import Applier, applier_for
 from ..sdk.controller import ChildKind, Result, register
 from ..sdk.events import Recorder, run_operation
-from ..sdk.metrics import APPLY_TOTAL, RESOURCES_READY, observe_plans, step_started
-from ..sdk.plans import HALT, PlanControlError, PlanControls, parse_controls, reset_patch
+from ..sdk.metrics import step_started
 from ..sdk.recovery import node_failure
 from ..sdk.rollout import RestartReason
+from ..sdk.service import ServiceContext
 from .admin import KafkaAdmin
 from .api import KAFKA_CLUSTER, KafkaClusterSpec, KafkaClusterStatus, Role
 from .gates import Answer, Answers
@@ -77,20 +76,21 @@ def applier() -> Applier:
 def reconcile(body: dict[str, Any], *, settings: Settings) -> Result:
     """One level-triggered pass over a KafkaCluster: observe → decide → act (at most one
     disruptive action) → report."""
+    ctx = ServiceContext.of(applier(), KAFKA_CLUSTER, body)
     previous = KafkaClusterStatus.model_validate(body.get("status") or {})
-    recorder = Recorder(body)
     try:
         cluster = Cluster.from_body(body)
     except ValidationError as exc:
-        return _report_invalid(recorder, body, previous, exc)
-    shape, partitions = _shape(recorder, settings, cluster)
-    claim, live = _apply_children(recorder, shape.cluster)
+        return ctx.refuse_spec(previous, exc)
+    shape, partitions = _shape(ctx.recorder, settings, cluster)
+    claim, live = _apply_children(ctx, shape.cluster)
     observed = _observe(settings, body, previous, shape, claim, live, partitions)
-    controls = _plan_controls(recorder, body, previous, observed.target)
+    controls = ctx.plan_controls(previous.update_target, observed.target,
+                                 halted="no pod is restarted until it is fixed")
     decision = decide(observed, controls, datetime.now(UTC))
-    if decision.action is not None and _act(recorder, settings, observed.cluster, decision.action):
+    if decision.action is not None and _act(ctx.recorder, settings, observed.cluster, decision.action):
         decision = decision.succeeded or decision
-    _report(recorder, body, previous, observed.cluster, decision)
+    _report(ctx, previous, decision)
     return Result("progressing" if decision.progressing else "ok", decision.requeue_after)
 
 
@@ -107,13 +107,13 @@ def _shape(recorder: Recorder, settings: Settings, cluster: Cluster) -> tuple[Sc
     return shape, partitions
 
 
-def _apply_children(recorder: Recorder, cluster: Cluster) -> tuple[dict[str, Any], dict[Role, dict[str, Any] | None]]:
+def _apply_children(ctx: ServiceContext, cluster: Cluster) -> tuple[dict[str, Any], dict[Role, dict[str, Any] | None]]:
     """Apply the ServiceClaim, then every child the admitted part of it allows; the claim and the
     live StatefulSets by role, as applied."""
-    claim = _apply(recorder, service_claim(cluster))
+    claim = ctx.apply_child(service_claim(cluster))
     live: dict[Role, dict[str, Any] | None] = {}
     for manifest in build(cluster, grants(claim)):
-        obj = _apply(recorder, manifest)
+        obj = ctx.apply_child(manifest)
         if manifest["kind"] == "StatefulSet":
             live[obj["metadata"]["labels"][ROLE_LABEL]] = obj
     return claim, live
@@ -144,24 +144,6 @@ def _ask(settings: Settings, cluster: Cluster, question: Callable[[KafkaAdmin], 
         with settings.connect(cluster, applier()) as admin:
             return question(admin)
     return Answer.ask(asked)
-
-
-def _plan_controls(recorder: Recorder, body: dict[str, Any], previous: KafkaClusterStatus,
-                   target: str) -> PlanControls:
-    """The plan controls in force: a new update target drops the last update's proceed and
-    force-complete annotations; unreadable annotations halt every plan."""
-    meta = body["metadata"]
-    annotations = dict(meta.get("annotations") or {})
-    if previous.update_target not in (None, target) and (patch := reset_patch(annotations, "update")):
-        applier().patch_metadata(KAFKA_CLUSTER.api_version, KIND, meta["name"], meta["namespace"], annotations=patch)
-        recorder.info("PlanControlsReset", "a new update started: the proceed and force-complete annotations of "
-                                           "the last one are dropped")
-        annotations = {k: v for k, v in (annotations | patch).items() if v is not None}
-    try:
-        return parse_controls(annotations)
-    except PlanControlError as exc:
-        recorder.warn("InvalidPlanControl", f"{exc}; no pod is restarted until it is fixed")
-        return HALT
 
 
 def _act(recorder: Recorder, settings: Settings, cluster: Cluster, action: Action) -> bool:
@@ -212,45 +194,13 @@ def _restart(recorder: Recorder, cluster: Cluster, action: RestartPod) -> None:
     recorder.info("RestartingPod", f"update plan, phase {action.phase}: restarting {action.name} {action.reason.note}")
 
 
-def _report(recorder: Recorder, body: dict[str, Any], previous: KafkaClusterStatus, cluster: Cluster,
-            decision: Next) -> None:
+def _report(ctx: ServiceContext, previous: KafkaClusterStatus, decision: Next) -> None:
     """Write the status, export the plans and readiness, and say when the cluster became Ready."""
     for waits in decision.waiting:
         log.info("update plan: %s", waits)
-    status = decision.status
-    _write_status(body, previous, status)
-    ready = get_condition(status.conditions, "Ready")
-    was_ready = get_condition(previous.conditions, "Ready")
-    RESOURCES_READY.labels(KIND, cluster.namespace, cluster.name).set(ready.status == "True")
-    observe_plans(KIND, cluster.namespace, cluster.name, status.plans)
-    if ready.status == "True" and (was_ready is None or was_ready.status != "True"):
-        recorder.info("ClusterReady", f"{ready.message}; bootstrap {status.bootstrap_servers}")
-
-
-def _report_invalid(recorder: Recorder, body: dict[str, Any], previous: KafkaClusterStatus,
-                    exc: ValidationError) -> Result:
-    """The CRD schema rejects bad specs at apply time; this catches what it cannot express.
-    Nothing is touched: the last good children keep running."""
-    status, message = invalid_spec(previous, exc, body["metadata"]["generation"])
-    _write_status(body, previous, status)
-    recorder.warn("InvalidSpec", message)
-    return Result("invalid")
-
-
-def _apply(recorder: Recorder, manifest: dict[str, Any]) -> dict[str, Any]:
-    outcome, obj = applier().apply(manifest)
-    APPLY_TOTAL.labels(KIND, manifest["kind"], outcome.value).inc()
-    if outcome is not Outcome.UNCHANGED:
-        recorder.info(f"{manifest['kind']}{outcome.value.capitalize()}",
-                      f"{outcome.value.capitalize()} {manifest['kind']} {manifest['metadata']['name']}")
-    return obj
-
-
-def _write_status(body: dict[str, Any], previous: KafkaClusterStatus, status: KafkaClusterStatus) -> None:
-    if status.wire() == previous.wire():
-        return  # nothing changed: write nothing
-    meta = body["metadata"]
-    applier().patch_status(KAFKA_CLUSTER.api_version, KIND, meta["name"], meta["namespace"], status.wire())
+    ctx.write_status(previous, decision.status)
+    ctx.report(previous, decision.status, ready_reason="ClusterReady",
+               ready_detail=f"bootstrap {decision.status.bootstrap_servers}")
 
 
 def _demand(body: dict[str, Any]) -> ServiceClaimSpec | None:
