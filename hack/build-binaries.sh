@@ -64,5 +64,4 @@ start=$(date +%s)
 build_etcd
 build_kwok
 build_kubernetes
-[ "${SMACK_REAL_NODES:-auto}" = 0 ] || "$HACK_DIR/build-node-binaries.sh"
 log "binaries ready in $(( $(date +%s) - start ))s under $SMACK_CACHE"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian packages a real node needs on this host, only those missing:
 # containerd and runc (one containerd per node), the CNI plugins (bridge, host-local,
-# portmap in /usr/lib/cni), iptables and conntrack (kube-proxy), iproute2 (bridges),
+# portmap in /usr/lib/cni), iptables and conntrack (kube-proxy), nftables (nodes-down.sh drops
+# the tables iptables-nft created), iproute2 (bridges),
 # openssl (node certificates). `apt-get update` runs once, and only when something is missing.
 # Debian's policy-rc.d keeps the packages from starting services; nodes-up.sh starts
 # its own containerds. Exits non-zero with the reason when installing is impossible.
@@ -14,6 +15,7 @@ declare -A probe=(
   [runc]=/usr/sbin/runc
   [containernetworking-plugins]=/usr/lib/cni/bridge
   [iptables]=/usr/sbin/iptables
+  [nftables]=/usr/sbin/nft
   [conntrack]=/usr/sbin/conntrack
   [iproute2]=/usr/sbin/ip
   [openssl]=/usr/bin/openssl

@@ -33,3 +33,10 @@ node_sock() { echo "$RUN_DIR/real-$1/containerd.sock"; }
 cgroup_hierarchies() { findmnt -rn -t cgroup -o TARGET; }
 pidfile() { echo "$RUN_DIR/$1.pid"; }
 running() { local f; f=$(pidfile "$1"); [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null; }
+# "family:table" of every table iptables-nft shows (ip:filter, ip6:nat, ...), one per line.
+nft_tables() {
+  local f
+  for f in iptables ip6tables; do
+    "$f-save" 2>/dev/null | sed -n "s/^\*\(.*\)/${f%tables}:\1/p"
+  done
+}
