@@ -74,7 +74,7 @@ iptables_down() {
     for t in filter nat mangle; do
       "$f-save" -t "$t" >/dev/null 2>&1 || continue
       # Rules that jump to our chains, then the chains themselves.
-      "$f-save" -t "$t" | grep -E '^-A .* -j (KUBE-|CNI-|SMACK-)' | while read -r rule; do
+      { "$f-save" -t "$t" | grep -E '^-A .* -j (KUBE-|CNI-|SMACK-)' || true; } | while read -r rule; do
         eval "$f -t $t ${rule/-A/-D}" 2>/dev/null || true
       done
       for c in $("$f-save" -t "$t" | sed -n 's/^:\(\(KUBE-\|CNI-\|SMACK-\)[^ ]*\) .*/\1/p'); do "$f" -t "$t" -F "$c"; done

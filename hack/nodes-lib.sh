@@ -21,7 +21,7 @@ vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops kernel.ke
 kernel.keys.root_maxbytes"
 # Host paths that kubelet, containerd and CNI use whatever their configured roots say.
 HOST_PATHS="/var/lib/kubelet /var/log/containers /var/log/pods /var/lib/cni /run/netns /run/containerd
-/usr/libexec/kubernetes /tmp/hostpath_pv /tmp/kwok-local-path-provisioner"
+/tmp/hostpath_pv /tmp/kwok-local-path-provisioner"
 
 node_index() { case $1 in a) echo 1 ;; b) echo 2 ;; c) echo 3 ;; esac; }
 node_ip() { echo "10.200.0.$(node_index "$1")"; }

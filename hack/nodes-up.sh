@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Start three real nodes in the local cluster, beside kwok's simulated ones: host-process
 # kubelets real-a/b/c (zones zone-a/b/c, label type=real), each with its own containerd, a
-# bridge and a pod subnet; one kube-proxy (iptables) for the host, whose network namespace
+# bridge and a pod subnet, tainted type=real:NoSchedule; one kube-proxy (iptables) for the host, whose network namespace
 # the three share; CoreDNS serving cluster.local behind the kube-dns Service; and the
 # StorageClass real-local, whose hostPath volumes the kube-controller-manager provisions
 # and deletes. Needs root and a cluster from hack/cluster-up.sh with real nodes enabled.
@@ -180,7 +180,10 @@ TOML
             "ranges": [[{"subnet": "10.201.$i.0/24", "gateway": "10.201.$i.1"}]], "routes": [{"dst": "0.0.0.0/0"}]}},
   {"type": "portmap", "capabilities": {"portMappings": true}}]}
 JSON
-  start "containerd-$x" containerd --config "$d/containerd.toml"
+  # Images are imported (hack/images.sh), never pulled: a pull goes to a closed loopback port
+  # instead of a registry, so no lookup or connection leaves the host.
+  start "containerd-$x" env HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9 NO_PROXY= \
+    containerd --config "$d/containerd.toml"
 }
 
 kubelet_up() {
@@ -219,6 +222,9 @@ imageGCLowThresholdPercent: 99
 evictionHard: {memory.available: 100Mi, nodefs.available: 1%, imagefs.available: 1%, nodefs.inodesFree: 1%}
 serializeImagePulls: false
 maxPods: 110
+# Only pods meant for real nodes: they tolerate this (and select type=real); the simulated
+# suite's pods, whose images no real node has, stay on kwok's nodes.
+registerWithTaints: [{key: type, value: real, effect: NoSchedule}]
 YAML
   start "kubelet-$x" "$NODE_BIN/kubelet" --config "$d/kubelet.yaml" --kubeconfig "$NODES_DIR/pki/kubelet-$x.kubeconfig" \
     --root-dir "$d/kubelet" --cert-dir "$d/kubelet-pki" --hostname-override "real-$x" --node-ip "$(node_ip "$x")" \
