@@ -24,9 +24,19 @@ pytestmark = [pytest.mark.e2e, pytest.mark.real]
 BASE_IMAGE = "smack-base:bookworm"
 REAL = {"nodeSelector": {"type": "real"},
         "tolerations": [{"key": "type", "value": "real", "effect": "NoSchedule"}]}
-# One HTTP answer per connection, naming the pod that gave it.
+# One HTTP answer per connection, naming the pod that gave it. Each answer is a new nc, so the port
+# is closed for the instant between two: readiness looks at the listener (ss) rather than taking a
+# connection, and clients (fetch) try again at once when refused.
 SERVE = ('echo "serving on $HOSTNAME"; while true; do '
          'printf "HTTP/1.0 200 OK\\r\\n\\r\\nhello from %s\\n" "$HOSTNAME" | nc -N -l 8080; done')
+LISTENING = {"exec": {"command": ["bash", "-c", "ss -Hltn sport = :8080 | grep -q LISTEN"]}, "periodSeconds": 1}
+ATTEMPTS = 5
+
+
+def fetch(host: str, port: int) -> str:
+    """A shell command printing the answer of host:port, tried up to ATTEMPTS times in a row."""
+    return (f"for i in $(seq {ATTEMPTS}); do out=$(nc -w 5 {host} {port} </dev/null) && [ -n \"$out\" ] "
+            "&& { echo \"$out\"; exit 0; }; done; exit 1")
 
 
 def pod_spec(command: str, container: dict | None = None, **extra: object) -> dict:
@@ -58,7 +68,7 @@ def web(real: Kubectl) -> dict[str, dict]:
     """StatefulSet ``web``: one Ready pod per real node (required hostname anti-affinity),
     behind Service ``web`` (port 80) and headless ``web-hs``. Returns the pods by name."""
     labels = {"app": "web"}
-    spec = pod_spec(SERVE, container={"readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1}})
+    spec = pod_spec(SERVE, container={"readinessProbe": LISTENING})
     spec["affinity"] = {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
         {"labelSelector": {"matchLabels": labels}, "topologyKey": "kubernetes.io/hostname"}]}}
     manifests = [
@@ -93,7 +103,7 @@ def test_pod_to_pod_across_nodes(real: Kubectl, web: dict[str, dict]) -> None:
     for source in web:
         for target, pod in web.items():
             if target != source:
-                out = sh(real, source, f"nc -w 5 {pod['status']['podIP']} 8080 </dev/null")
+                out = sh(real, source, fetch(pod["status"]["podIP"], 8080))
                 assert f"hello from {target}" in out
 
 
@@ -103,14 +113,14 @@ def test_cluster_ip_service_and_headless_dns(real: Kubectl, web: dict[str, dict]
     # The Service name through the search path and fully qualified, then traffic through kube-proxy.
     assert sh(real, "web-0", "getent hosts web").split()[0] == cluster_ip
     assert sh(real, "web-0", f"getent hosts web.{ns}.svc.cluster.local").split()[0] == cluster_ip
-    answers = {sh(real, "web-0", "nc -w 5 web 80 </dev/null").strip().split()[-1] for _ in range(12)}
+    answers = {sh(real, "web-0", fetch("web", 80)).strip().split()[-1] for _ in range(12)}
     assert answers <= set(web) and len(answers) >= 2, answers  # load-balanced over the pods
     # Each pod's stable name, from each pod.
     for source in web:
         for target, pod in web.items():
             name = f"{target}.web-hs.{ns}.svc.cluster.local"
             assert sh(real, source, f"getent hosts {name}").split()[0] == pod["status"]["podIP"]
-            assert f"hello from {target}" in sh(real, source, f"nc -w 5 {name} 8080 </dev/null")
+            assert f"hello from {target}" in sh(real, source, fetch(name, 8080))
 
 
 def test_volume_outlives_its_pod(real: Kubectl) -> None:
@@ -176,5 +186,16 @@ def test_host_reaches_pods_and_services(real: Kubectl, web: dict[str, dict]) -> 
     cluster_ip = real.json("get", "service", "web")["spec"]["clusterIP"]
     targets = [(p["status"]["podIP"], 8080) for p in web.values()] + [(cluster_ip, 80)]
     for host, port in targets:
-        with socket.create_connection((host, port), timeout=5) as conn:
-            assert conn.makefile().read().splitlines()[-1].startswith("hello from web-")
+        assert get(host, port).startswith("hello from web-"), (host, port)
+
+
+def get(host: str, port: int) -> str:
+    """The last line of host:port's answer; refused connections are tried again, as in fetch()."""
+    for attempt in range(ATTEMPTS):
+        try:
+            with socket.create_connection((host, port), timeout=5) as conn:
+                return conn.makefile().read().splitlines()[-1]
+        except ConnectionRefusedError:
+            if attempt == ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
