@@ -161,7 +161,8 @@ def test_in_cluster_api_with_service_account_token(real: Kubectl, web: dict[str,
         f"body='{review}'; "
         'for server in "$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT" kubernetes.default.svc:443; do '
         'printf "POST /apis/authentication.k8s.io/v1/selfsubjectreviews HTTP/1.1\\r\\n'
-        'Host: kubernetes.default.svc\\r\\nAuthorization: Bearer %s\\r\\nContent-Type: application/json\\r\\nContent-Length: %s\\r\\n'
+        'Host: kubernetes.default.svc\\r\\nAuthorization: Bearer %s\\r\\n'
+        'Content-Type: application/json\\r\\nContent-Length: %s\\r\\n'
         'Connection: close\\r\\n\\r\\n%s" "$(cat $sa/token)" "${#body}" "$body" | '
         'openssl s_client -quiet -verify_return_error -CAfile $sa/ca.crt -servername kubernetes.default.svc '
         '-connect "$server" 2>/dev/null | tail -1; echo; done')
