@@ -31,10 +31,10 @@ preflight() {
   if [ -f "$HOST_BEFORE" ] && ! grep -qx "CLUSTER_DIR=$CLUSTER_DIR" "$HOST_BEFORE"; then
     echo "real nodes of another cluster run on this host ($(grep ^CLUSTER_DIR= "$HOST_BEFORE")); one set per host"; return
   fi
-  local out; out=$("$HACK_DIR/node-packages.sh" 2>&1) || { echo "cannot install the node packages: ${out##*$'\n'}"; return; }
+  local out; out=$("$HACK_DIR/node-packages.sh" 2>&1) || { echo "real nodes need Debian packages that could not be installed: ${out##*$'\n'}"; return; }
   [ -x "$NODE_BIN/kubelet" ] && [ -x "$NODE_BIN/kube-proxy" ] && [ -x "$COREDNS_BIN/coredns" ] ||
-    { echo "node binaries missing under $SMACK_CACHE (hack/build-node-binaries.sh)"; return; }
-  [ -x "$HACK_DIR/images.sh" ] || { echo "hack/images.sh missing: no pause image for the pods' sandboxes"; return; }
+    { echo "real nodes need kubelet, kube-proxy and CoreDNS under $SMACK_CACHE (hack/build-node-binaries.sh)"; return; }
+  [ -x "$HACK_DIR/images.sh" ] || { echo "real nodes need hack/images.sh (the pause image of every pod sandbox)"; return; }
 }
 
 # The cluster must have been created for real nodes (hack/cluster-up.sh): the API server
@@ -333,7 +333,7 @@ three_ready() {
 
 main() {
   local reason; reason=$(preflight)
-  [ -z "$reason" ] || { log "real nodes: $reason"; exit 3; }
+  [ -z "$reason" ] || { log "$reason"; exit 3; }
   [ "${1:-}" = --check ] && exit 0
   check_cluster
   local t0 x; t0=$(date +%s%N)
