@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Start three real nodes in the local cluster, beside kwok's simulated ones: host-process
-# kubelets real-a/b/c (zones zone-a/b/c, label type=real), each with its own containerd, a
-# bridge and a pod subnet, tainted type=real:NoSchedule; one kube-proxy (iptables) for the host, whose network namespace
-# the three share; CoreDNS serving cluster.local behind the kube-dns Service; and the
-# StorageClass real-local, whose hostPath volumes the kube-controller-manager provisions
+# kubelets real-a/b/c (zones zone-a/b/c, label and taint type=real), each with its own
+# containerd, bridge and pod subnet; one kube-proxy (iptables) for the host, whose network
+# namespace the three share; CoreDNS serving cluster.local behind the kube-dns Service; and
+# the StorageClass real-local, whose hostPath volumes the kube-controller-manager provisions
 # and deletes. Needs root and a cluster from hack/cluster-up.sh with real nodes enabled.
 # Recipe and pitfalls: ../shared/anchors/real-pods.md. Undo with hack/nodes-down.sh.
 #
