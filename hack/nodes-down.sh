@@ -4,7 +4,8 @@
 # mounts, iptables chains and the nf_tables tables they brought, bridges, cgroups
 # (the v1 hierarchies and the unified twin), sysctls, /run/smack and the host paths kubelet
 # and containerd use whatever their roots say. The Node objects are deleted when the API
-# server still answers.
+# server still answers. Real nodes of another clone's cluster are left alone, unless that
+# cluster's directory is gone.
 #
 #   hack/nodes-down.sh             volumes stay (hostPath PVs under /tmp: the cluster may live on)
 #   hack/nodes-down.sh --volumes   also their directories, when the cluster goes too (cluster-down.sh)
@@ -15,8 +16,13 @@ set -euo pipefail
 [ -d "$RUN_DIR" ] || { log "real nodes: none on this host"; exit 0; }
 [ "$(id -u)" = 0 ] || { log "real nodes: stopping them needs root"; exit 1; }
 if [ -f "$HOST_BEFORE" ]; then
-  # The nodes' own cluster, even when called from another clone.
-  CLUSTER_DIR=$(sed -n 's/^CLUSTER_DIR=//p' "$HOST_BEFORE")
+  owner=$(sed -n 's/^CLUSTER_DIR=//p' "$HOST_BEFORE")
+  if [ "$owner" != "$CLUSTER_DIR" ] && [ -d "$owner" ]; then
+    log "real nodes: they belong to the cluster in $owner; left alone (its hack/nodes-down.sh stops them)"
+    exit 0
+  fi
+  # Ours, or orphaned: their cluster's directory is gone.
+  CLUSTER_DIR=$owner
   NODES_DIR=$CLUSTER_DIR/nodes
 fi
 KUBECONFIG_FILE=$CLUSTER_DIR/kubeconfig

@@ -29,7 +29,7 @@ preflight() {
   findmnt -rn -t cgroup /sys/fs/cgroup/memory >/dev/null ||
     { echo "real nodes need the cgroup v1 (or hybrid) hierarchies under /sys/fs/cgroup; this host has $(findmnt -rn -o FSTYPE /sys/fs/cgroup)"; return; }
   if [ -f "$HOST_BEFORE" ] && ! grep -qx "CLUSTER_DIR=$CLUSTER_DIR" "$HOST_BEFORE"; then
-    echo "real nodes of another cluster run on this host ($(grep ^CLUSTER_DIR= "$HOST_BEFORE")); one set per host"; return
+    echo "real nodes of the cluster in $(sed -n 's/^CLUSTER_DIR=//p' "$HOST_BEFORE") run on this host, and there is one set per host (hack/nodes-down.sh there stops them; here it does when that directory is gone)"; return
   fi
   local out; out=$("$HACK_DIR/node-packages.sh" 2>&1) || { echo "real nodes need Debian packages that could not be installed: ${out##*$'\n'}"; return; }
   [ -x "$NODE_BIN/kubelet" ] && [ -x "$NODE_BIN/kube-proxy" ] && [ -x "$COREDNS_BIN/coredns" ] ||
