@@ -14,7 +14,6 @@ set -euo pipefail
 . "$HACK_DIR/nodes-lib.sh"
 
 [ -d "$RUN_DIR" ] || { log "real nodes: none on this host"; exit 0; }
-[ "$(id -u)" = 0 ] || { log "real nodes: stopping them needs root"; exit 1; }
 if [ -f "$HOST_BEFORE" ]; then
   owner=$(sed -n 's/^CLUSTER_DIR=//p' "$HOST_BEFORE")
   if [ "$owner" != "$CLUSTER_DIR" ] && [ -d "$owner" ]; then
@@ -25,6 +24,7 @@ if [ -f "$HOST_BEFORE" ]; then
   CLUSTER_DIR=$owner
   NODES_DIR=$CLUSTER_DIR/nodes
 fi
+[ "$(id -u)" = 0 ] || { log "real nodes: stopping them needs root"; exit 1; }
 KUBECONFIG_FILE=$CLUSTER_DIR/kubeconfig
 kubectl() { "$KUBE_BIN/kubectl" --kubeconfig "$KUBECONFIG_FILE" --request-timeout=20s "$@"; }
 before() { [ -f "$HOST_BEFORE" ] && grep -qxF "$1" "$HOST_BEFORE"; }
