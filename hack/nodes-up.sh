@@ -101,10 +101,11 @@ issue() {
   mkdir -p "$d"
   if ! openssl verify -CAfile "$PKI/ca.crt" "$d/$name.crt" >/dev/null 2>&1; then
     openssl req -new -newkey rsa:2048 -nodes -keyout "$d/$name.key" -subj "/O=$org/CN=$cn" -out "$d/$name.csr" 2>/dev/null
-    openssl x509 -req -in "$d/$name.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial \
+    openssl x509 -req -in "$d/$name.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -set_serial "0x$(openssl rand -hex 16)" \
       -days 365 -out "$d/$name.crt" 2>/dev/null
-    rm -f "$d/$name.csr"
+    rm -f "$d/$name.csr" "$d/$name.kubeconfig"
   fi
+  [ -f "$d/$name.kubeconfig" ] && return
   server=$(kubectl config view -o jsonpath='{.clusters[0].cluster.server}')
   local k="$KUBE_BIN/kubectl" c=(--kubeconfig "$d/$name.kubeconfig")
   "$k" "${c[@]}" config set-cluster local --server "$server" --certificate-authority "$PKI/ca.crt" --embed-certs >/dev/null
@@ -114,6 +115,14 @@ issue() {
 }
 
 # --- processes ------------------------------------------------------------------------------
+
+# write FILE: stdin into FILE, only when that changes it. kube-proxy watches its configuration
+# file and exits when the file is written, even with the same content.
+write() {
+  local tmp; tmp=$(mktemp "$1.XXXX")
+  cat > "$tmp"
+  if cmp -s "$tmp" "$1"; then rm -f "$tmp"; else mv "$tmp" "$1"; fi
+}
 
 # start NAME CMD...: run CMD detached (own session, so the caller's job control never reaches
 # it), log to $NODES_DIR/logs/NAME.log, pid in $RUN_DIR/NAME.pid. Reused when already running.
@@ -136,7 +145,7 @@ containerd_up() {
   local x=$1 d r i
   d=$(node_dir "$x"); r=$(node_run "$x"); i=$(node_index "$x")
   mkdir -p "$d/net.d" "$d/containerd" "$r"
-  cat > "$d/containerd.toml" <<TOML
+  write "$d/containerd.toml" <<TOML
 version = 2
 root = "$d/containerd/root"
 state = "$r/containerd"
@@ -173,7 +182,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 TOML
   # ipMasq off keeps pod source addresses across nodes; hairpin lets a pod reach itself
   # through a Service. The loopback plugin is run by containerd itself.
-  cat > "$d/net.d/10-smack.conflist" <<JSON
+  write "$d/net.d/10-smack.conflist" <<JSON
 {"cniVersion": "1.0.0", "name": "smack-$x", "plugins": [
   {"type": "bridge", "bridge": "smack-$x", "isGateway": true, "ipMasq": false, "hairpinMode": true,
    "ipam": {"type": "host-local", "dataDir": "$d/cni-ipam",
@@ -190,7 +199,7 @@ kubelet_up() {
   local x=$1 d i
   d=$(node_dir "$x"); i=$(node_index "$x")
   issue "kubelet-$x" "system:node:real-$x" system:nodes
-  cat > "$d/kubelet.yaml" <<YAML
+  write "$d/kubelet.yaml" <<YAML
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 # cgroup v1 hybrid host, no systemd as PID 1.
@@ -233,7 +242,7 @@ YAML
 
 proxy_up() {
   issue kube-proxy system:kube-proxy system:node-proxiers
-  cat > "$NODES_DIR/kube-proxy.yaml" <<YAML
+  write "$NODES_DIR/kube-proxy.yaml" <<YAML
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 mode: iptables
@@ -255,7 +264,7 @@ YAML
 dns_up() {
   issue coredns system:coredns system:coredns
   # No forward plugin: nothing outside cluster.local is resolved, no query leaves the host.
-  cat > "$NODES_DIR/Corefile" <<COREFILE
+  write "$NODES_DIR/Corefile" <<COREFILE
 .:53 {
     bind $DNS_IP
     errors
@@ -339,7 +348,7 @@ main() {
   local t0 x; t0=$(date +%s%N)
   host_up
   mkdir -p "$NODES_DIR"
-  echo "nameserver $DNS_IP" > "$NODES_DIR/resolv.conf"
+  echo "nameserver $DNS_IP" | write "$NODES_DIR/resolv.conf"
   for x in $NODES; do containerd_up "$x"; done
   for x in $NODES; do until_ok "containerd real-$x" 30 ctr -a "$(node_sock "$x")" version; done
   "$HACK_DIR/images.sh" build pause base >&2
