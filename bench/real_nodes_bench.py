@@ -7,8 +7,9 @@ Prints, for the local control plane of this clone (.cluster/):
 * ``hack/cluster-up.sh`` with real nodes: new (``--recreate``: ``hack/cluster-down.sh`` first, so the
   control plane, the three nodes and the image imports all start from nothing; binaries and images
   stay cached) and already running (what a second ``make cluster-up`` costs);
-* the resident memory (VmRSS, MiB) of each real-node process, by the pids nodes-up.sh recorded in
-  /run/smack, and of the containerd shims, with the ``web`` pods below running;
+* the memory (VmRSS and PSS, MiB) of each real-node process, by the pids nodes-up.sh recorded in
+  /run/smack, and of the containerd shims (their RSS counts the shared binary once per shim; PSS
+  does not), with the pods below running;
 * pod start: ``kubectl apply`` → Ready, as ``kubectl wait`` sees it, for one pod on each node in turn,
   then for N pods at once (a StatefulSet spread over the three nodes).
 
@@ -51,12 +52,23 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
-def component_rss() -> dict[str, float]:
-    """VmRSS in MiB of every process nodes-up.sh started, by name, and of the shims in all."""
-    out = {f.stem: rss_mib(int(f.read_text())) for f in sorted(RUN.glob("*.pid"))}
-    shims = subprocess.run(["pgrep", "-f", f"containerd-shim-runc-v2 .*-address {RUN}/real-"],
-                           capture_output=True, text=True).stdout.split()
-    out[f"containerd shims ({len(shims)})"] = sum(rss_mib(int(p)) for p in shims)
+def pss_mib(pid: int) -> float:
+    """Proportional set size: shared pages divided among the processes that map them."""
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def component_memory() -> dict[str, tuple[float, float]]:
+    """(VmRSS, PSS) in MiB of every process nodes-up.sh started, by name, and of the shims in all."""
+    out = {}
+    for f in sorted(RUN.glob("*.pid")):
+        pid = int(f.read_text())
+        out[f.stem] = (rss_mib(pid), pss_mib(pid))
+    shims = [int(p) for p in subprocess.run(["pgrep", "-f", f"containerd-shim-runc-v2 .*-address {RUN}/real-"],
+                                            capture_output=True, text=True).stdout.split()]
+    out[f"containerd shims ({len(shims)})"] = (sum(map(rss_mib, shims)), sum(map(pss_mib, shims)))
     return out
 
 
@@ -115,12 +127,12 @@ def main() -> None:
     singles = [timed_ready(pod(f"one-{n}", f"real-{n}"), f"pod/one-{n}") for n in "abc"]
     print("pod apply → Ready, one at a time (a, b, c): " + ", ".join(f"{s:.1f} s" for s in singles))
     print(f"{args.pods} pods at once (StatefulSet, Parallel) → all Ready: {burst(args.pods):.1f} s", flush=True)
-    rss = component_rss()
-    print(f"resident memory with {args.pods + 3} pods running (MiB):")
-    for name, mib in rss.items():
-        print(f"  {name:<24} {mib:7.1f}")
-    per_node = [rss.get(f"kubelet-{n}", 0) + rss.get(f"containerd-{n}", 0) for n in "abc"]
-    print(f"  kubelet + containerd per node: median {statistics.median(per_node):.1f}")
+    memory = component_memory()
+    print(f"memory with {args.pods + 3} pods running (MiB):   RSS      PSS")
+    for name, (rss, pss) in memory.items():
+        print(f"  {name:<24} {rss:7.1f}  {pss:7.1f}")
+    per_node = [memory[f"kubelet-{n}"][0] + memory[f"containerd-{n}"][0] for n in "abc"]
+    print(f"  kubelet + containerd RSS per node: median {statistics.median(per_node):.1f}")
     kubectl("delete", "namespace", NS, "--wait=false")
 
 

@@ -351,12 +351,13 @@ main() {
   echo "nameserver $DNS_IP" | write "$NODES_DIR/resolv.conf"
   for x in $NODES; do containerd_up "$x"; done
   for x in $NODES; do until_ok "containerd real-$x" 30 ctr -a "$(node_sock "$x")" version; done
-  "$HACK_DIR/images.sh" build pause base >&2
-  "$HACK_DIR/images.sh" load pause base >&2
   cluster_objects
   for x in $NODES; do kubelet_up "$x"; done
   proxy_up
   dns_up
+  # While the kubelets register: no pod can start before its sandbox's pause image is in.
+  "$HACK_DIR/images.sh" build pause base >&2
+  "$HACK_DIR/images.sh" load pause base >&2
   until_ok "CoreDNS ready" 60 curl -fsS http://127.0.0.1:18181/ready
   until_ok "kube-proxy healthy" 60 curl -fsS http://127.0.0.1:10256/healthz
   until_ok "3 real nodes Ready" 120 three_ready
