@@ -27,15 +27,16 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed ## Python environment with the operators and dev tools
 
 .PHONY: binaries
-binaries: ## build and cache kube-apiserver, controller-manager, scheduler, kubectl, etcd, kwok
+binaries: ## build and cache kube-apiserver, controller-manager, scheduler, kubectl, etcd, kwok; kubelet, kube-proxy, CoreDNS
 	hack/build-binaries.sh
+	[ "$${SMACK_REAL_NODES:-auto}" = 0 ] || hack/build-node-binaries.sh
 
 .PHONY: cluster-up
-cluster-up: ## start the local control plane (reused when running); prints export KUBECONFIG=...
+cluster-up: ## start the local control plane with kwok and real nodes (SMACK_REAL_NODES=0: kwok only); prints export KUBECONFIG=...
 	hack/cluster-up.sh
 
 .PHONY: cluster-down
-cluster-down: ## stop the demo operator and the local control plane, delete .cluster/
+cluster-down: ## stop the demo operator, the real nodes and the local control plane, delete .cluster/; the host as it was
 	hack/demo.sh stop || true
 	hack/cluster-down.sh
 
