@@ -143,7 +143,7 @@ def catalogue(v: Mapping[str, str]) -> tuple[dict[str, Root], dict[str, Image]]:
             f"kafka-{kafka}", f"apache/kafka:{kafka}", "bookworm-java17", "kafka",
             env={"KAFKA_VERSION": kafka, "SCALA_VERSION": v["KAFKA_SCALA_VERSION"], "LOG4J_VERSION": v["LOG4J_VERSION"]},
             inputs=("images/kafka/*",),
-            cmd=("/opt/kafka/bin/kafka-server-start.sh", "/opt/kafka/config/server.properties"),
+            cmd=("/etc/kafka/docker/run",),
             config_env={"PATH": f"/opt/kafka/bin:{PATH}", "JAVA_HOME": java17}, user="1000:1000",
             workdir="/opt/kafka"))
     for cassandra in v["CASSANDRA_VERSIONS"].split():
