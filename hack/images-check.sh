@@ -73,11 +73,14 @@ wait_log() {
     sleep 1
   done
 }
-start() {  # start NAME IMAGE [ARGS...]: a detached container with its output in $data/NAME.log
-  local name=$1 image=$2
+# start NAME IMAGE [ENV=VALUE...] [-- ARGS...]: a detached container, its output in $data/NAME.log.
+start() {
+  local name=$1 image=$2 env=()
   shift 2
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do env+=(--env "$1"); shift; done
+  [ $# -gt 0 ] && shift
   ctr run -d --log-uri "file://$data/$name.log" --mount "type=bind,src=$data/hosts,dst=/etc/hosts,options=rbind:ro" \
-    "$image" "$name" "$@" >/dev/null
+    "${env[@]}" "$image" "$name" "$@" >/dev/null
 }
 stop() {
   ctr tasks kill -s SIGTERM "$1" >/dev/null 2>&1 || true
@@ -110,6 +113,16 @@ check_kafka() {
     --max-messages 1000 --timeout-ms 60000 | grep -E '^[0-9]+$' | sort -u | wc -l)
   echo "kafka: produced 1000, consumed $got distinct"
   [ "$got" = 1000 ]
+  stop $c
+}
+check_cassandra() {
+  local c=cassandra t0=$SECONDS
+  start $c "$1" MAX_HEAP_SIZE=1G HEAP_NEWSIZE=256M
+  wait_log $c "Starting listening for CQL clients" 420
+  echo "cassandra: listening for CQL clients $((SECONDS - t0)) s after start"
+  ex $c nodetool version
+  ex $c nodetool status | tee "$data/status.txt"
+  grep -q '^UN  127.0.0.1' "$data/status.txt"
   stop $c
 }
 

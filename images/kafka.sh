@@ -4,7 +4,8 @@
 kafka=$ROOT/opt/kafka
 mkdir -p "$kafka/bin" "$kafka/config" "$kafka/libs" "$ROOT/etc/kafka/docker"
 
-# Kafka 4.x logs through slf4j 1.7: log4j-slf4j-impl, not log4j-slf4j2-impl. kafka-tools brings the CLI tools.
+# Kafka 4.x logs through slf4j 1.7: log4j-slf4j-impl, not log4j-slf4j2-impl. kafka-tools brings the CLI tools;
+# not Kafka Connect, which only its connect-plugin-path tool needs (and Maven Central lacks 4.0.1's connect-api).
 cat > pom.xml <<POM
 <project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
@@ -12,14 +13,21 @@ cat > pom.xml <<POM
   <packaging>pom</packaging>
   <dependencies>
     <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_$SCALA_VERSION</artifactId><version>$KAFKA_VERSION</version></dependency>
-    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-tools</artifactId><version>$KAFKA_VERSION</version></dependency>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-tools</artifactId><version>$KAFKA_VERSION</version>
+      <exclusions>
+        <exclusion><groupId>org.apache.kafka</groupId><artifactId>connect-runtime</artifactId></exclusion>
+        <exclusion><groupId>org.apache.kafka</groupId><artifactId>connect-api</artifactId></exclusion>
+        <exclusion><groupId>org.apache.kafka</groupId><artifactId>connect-json</artifactId></exclusion>
+        <exclusion><groupId>org.apache.kafka</groupId><artifactId>connect-transforms</artifactId></exclusion>
+      </exclusions>
+    </dependency>
     <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-storage</artifactId><version>$KAFKA_VERSION</version></dependency>
     <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-core</artifactId><version>$LOG4J_VERSION</version></dependency>
     <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j-impl</artifactId><version>$LOG4J_VERSION</version></dependency>
   </dependencies>
 </project>
 POM
-mvn -q -B -Dmaven.repo.local="$M2_REPO" dependency:copy-dependencies -DincludeScope=runtime \
+mvn -q -B -Dstyle.color=never -Dmaven.repo.local="$M2_REPO" dependency:copy-dependencies -DincludeScope=runtime \
   -DoutputDirectory="$kafka/libs"
 if ls "$kafka/libs" | grep -q '^slf4j-api-2\.'; then
   echo "kafka $KAFKA_VERSION uses slf4j 2: the binding must be log4j-slf4j2-impl" >&2; exit 1
