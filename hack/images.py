@@ -44,6 +44,8 @@ SOCKETS = "/run/smack/real-*/containerd.sock"
 NAMESPACE = "k8s.io"
 # What every root has: a shell and the tools to look at a pod from inside (`kubectl exec`).
 TOOLS = ("bash", "coreutils", "iproute2", "procps", "netcat-openbsd", "dnsutils", "ca-certificates")
+# Bumped when the way a root is finished after debootstrap changes, so that cached roots are rebuilt.
+ROOT_FORMAT = 2
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -67,7 +69,8 @@ class Root:
     packages: tuple[str, ...]
 
     def key(self, mirror: str) -> str:
-        return digest({"suite": self.suite, "packages": sorted(self.packages), "mirror": mirror})
+        return digest({"suite": self.suite, "packages": sorted(self.packages), "mirror": mirror,
+                       "format": ROOT_FORMAT})
 
 
 @dataclass(frozen=True)
@@ -109,13 +112,14 @@ def input_files(patterns: Iterable[str], repo: Path = REPO) -> list[Path]:
     return sorted(files)
 
 
-def image_key(image: Image, roots: Mapping[str, Root], mirror: str, repo: Path = REPO) -> str:
+def image_key(image: Image, roots: Mapping[str, Root], mirror: str, repo: Path = REPO,
+              recipes: Path = RECIPES) -> str:
     """The content key of an image: its root's key, its recipe's text, the files it reads, env and config."""
     parts: dict[str, object] = {"ref": image.ref, "env": dict(image.env), "config": image.config()}
     if image.root:
         parts["root"] = roots[image.root].key(mirror)
     if image.recipe:
-        parts["recipe"] = (repo / "images" / f"{image.recipe}.sh").read_text()
+        parts["recipe"] = (recipes / f"{image.recipe}.sh").read_text()
     parts["files"] = {str(p.relative_to(repo)): hashlib.sha256(p.read_bytes()).hexdigest()
                       for p in input_files(image.inputs, repo)}
     return digest(parts)
@@ -141,7 +145,8 @@ def catalogue(v: Mapping[str, str]) -> tuple[dict[str, Root], dict[str, Image]]:
     for kafka in v["KAFKA_VERSIONS"].split():
         images.append(Image(
             f"kafka-{kafka}", f"apache/kafka:{kafka}", "bookworm-java17", "kafka",
-            env={"KAFKA_VERSION": kafka, "SCALA_VERSION": v["KAFKA_SCALA_VERSION"], "LOG4J_VERSION": v["LOG4J_VERSION"]},
+            env={"KAFKA_VERSION": kafka, "SCALA_VERSION": v["KAFKA_SCALA_VERSION"],
+                 "LOG4J_VERSION": v["LOG4J_VERSION"]},
             inputs=("images/kafka/*",),
             cmd=("/etc/kafka/docker/run",),
             config_env={"PATH": f"/opt/kafka/bin:{PATH}", "JAVA_HOME": java17}, user="1000:1000",
@@ -211,11 +216,12 @@ class Builder:
     ``roots/<name>-<key>/`` the debootstrapped roots, ``<name>.tar`` + ``<name>.json`` each image's archive and
     record ({ref, key, digest, size, seconds})."""
 
-    def __init__(self, cache: Path, versions: Mapping[str, str]):
+    def __init__(self, cache: Path, roots: Mapping[str, Root], images: Mapping[str, Image],
+                 recipes: Path = RECIPES, repo: Path = REPO):
         self.cache = cache
-        self.versions = versions
         self.mirror = os.environ.get("DEBIAN_MIRROR", "http://deb.debian.org/debian")
-        self.roots, self.images = catalogue(versions)
+        self.roots, self.images = roots, images
+        self.recipes, self.repo = recipes, repo
         self.layout = cache / "oci"
 
     def record(self, name: str) -> dict | None:
@@ -223,7 +229,7 @@ class Builder:
         return json.loads(path.read_text()) if path.exists() else None
 
     def key(self, name: str) -> str:
-        return image_key(self.images[name], self.roots, self.mirror)
+        return image_key(self.images[name], self.roots, self.mirror, self.repo, self.recipes)
 
     def build(self, name: str) -> dict:
         image = self.images[name]
@@ -281,9 +287,20 @@ class Builder:
             self.debootstrap(root, rootfs)
         log(f"root {name}: layer")
         run("umoci", "new", "--image", f"{self.layout}:{tag}")
-        run("umoci", "insert", "--image", f"{self.layout}:{tag}", "--history.created_by",
-            f"debootstrap --variant=minbase {root.suite} +{','.join(root.packages)}", rootfs, "/")
+        self.add_layer(tag, rootfs, f"debootstrap --variant=minbase {root.suite} +{','.join(root.packages)}")
         return tag
+
+    def add_layer(self, tag: str, directory: Path, created_by: str) -> None:
+        """Append ``directory``'s tree as a layer. GNU tar writes it (umoci 0.4.7's own ``insert`` leaves the
+        archive without its end blocks, which GNU tar rejects); umoci compresses and records it."""
+        layer = self.cache / "work" / f"{tag}.layer.tar"
+        layer.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            run("tar", "--create", "--file", layer, "--directory", directory, "--numeric-owner", "--sort=name", ".")
+            run("umoci", "raw", "add-layer", "--image", f"{self.layout}:{tag}", "--history.created_by", created_by,
+                layer)
+        finally:
+            layer.unlink(missing_ok=True)
 
     def debootstrap(self, root: Root, rootfs: Path) -> None:
         start = time.monotonic()
@@ -295,8 +312,9 @@ class Builder:
         run("debootstrap", "--variant=minbase", f"--cache-dir={debs}", f"--include={','.join(root.packages)}",
             root.suite, tmp, self.mirror, stdout=subprocess.DEVNULL)
         # Caches, docs and the build host's name server do not belong in an image.
+        # (Java's postinst scripts leave hsperfdata in /tmp, which a later JVM would delete: a whiteout.)
         for junk in ("var/cache/apt/archives", "var/lib/apt/lists", "usr/share/doc", "usr/share/man",
-                     "usr/share/info", "var/log"):
+                     "usr/share/info", "var/log", "tmp"):
             for p in (tmp / junk).glob("*"):
                 shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
         (tmp / "etc/resolv.conf").unlink(missing_ok=True)
@@ -333,19 +351,18 @@ class Builder:
                 root_dir = merged
             else:
                 root_dir = upper
-            env = {**os.environ, **image.env, "ROOT": str(root_dir), "WORK": str(scratch), "REPO": str(REPO),
-                   "RECIPES": str(RECIPES), "DOWNLOADS": str(self.cache / "downloads"),
+            env = {**os.environ, **image.env, "ROOT": str(root_dir), "WORK": str(scratch), "REPO": str(self.repo),
+                   "RECIPES": str(self.recipes), "DOWNLOADS": str(self.cache / "downloads"),
                    "M2_REPO": str(self.cache / "m2")}
             log(f"{image.name}: recipe images/{image.recipe}.sh")
-            run("bash", "-euo", "pipefail", RECIPES / f"{image.recipe}.sh", env=env, cwd=scratch)
+            run("bash", "-euo", "pipefail", self.recipes / f"{image.recipe}.sh", env=env, cwd=scratch)
         finally:
             for m in reversed(mounts):
                 subprocess.run(["umount", str(m)], check=False)
-        whiteouts = [p for p in upper.rglob("*") if p.is_char_device() and os.stat(p, follow_symlinks=False).st_rdev == 0]
+        whiteouts = [p for p in upper.rglob("*") if p.is_char_device() and p.lstat().st_rdev == 0]
         if whiteouts:
             raise RuntimeError(f"{image.name}: the recipe deleted files of the root: {whiteouts[:5]}")
-        run("umoci", "insert", "--image", f"{self.layout}:{tag}", "--history.created_by",
-            f"images/{image.recipe}.sh", upper, "/")
+        self.add_layer(tag, upper, f"images/{image.recipe}.sh")
         shutil.rmtree(work, ignore_errors=True)
 
     def configure(self, image: Image, tag: str) -> None:
@@ -402,11 +419,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("command", choices=("build", "load", "list"))
     parser.add_argument("names", nargs="*", help="images (default: all)")
     args = parser.parse_args(argv)
-    versions = read_versions()
     cache = Path(os.environ.get("SMACK_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
                  / "smack-operators") / "images"
     cache.mkdir(parents=True, exist_ok=True)
-    builder = Builder(cache, versions)
+    builder = Builder(cache, *catalogue(read_versions()))
     names = args.names or list(builder.images)
     unknown = [n for n in names if n not in builder.images]
     if unknown:

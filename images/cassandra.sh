@@ -31,7 +31,7 @@ sed "s/@VERSION@/$CASSANDRA_VERSION/g" "$RECIPES/cassandra/cassandra.yaml.head" 
 set -- $(sed -n 's/^\([a-z_]*\):.*/\1/p' "$RECIPES/cassandra/cassandra.yaml.head")
 opts=$(grep -v '^#' "$home/conf/jvm-server.options" | tr '\n' ' ')
 # shellcheck disable=SC2086
-chroot "$ROOT" java $opts -Dlogback.configurationFile=/opt/cassandra/conf/logback-tools.xml \
+chroot "$ROOT" java -XX:-UsePerfData $opts -Dlogback.configurationFile=/opt/cassandra/conf/logback-tools.xml \
   -cp "/tmp/defaults:/opt/cassandra/lib/*" DefaultYaml /tmp/defaults/config.yaml "$@"
 cat "$ROOT/tmp/defaults/config.yaml" >> "$ROOT/etc/cassandra/cassandra.yaml"
 rm -rf "$ROOT/tmp/defaults"
