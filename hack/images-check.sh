@@ -125,6 +125,24 @@ check_cassandra() {
   grep -q '^UN  127.0.0.1' "$data/status.txt"
   stop $c
 }
+check_spark() {
+  local c=spark v=${1##*:}
+  start $c "$1" SPARK_DRIVER_BIND_ADDRESS=127.0.0.1 SPARK_LOCAL_IP=127.0.0.1 -- /opt/entrypoint.sh driver \
+    --master 'local[2]' --conf spark.ui.enabled=false --conf spark.driver.host=127.0.0.1 --driver-memory 512m \
+    --class org.apache.spark.examples.SparkPi "local:///opt/spark/examples/jars/spark-examples_2.12-$v.jar" 10
+  wait_log $c "Pi is roughly" 300
+  grep -h "Running Spark version\|Pi is roughly" "$data/$c.log"
+  stop $c
+}
+check_operators() {
+  ctr run --rm "$1" operators python3 -c 'import getpass, os, operators.kafka.handlers, operators.meta.handlers
+print("operators: import ok as", getpass.getuser(), os.getuid())'
+  ctr run --rm "$1" operators python3 -m operators --help | head -3
+}
+check_client() {
+  ctr run --rm "$1" client python3 -c 'import getpass, kafka, cassandra, cassandra.cluster
+print("client: kafka-python", kafka.__version__, "cassandra-driver", cassandra.__version__, "as", getpass.getuser())'
+}
 
 for name in "${names[@]}"; do
   r=$(ref "$name")

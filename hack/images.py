@@ -44,8 +44,8 @@ SOCKETS = "/run/smack/real-*/containerd.sock"
 NAMESPACE = "k8s.io"
 # What every root has: a shell and the tools to look at a pod from inside (`kubectl exec`).
 TOOLS = ("bash", "coreutils", "iproute2", "procps", "netcat-openbsd", "dnsutils", "ca-certificates")
-# Bumped when the way a root is finished after debootstrap changes, so that cached roots are rebuilt.
-ROOT_FORMAT = 2
+# Bumped when the way roots are finished or layers are written changes, so that cached ones are rebuilt.
+FORMAT = 2
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -70,7 +70,7 @@ class Root:
 
     def key(self, mirror: str) -> str:
         return digest({"suite": self.suite, "packages": sorted(self.packages), "mirror": mirror,
-                       "format": ROOT_FORMAT})
+                       "format": FORMAT})
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,7 @@ def input_files(patterns: Iterable[str], repo: Path = REPO) -> list[Path]:
 def image_key(image: Image, roots: Mapping[str, Root], mirror: str, repo: Path = REPO,
               recipes: Path = RECIPES) -> str:
     """The content key of an image: its root's key, its recipe's text, the files it reads, env and config."""
-    parts: dict[str, object] = {"ref": image.ref, "env": dict(image.env), "config": image.config()}
+    parts: dict[str, object] = {"ref": image.ref, "env": dict(image.env), "config": image.config(), "format": FORMAT}
     if image.root:
         parts["root"] = roots[image.root].key(mirror)
     if image.recipe:
@@ -263,12 +263,12 @@ class Builder:
         log(f"{name}: built {image.ref} {man['digest'][:19]} {rec['size'] / 2**20:.0f} MiB in {rec['seconds']} s")
         return rec
 
-    def forget_tags(self, name: str, keep: str) -> None:
-        """Drop this image's older tags from the layout, and blobs no tag reaches (umoci gc)."""
+    def forget_tags(self, prefix: str, keep: str) -> None:
+        """Drop the layout's older ``<prefix>-<key>`` tags, and blobs no tag reaches (umoci gc)."""
         index = json.loads((self.layout / "index.json").read_text())
         for m in index["manifests"]:
             tag = m.get("annotations", {}).get("org.opencontainers.image.ref.name", "")
-            if re.fullmatch(rf"{re.escape(name)}-[0-9a-f]{{16}}", tag) and tag != keep:
+            if re.fullmatch(rf"{re.escape(prefix)}-[0-9a-f]{{16}}", tag) and tag != keep:
                 run("umoci", "rm", "--image", f"{self.layout}:{tag}")
         run("umoci", "gc", "--layout", self.layout)
 
@@ -288,6 +288,7 @@ class Builder:
         log(f"root {name}: layer")
         run("umoci", "new", "--image", f"{self.layout}:{tag}")
         self.add_layer(tag, rootfs, f"debootstrap --variant=minbase {root.suite} +{','.join(root.packages)}")
+        self.forget_tags(f"root-{name}", keep=tag)
         return tag
 
     def add_layer(self, tag: str, directory: Path, created_by: str) -> None:
@@ -324,6 +325,10 @@ class Builder:
         tmp.rename(rootfs)
         # The marker lives beside the root, not in it: it must not end up in the layer.
         rootfs.with_name(rootfs.name + ".complete").write_text("")
+        for old in rootfs.parent.iterdir():  # this root's earlier builds
+            if re.fullmatch(rf"{re.escape(root.name)}-[0-9a-f]{{16}}(\.complete)?", old.name) and \
+                    not old.name.startswith(rootfs.name):
+                shutil.rmtree(old) if old.is_dir() else old.unlink()
         log(f"root {root.name}: {time.monotonic() - start:.0f} s")
 
     def app_layer(self, image: Image, tag: str) -> None:
