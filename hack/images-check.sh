@@ -6,7 +6,8 @@
 #   cassandra-*        a node reaches "Starting listening for CQL clients"; nodetool status shows it UN
 #   spark-*            SparkPi on local[2] through /opt/entrypoint.sh prints "Pi is roughly"
 #   operators, client  the Python entry points import and answer
-# Containers get their own network namespace (loopback only), so nothing listens outside them.
+# Containers get their own network namespace (loopback only), so nothing listens outside them. Their output is
+# kept in $SMACK_CACHE/images/check-logs/.
 #   hack/images-check.sh [NAME...]      (default: every image that is built)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -49,6 +50,8 @@ cleanup() {
     ctr containers rm "$c" >/dev/null 2>&1 || true
   done
   kill "$cpid" 2>/dev/null && wait "$cpid" 2>/dev/null || true
+  # The containers' output stays for reading; the rest goes.
+  mkdir -p "$images/check-logs" && cp "$data"/*.log "$images/check-logs/" 2>/dev/null || true
   rm -rf "$dir" "$data"
 }
 trap cleanup EXIT

@@ -34,6 +34,7 @@ import sys
 import tarfile
 import time
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -401,15 +402,20 @@ def present(sock: str) -> dict[str, str]:
 
 
 def load(builder: Builder, names: list[str]) -> None:
+    """Import the named archives into every real node's containerd, the nodes in parallel; skip an image a
+    node already has with the same manifest digest."""
     socks = containerds()
     if not socks:
         raise SystemExit(f"no containerd socket matches {SOCKETS}: start the real nodes first")
-    for sock in socks:
+    records = {}
+    for name in names:
+        records[name] = builder.record(name)
+        if records[name] is None:
+            raise SystemExit(f"{name} is not built: hack/images.sh build {name}")
+
+    def one(sock: str) -> None:
         have = present(sock)
-        for name in names:
-            rec = builder.record(name)
-            if rec is None:
-                raise SystemExit(f"{name} is not built: hack/images.sh build {name}")
+        for name, rec in records.items():
             if have.get(rec["ref"]) == rec["digest"]:
                 log(f"{sock}: {rec['ref']} present")
                 continue
@@ -417,6 +423,10 @@ def load(builder: Builder, names: list[str]) -> None:
             run("ctr", "-a", sock, "-n", NAMESPACE, "images", "import", builder.cache / f"{name}.tar",
                 stdout=subprocess.DEVNULL)
             log(f"{sock}: imported {rec['ref']} in {time.monotonic() - start:.1f} s")
+
+    with ThreadPoolExecutor(len(socks)) as pool:
+        for done in [pool.submit(one, sock) for sock in socks]:
+            done.result()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -441,13 +451,13 @@ def main(argv: list[str] | None = None) -> None:
                 state = f"{rec['digest'][:19]} {rec['size'] / 2**20:.0f} MiB{'' if fresh else ' (stale)'}"
             print(f"{name:18} {normalise(image.ref):44} {state}")
         return
-    with open(cache / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one builder or loader per cache at a time
-        if args.command == "build":
-            for name in names:
-                builder.build(name)
-        else:
-            load(builder, names)
+    if args.command == "load":
+        load(builder, names)  # archives are replaced by rename: a reader keeps the one it opened
+        return
+    for name in names:
+        with open(cache / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # one build at a time per cache: they share the layout
+            builder.build(name)
 
 
 if __name__ == "__main__":
