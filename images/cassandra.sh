@@ -36,8 +36,8 @@ chroot "$ROOT" java -XX:-UsePerfData $opts -Dlogback.configurationFile=/opt/cass
 cat "$ROOT/tmp/defaults/config.yaml" >> "$ROOT/etc/cassandra/cassandra.yaml"
 rm -rf "$ROOT/tmp/defaults"
 
-chroot "$ROOT" groupadd --gid 999 cassandra
-chroot "$ROOT" useradd --uid 999 --gid 999 --home-dir /var/lib/cassandra --shell /bin/bash cassandra
+chroot "$ROOT" groupadd --system --gid 999 cassandra
+chroot "$ROOT" useradd --system --uid 999 --gid 999 --home-dir /var/lib/cassandra --shell /bin/bash cassandra
 ln -s /etc/cassandra/cassandra.yaml "$home/conf/cassandra.yaml"
 chown -R 999:999 "$ROOT/etc/cassandra" "$ROOT/var/lib/cassandra" "$ROOT/var/log/cassandra"
 chmod 1777 "$ROOT/etc/cassandra" "$ROOT/var/lib/cassandra" "$ROOT/var/log/cassandra"

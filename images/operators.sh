@@ -3,6 +3,7 @@
 # and a passwd entry for uid 10001 (kopf names its peering identity after the user). Built with the root's
 # own Python 3.11, in a chroot.
 export PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+unset PIP_FIND_LINKS  # a wheel directory of the host, not in the chroot
 mkdir -p "$ROOT/tmp/src"
 cp -a "$REPO/requirements-image.txt" "$REPO/pyproject.toml" "$REPO/README.md" "$REPO/operators" "$ROOT/tmp/src/"
 find "$ROOT/tmp/src" -name __pycache__ -prune -exec rm -rf {} +
