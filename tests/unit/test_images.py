@@ -159,3 +159,7 @@ def test_a_tiny_image_is_written_as_an_oci_archive_and_then_cached(tmp_path):
     assert builder.build("tiny") == record and archive.stat().st_mtime_ns == written
     (recipes / "tiny.sh").write_text('mkdir -p "$ROOT/bin"; printf bye > "$ROOT/bin/hello"\n')
     assert builder.build("tiny")["digest"] != record["digest"]
+    assert archive.resolve() != (tmp_path / "cache" / "archives" / f"tiny-{record['key'][:16]}.tar")
+    # Both archives stay (KEEP = 2); the layout keeps no image tags, so no blob is left in it.
+    assert len(list((tmp_path / "cache" / "archives").glob("tiny-*.tar"))) == 2
+    assert not any((tmp_path / "cache" / "oci" / "blobs" / "sha256").iterdir())
