@@ -82,6 +82,7 @@ start() {
   shift 2
   while [ $# -gt 0 ] && [ "$1" != -- ]; do env+=(--env "$1"); shift; done
   [ $# -gt 0 ] && shift
+  rm -f "$data/$name.log"  # a previous image's container of the same name
   ctr run -d --log-uri "file://$data/$name.log" --mount "type=bind,src=$data/hosts,dst=/etc/hosts,options=rbind:ro" \
     "${env[@]}" "$image" "$name" "$@" >/dev/null
 }
