@@ -9,13 +9,13 @@ real nodes' containerd.
 An image is at most two layers. The root layer is a Debian root filesystem from debootstrap (minbase plus
 packages), shared by every image on the same root, so containerd stores it once. The app layer is what the
 image's recipe, ``images/<recipe>.sh``, writes into ``$ROOT``: an overlayfs whose lower dir is the root, so the
-recipe can ``chroot "$ROOT"`` (pip, useradd) and the upper dir holds only what it wrote. umoci (Debian) adds the
-layers to one OCI layout and sets the config; skopeo (Debian) exports each image as an OCI archive, which
-``ctr images import`` reads.
+recipe can ``chroot "$ROOT"`` (pip, useradd) and the upper dir holds only what it wrote. GNU tar writes each
+layer, umoci (Debian) adds it to one OCI layout and sets the config, skopeo (Debian) exports each image as an
+OCI archive (index.json naming the ref), which ``ctr images import`` reads.
 
 Cache keys are sha256 over every input: the root's suite and packages; the recipe's text, the files it names,
 the versions it is given and the image config. Nothing changed, nothing is rebuilt. Needs root (debootstrap,
-mounts, chroot), debootstrap, umoci, skopeo; recipes also use gcc, go, mvn, javac, pip.
+mounts, chroot), debootstrap, umoci, skopeo; recipes also use gcc, go, mvn, javac, jar, pip.
 """
 
 from __future__ import annotations
