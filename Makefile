@@ -89,6 +89,18 @@ base-image: ## build the base smack-operators/python:3.11-bookworm from Debian's
 image: ## build the operator image $(IMAGE) (docker; BASE_IMAGE overrides the base)
 	docker build --build-arg BASE_IMAGE=$(BASE_IMAGE) -t $(IMAGE) .
 
+.PHONY: images
+images: ## build the services' images here (no registry, no docker): hack/images.sh build; IMAGES=names for some
+	hack/images.sh build $(IMAGES)
+
+.PHONY: images-load
+images-load: ## import the built images into every real node's containerd (/run/smack/real-*/containerd.sock)
+	hack/images.sh load $(IMAGES)
+
+.PHONY: images-check
+images-check: ## run each built image once on a private containerd (Kafka produce/consume, Cassandra CQL, SparkPi)
+	hack/images-check.sh $(IMAGES)
+
 .PHONY: kind-load
 kind-load: image ## load $(IMAGE) into the kind cluster KIND_CLUSTER (default kind)
 	kind load docker-image $(IMAGE) --name $${KIND_CLUSTER:-kind}

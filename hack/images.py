@@ -9,13 +9,13 @@ real nodes' containerd.
 An image is at most two layers. The root layer is a Debian root filesystem from debootstrap (minbase plus
 packages), shared by every image on the same root, so containerd stores it once. The app layer is what the
 image's recipe, ``images/<recipe>.sh``, writes into ``$ROOT``: an overlayfs whose lower dir is the root, so the
-recipe can ``chroot "$ROOT"`` (pip, useradd) and the upper dir holds only what it wrote. umoci (Debian) adds the
-layers to one OCI layout and sets the config; skopeo (Debian) exports each image as an OCI archive, which
-``ctr images import`` reads.
+recipe can ``chroot "$ROOT"`` (pip, useradd) and the upper dir holds only what it wrote. GNU tar writes each
+layer, umoci (Debian) adds it to one OCI layout and sets the config, skopeo (Debian) exports each image as an
+OCI archive (index.json naming the ref), which ``ctr images import`` reads.
 
 Cache keys are sha256 over every input: the root's suite and packages; the recipe's text, the files it names,
 the versions it is given and the image config. Nothing changed, nothing is rebuilt. Needs root (debootstrap,
-mounts, chroot), debootstrap, umoci, skopeo; recipes also use gcc, go, mvn, javac, pip.
+mounts, chroot), debootstrap, umoci, skopeo; recipes also use gcc, go, mvn, javac, jar, pip.
 """
 
 from __future__ import annotations
@@ -213,9 +213,13 @@ def run(*args: str | os.PathLike, **kw) -> subprocess.CompletedProcess:
 
 
 class Builder:
-    """Builds images into ``cache`` (``$SMACK_CACHE/images``): ``oci/`` the shared OCI layout,
-    ``roots/<name>-<key>/`` the debootstrapped roots, ``<name>.tar`` + ``<name>.json`` each image's archive and
-    record ({ref, key, digest, size, seconds})."""
+    """Builds images into ``cache`` (``$SMACK_CACHE/images``): ``oci/`` the shared OCI layout (the roots as
+    one-layer images), ``roots/<name>-<key>/`` the debootstrapped roots, ``archives/<name>-<key>.tar`` and
+    ``.json`` each image's archive and record ({name, ref, key, digest, size, seconds}), and ``<name>.tar`` /
+    ``<name>.json``, links to the archive of the image as it was last built. Archives and roots are kept by key,
+    the newest ``KEEP`` of each name, so two checkouts sharing a cache do not rebuild each other's."""
+
+    KEEP = 2
 
     def __init__(self, cache: Path, roots: Mapping[str, Root], images: Mapping[str, Image],
                  recipes: Path = RECIPES, repo: Path = REPO):
@@ -224,8 +228,10 @@ class Builder:
         self.roots, self.images = roots, images
         self.recipes, self.repo = recipes, repo
         self.layout = cache / "oci"
+        self.archives = cache / "archives"
 
     def record(self, name: str) -> dict | None:
+        """The record of the image as it was last built (whatever its key), None if never."""
         path = self.cache / f"{name}.json"
         return json.loads(path.read_text()) if path.exists() else None
 
@@ -235,43 +241,73 @@ class Builder:
     def build(self, name: str) -> dict:
         image = self.images[name]
         key = self.key(name)
-        rec = self.record(name)
-        tar = self.cache / f"{name}.tar"
-        if rec and rec["key"] == key and tar.exists():
+        tar, meta = (self.archives / f"{name}-{key[:16]}{ext}" for ext in (".tar", ".json"))
+        if tar.exists() and meta.exists():
+            rec = json.loads(meta.read_text())
             log(f"{name}: cached ({image.ref}, {rec['digest'][:19]})")
+            self.point(name, tar, meta)
             return rec
         start = time.monotonic()
+        self.archives.mkdir(parents=True, exist_ok=True)
         if not (self.layout / "index.json").exists():
             run("umoci", "init", "--layout", self.layout)
         tag = f"{name}-{key[:16]}"
         if image.root:
-            base = self.root_tag(image.root)
-            run("umoci", "tag", "--image", f"{self.layout}:{base}", tag)
+            run("umoci", "tag", "--image", f"{self.layout}:{self.root_tag(image.root)}", tag)
         else:
             run("umoci", "new", "--image", f"{self.layout}:{tag}")
-        if image.recipe:
-            self.app_layer(image, tag)
-        self.configure(image, tag)
-        tmp = tar.with_suffix(".tar.tmp")
-        tmp.unlink(missing_ok=True)
-        run("skopeo", "copy", "-q", f"oci:{self.layout}:{tag}", f"oci-archive:{tmp}:{normalise(image.ref)}")
-        tmp.rename(tar)
+        try:
+            if image.recipe:
+                self.app_layer(image, tag)
+            self.configure(image, tag)
+            tmp = tar.with_name(tar.name + ".tmp")
+            tmp.unlink(missing_ok=True)
+            run("skopeo", "copy", "-q", f"oci:{self.layout}:{tag}", f"oci-archive:{tmp}:{normalise(image.ref)}")
+            tmp.rename(tar)
+        finally:
+            run("umoci", "rm", "--image", f"{self.layout}:{tag}")  # the archive is the product
+            self.gc()
         man = archive_manifest(tar)
         rec = {"name": name, "ref": normalise(image.ref), "key": key, "digest": man["digest"],
                "size": tar.stat().st_size, "seconds": round(time.monotonic() - start, 1)}
-        (self.cache / f"{name}.json").write_text(json.dumps(rec, indent=1) + "\n")
-        self.forget_tags(name, keep=tag)
+        meta.write_text(json.dumps(rec, indent=1) + "\n")
+        self.point(name, tar, meta)
+        self.prune(self.archives, rf"{re.escape(name)}-[0-9a-f]{{16}}\.tar", keep=tar)
         log(f"{name}: built {image.ref} {man['digest'][:19]} {rec['size'] / 2**20:.0f} MiB in {rec['seconds']} s")
         return rec
 
-    def forget_tags(self, prefix: str, keep: str) -> None:
-        """Drop the layout's older ``<prefix>-<key>`` tags, and blobs no tag reaches (umoci gc)."""
-        index = json.loads((self.layout / "index.json").read_text())
-        for m in index["manifests"]:
-            tag = m.get("annotations", {}).get("org.opencontainers.image.ref.name", "")
-            if re.fullmatch(rf"{re.escape(prefix)}-[0-9a-f]{{16}}", tag) and tag != keep:
-                run("umoci", "rm", "--image", f"{self.layout}:{tag}")
-        run("umoci", "gc", "--layout", self.layout)
+    def point(self, name: str, tar: Path, meta: Path) -> None:
+        """Make <name>.tar and <name>.json link to this build (each link replaced atomically)."""
+        for target in (tar, meta):
+            link = self.cache / f"{name}{target.suffix}"
+            tmp = link.with_name(link.name + ".new")
+            tmp.unlink(missing_ok=True)
+            tmp.symlink_to(target.relative_to(self.cache))
+            os.replace(tmp, link)
+
+    def prune(self, directory: Path, pattern: str, keep: Path) -> None:
+        """Delete the entries of ``directory`` matching ``pattern`` (and their .json/.complete companions),
+        but ``keep`` and the newest others up to KEEP in all."""
+        found = sorted((p for p in directory.iterdir() if re.fullmatch(pattern, p.name) and p != keep),
+                       key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in found[self.KEEP - 1:]:
+            for companion in (old.with_name(old.name.removesuffix(".tar") + ".json"),
+                              old.with_name(old.name + ".complete")):
+                companion.unlink(missing_ok=True)
+            shutil.rmtree(old) if old.is_dir() else old.unlink()
+
+    def gc(self) -> None:
+        """Delete the layout's blobs that no tag reaches (what umoci gc does, without reading every blob)."""
+        blobs = self.layout / "blobs" / "sha256"
+        reached = set()
+        # (umoci writes null, not [], for an empty list.)
+        for desc in json.loads((self.layout / "index.json").read_text())["manifests"] or []:
+            manifest = json.loads((blobs / desc["digest"].split(":", 1)[1]).read_text())
+            layers = [x["digest"] for x in manifest.get("layers") or []]
+            reached.update([desc["digest"], manifest["config"]["digest"], *layers])
+        for blob in blobs.iterdir():
+            if f"sha256:{blob.name}" not in reached:
+                blob.unlink()
 
     def root_dir(self, name: str) -> Path:
         return self.cache / "roots" / f"{name}-{self.roots[name].key(self.mirror)[:16]}"
@@ -281,7 +317,8 @@ class Builder:
         root = self.roots[name]
         tag = f"root-{name}-{root.key(self.mirror)[:16]}"
         index = json.loads((self.layout / "index.json").read_text())
-        if any(m.get("annotations", {}).get("org.opencontainers.image.ref.name") == tag for m in index["manifests"]):
+        if any(m.get("annotations", {}).get("org.opencontainers.image.ref.name") == tag
+               for m in index["manifests"] or []):
             return tag
         rootfs = self.root_dir(name)
         if not rootfs.with_name(rootfs.name + ".complete").exists():
@@ -289,7 +326,12 @@ class Builder:
         log(f"root {name}: layer")
         run("umoci", "new", "--image", f"{self.layout}:{tag}")
         self.add_layer(tag, rootfs, f"debootstrap --variant=minbase {root.suite} +{','.join(root.packages)}")
-        self.forget_tags(f"root-{name}", keep=tag)
+        # Root tags whose root directory was pruned go too.
+        for m in index["manifests"] or []:
+            old = m.get("annotations", {}).get("org.opencontainers.image.ref.name", "")
+            if re.fullmatch(r"root-(.+)-[0-9a-f]{16}", old) and not (self.cache / "roots" / old[5:]).exists():
+                run("umoci", "rm", "--image", f"{self.layout}:{old}")
+        self.gc()
         return tag
 
     def add_layer(self, tag: str, directory: Path, created_by: str) -> None:
@@ -326,10 +368,7 @@ class Builder:
         tmp.rename(rootfs)
         # The marker lives beside the root, not in it: it must not end up in the layer.
         rootfs.with_name(rootfs.name + ".complete").write_text("")
-        for old in rootfs.parent.iterdir():  # this root's earlier builds
-            if re.fullmatch(rf"{re.escape(root.name)}-[0-9a-f]{{16}}(\.complete)?", old.name) and \
-                    not old.name.startswith(rootfs.name):
-                shutil.rmtree(old) if old.is_dir() else old.unlink()
+        self.prune(rootfs.parent, rf"{re.escape(root.name)}-[0-9a-f]{{16}}", keep=rootfs)
         log(f"root {root.name}: {time.monotonic() - start:.0f} s")
 
     def app_layer(self, image: Image, tag: str) -> None:
@@ -420,7 +459,7 @@ def load(builder: Builder, names: list[str]) -> None:
                 log(f"{sock}: {rec['ref']} present")
                 continue
             start = time.monotonic()
-            run("ctr", "-a", sock, "-n", NAMESPACE, "images", "import", builder.cache / f"{name}.tar",
+            run("ctr", "-a", sock, "-n", NAMESPACE, "images", "import", (builder.cache / f"{name}.tar").resolve(),
                 stdout=subprocess.DEVNULL)
             log(f"{sock}: imported {rec['ref']} in {time.monotonic() - start:.1f} s")
 
@@ -448,7 +487,7 @@ def main(argv: list[str] | None = None) -> None:
             state = "not built"
             if rec:
                 fresh = rec["key"] == builder.key(name)
-                state = f"{rec['digest'][:19]} {rec['size'] / 2**20:.0f} MiB{'' if fresh else ' (stale)'}"
+                state = f"{rec['digest'][:19]} {rec['size'] / 2**20:.0f} MiB{'' if fresh else ' (not current: build)'}"
             print(f"{name:18} {normalise(image.ref):44} {state}")
         return
     if args.command == "load":
