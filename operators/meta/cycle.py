@@ -43,6 +43,7 @@ from ..scheduling.api import (
     ServiceClaimStatus,
     TenantSpec,
     TenantStatus,
+    Toleration,
     resolve_tenant,
 )
 from ..scheduling.labels import CLAIM_LABEL, FIELD_LABELS, HOSTNAME, POD_SET_LABEL
@@ -225,6 +226,7 @@ class _Snapshot:
     pools: list[allocator.Pool]
     claims: list[allocator.Claim]
     listed: dict[str, _Claim]
+    pool_tolerations: dict[str, list[Toleration]]
 
 
 def _snapshot(*, nodes: list[dict[str, Any]], pods: list[dict[str, Any]], namespaces: list[dict[str, Any]],
@@ -240,12 +242,14 @@ def _snapshot(*, nodes: list[dict[str, Any]], pods: list[dict[str, Any]], namesp
     alloc_tenants = [convert.tenant(name, spec) for name, spec in tenant_specs.items()]
     if DEFAULT_TENANT not in tenant_specs:
         alloc_tenants.append(allocator.Tenant(DEFAULT_TENANT))
-    alloc_pools = []
+    alloc_pools, pool_tolerations = [], {}
     for p in pools:
         try:
-            alloc_pools.append(convert.pool(p["metadata"]["name"], NodePoolSpec.model_validate(p.get("spec") or {})))
+            pool_spec = NodePoolSpec.model_validate(p.get("spec") or {})
         except ValidationError:
             continue
+        alloc_pools.append(convert.pool(p["metadata"]["name"], pool_spec))
+        pool_tolerations[p["metadata"]["name"]] = pool_spec.tolerations
     ns_labels = {n["metadata"]["name"]: n["metadata"].get("labels") or {} for n in namespaces}
 
     alloc_nodes = nodes_from(nodes, pods)
@@ -282,7 +286,7 @@ def _snapshot(*, nodes: list[dict[str, Any]], pods: list[dict[str, Any]], namesp
         if grown:
             alloc_claims.append(dataclasses.replace(claim, key=key + GROWTH, pod_sets=tuple(grown), admission=None,
                                                     preempting=status.preempting()))
-    return _Snapshot(alloc_nodes, alloc_tenants, alloc_pools, alloc_claims, listed)
+    return _Snapshot(alloc_nodes, alloc_tenants, alloc_pools, alloc_claims, listed, pool_tolerations)
 
 
 def _claim_statuses(snapshot: _Snapshot, allocation: allocator.Allocation, at: str | None, result: Result) -> None:
@@ -310,8 +314,22 @@ def _claim_statuses(snapshot: _Snapshot, allocation: allocator.Allocation, at: s
             conds, new.pod_sets = _held(key, listed.admission, decisions.get(key + GROWTH), conds, generation, at,
                                         result)
         new.conditions = conds
+        _tolerate_pools(new.pod_sets, status.pod_sets, listed.obj, snapshot.pool_tolerations)
         if new.wire() != status.wire():
             result.claims[key] = new
+
+
+def _tolerate_pools(pod_sets: list[PodSetAssignment], was: list[PodSetAssignment], claim: dict[str, Any],
+                    pool_tolerations: dict[str, list[Toleration]]) -> None:
+    """Give each assigned pod set the tolerations of the NodePool its spec names (none without one),
+    so the service puts them on its pods: the pool's tainted nodes admit only pods that tolerate them.
+    A pool that is no longer listed leaves them as they were (admissions are sticky)."""
+    pools = {p.get("name"): p.get("nodePool") for p in (claim.get("spec") or {}).get("podSets") or []}
+    before = {p.name: p.tolerations for p in was}
+    for pod_set in pod_sets:
+        pool = pools.get(pod_set.name)
+        tolerations = None if pool is None else pool_tolerations.get(pool, before.get(pod_set.name))
+        pod_set.tolerations = list(tolerations) if tolerations else None
 
 
 def _held(key: str, held: dict[str, dict[str, int]], growth: allocator.Decision | None, conds: list[Condition],

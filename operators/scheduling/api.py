@@ -440,11 +440,14 @@ class NodeAssignment(Model):
 
 
 class PodSetAssignment(Model):
-    """Where one pod set may run: how many pods are admitted and on which nodes."""
+    """Where one pod set may run: how many pods are admitted, on which nodes, and the taints of its
+    NodePool that the pods must tolerate to get there (Kueue injects a flavor's tolerations likewise)."""
 
     name: str
     count: int
     nodes: list[NodeAssignment] = []
+    tolerations: Annotated[list[Toleration] | None, Field(max_length=32, description=(
+        "The pod set's NodePool tolerations, for the pods' spec.tolerations; absent outside a pool."))] = None
 
 
 class ServiceClaimStatus(Model):

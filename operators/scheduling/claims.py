@@ -37,10 +37,12 @@ from .labels import (  # noqa: F401 - the labels are part of the contract re-exp
 
 @dataclass(frozen=True)
 class Grant:
-    """What the meta-controller admitted for one pod set: ``count`` pods on ``nodes``."""
+    """What the meta-controller admitted for one pod set: ``count`` pods on ``nodes``, which they reach
+    with ``tolerations`` (their NodePool's, as pod-spec dicts; empty outside a pool)."""
 
     count: int
     nodes: tuple[str, ...]
+    tolerations: tuple[dict[str, str], ...] = ()
 
 
 def claim_manifest(*, name: str, namespace: str, labels: dict[str, str], owner: dict[str, Any],
@@ -78,7 +80,8 @@ def grants(claim: dict[str, Any] | None) -> dict[str, Grant]:
     admitted = get_condition(status.conditions, "Admitted")
     if admitted is None or admitted.status != "True":
         return {}
-    return {p.name: Grant(p.count, tuple(sorted(n.name for n in p.nodes))) for p in status.pod_sets}
+    return {p.name: Grant(p.count, tuple(sorted(n.name for n in p.nodes)), tuple(t.wire() for t in p.tolerations or ()))
+            for p in status.pod_sets}
 
 
 def _topology_key(field: str) -> str:
@@ -103,4 +106,7 @@ def pod_scheduling(grant: Grant, constraints: list[Constraint], selector: dict[s
     spread = [{"maxSkew": 1, "topologyKey": _topology_key(c.field), "whenUnsatisfiable": "DoNotSchedule",
                "labelSelector": {"matchLabels": selector}}
               for c in constraints if c.operator == "GROUP_BY"]
-    return {"affinity": affinity, "topologySpreadConstraints": spread}
+    scheduling = {"affinity": affinity, "topologySpreadConstraints": spread}
+    if grant.tolerations:
+        scheduling["tolerations"] = [dict(t) for t in grant.tolerations]
+    return scheduling

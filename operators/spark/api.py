@@ -218,6 +218,8 @@ class SparkApplicationSpec(Model):
         "Priority of the application's ServiceClaim within its tenant; default: the tenant's."))] = None
     preemptible: Annotated[bool, Field(description=(
         "May be preempted to make room for another tenant's guaranteed services (batch work)."))] = True
+    node_pool: Annotated[str | None, Field(max_length=253, description=(
+        "NodePool the driver and the executors run in."))] = None
 
     @model_validator(mode="after")
     def _checks(self) -> SparkApplicationSpec:

@@ -125,8 +125,9 @@ def claim_spec(spec: SparkApplicationSpec) -> ServiceClaimSpec:
     python = spec.type == "Python"
     low, high = spec.executors
     return ServiceClaimSpec(
-        pod_sets=[PodSet(name="driver", count=1, requests=PodRequests(**pod_requests(spec.driver, python))),
-                  PodSet(name="executor", count=high, min_count=low,
+        pod_sets=[PodSet(name="driver", count=1, node_pool=spec.node_pool,
+                         requests=PodRequests(**pod_requests(spec.driver, python))),
+                  PodSet(name="executor", count=high, min_count=low, node_pool=spec.node_pool,
                          requests=PodRequests(**pod_requests(spec.executor, python)))],
         priority=spec.priority, preemptible=spec.preemptible)
 

@@ -216,3 +216,44 @@ def test_a_slot_on_a_lost_node_moves_once_its_pod_is_gone():
 
 def test_release_lost_keeps_slots_in_use_and_on_healthy_nodes():
     assert cycle.release_lost({"a": 1, "b": 2, "c": 1}, Counter({"b": 1}), {"a"}) == {"a": 1, "b": 1}
+
+
+def tainted(name: str, zone: str) -> dict:
+    n = node(name, zone)
+    n["metadata"]["labels"]["type"] = "real"
+    n["spec"]["taints"] = [{"key": "type", "value": "real", "effect": "NoSchedule"}]
+    return n
+
+
+REAL_POOL = {"metadata": {"name": "real"},
+             "spec": {"nodeSelector": {"matchLabels": {"type": "real"}},
+                      "tolerations": [{"key": "type", "value": "real", "effect": "NoSchedule"}]}}
+
+
+def run_in_pool(claims, pools):
+    nodes = NODES + [tainted(f"real-{z}", f"zone-{z}") for z in "abc"]
+    return cycle.run(nodes=nodes, pods=[], namespaces=[{"metadata": {"name": "team"}}], tenants=[],
+                     pools=pools, claims=claims, at="t")
+
+
+def pooled_claim(**kwargs) -> dict:
+    c = claim("kafka", **kwargs)
+    c["spec"]["podSets"][0]["nodePool"] = "real"
+    return c
+
+
+def test_a_pod_set_in_a_tainted_pool_gets_its_nodes_and_the_pools_tolerations():
+    status = run_in_pool([pooled_claim()], [REAL_POOL]).claims["team/kafka"]
+    (pod_set,) = status.pod_sets
+    assert sorted(n.name for n in pod_set.nodes) == ["real-a", "real-b", "real-c"]
+    assert [t.wire() for t in pod_set.tolerations] == [
+        {"key": "type", "operator": "Equal", "value": "real", "effect": "NoSchedule"}]
+    # Outside a pool: untainted nodes and no tolerations.
+    (plain,) = run_in_pool([claim("kafka")], [REAL_POOL]).claims["team/kafka"].pod_sets
+    assert not {n.name for n in plain.nodes} & {"real-a", "real-b", "real-c"} and plain.tolerations is None
+
+
+def test_an_admitted_pod_set_keeps_its_tolerations_when_its_pool_is_gone():
+    first = run_in_pool([pooled_claim()], [REAL_POOL]).claims["team/kafka"].wire()
+    again = run_in_pool([pooled_claim(status=first)], [])
+    assert again.claims == {}, "nothing changes: the admission and its tolerations are sticky"
