@@ -36,11 +36,12 @@ class Kubectl:
         self.kubeconfig = kubeconfig
         self.namespace = namespace
 
-    def run(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    def run(self, *args: str, input: str | None = None, check: bool = True,
+            timeout: float = 120) -> subprocess.CompletedProcess:
         cmd = [KUBECTL, "--kubeconfig", self.kubeconfig]
         if self.namespace:
             cmd += ["-n", self.namespace]
-        proc = subprocess.run(cmd + list(args), input=input, capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(cmd + list(args), input=input, capture_output=True, text=True, timeout=timeout)
         if check and proc.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed ({proc.returncode}): {proc.stderr}")
         return proc
@@ -106,15 +107,19 @@ class OperatorProcess:
     """
 
     def __init__(self, kubeconfig: str, workdir: Path, only: str = "meta,kafka,cassandra,spark",
-                 extra_args: tuple[str, ...] = (), webhooks: bool = True):
+                 extra_args: tuple[str, ...] = (), webhooks: bool = True, simulated: bool = True):
         self.metrics_port, self.liveness_port, webhook_port = _free_port(), _free_port(), _free_port()
         self.log_path = workdir / "operators.log"
         certs = workdir / "webhook"
         subprocess.run([str(ROOT / "hack" / "webhook-certs.sh"), str(certs)], check=True, capture_output=True)
-        # No broker or Cassandra node runs on simulated nodes: the Kafka admin steps and the nodetool
-        # operations are recorded in events, not sent; Cassandra's gates read pod readiness only.
-        self.env = dict(os.environ, KUBECONFIG=kubeconfig, PYTHONUNBUFFERED="1", SMACK_KAFKA_ADMIN="none",
-                        SMACK_CASSANDRA_PROBE="none")
+        self.env = dict(os.environ, KUBECONFIG=kubeconfig, PYTHONUNBUFFERED="1")
+        if simulated:
+            # No broker or Cassandra node runs on simulated nodes: the Kafka admin steps and the nodetool
+            # operations are recorded in events, not sent; Cassandra's gates read pod readiness only.
+            self.env |= {"SMACK_KAFKA_ADMIN": "none", "SMACK_CASSANDRA_PROBE": "none"}
+        else:  # the real clients, whatever the caller's environment says
+            self.env.pop("SMACK_KAFKA_ADMIN", None)
+            self.env.pop("SMACK_CASSANDRA_PROBE", None)
         self.cmd = [sys.executable, "-m", "operators", "run", "--only", only, "--bind-address", "127.0.0.1",
                     "--metrics-port", str(self.metrics_port), "--liveness-port", str(self.liveness_port),
                     *extra_args]
@@ -180,9 +185,25 @@ class OperatorProcess:
         return code
 
 
+REAL_SESSION = pytest.StashKey[bool]()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A session whose every test is marked ``real`` (``pytest -m real``) runs its operators with the
+    real Kafka and Cassandra clients; any other session with the simulated ones. Two operator processes
+    never watch the same namespaces at once, so the two kinds run in separate sessions."""
+    config.stash[REAL_SESSION] = bool(items) and all(item.get_closest_marker("real") for item in items)
+
+
+def real_session(config: pytest.Config) -> bool:
+    """True in a session of ``real`` tests only (see :func:`pytest_collection_modifyitems`)."""
+    return config.stash.get(REAL_SESSION, False)
+
+
 @pytest.fixture(scope="session")
-def operator(kube: Kubectl, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
-    op = OperatorProcess(kube.kubeconfig, tmp_path_factory.mktemp("operator"))
+def operator(kube: Kubectl, tmp_path_factory: pytest.TempPathFactory,
+             pytestconfig: pytest.Config) -> Iterator[OperatorProcess]:
+    op = OperatorProcess(kube.kubeconfig, tmp_path_factory.mktemp("operator"), simulated=not real_session(pytestconfig))
     yield op
     code = op.stop()
     assert code == 0, f"operator did not shut down cleanly on SIGTERM (exit {code}):\n{op.log_tail()}"
@@ -201,6 +222,59 @@ def ns(kube: Kubectl, operator: OperatorProcess, request: pytest.FixtureRequest)
     if report is not None and report.failed:
         print(f"--- operator log ---\n{operator.log_tail()}")
     kube.run("delete", "namespace", name, "--wait=false", check=False)
+
+
+# The real nodes (hack/nodes-up.sh): a pod selects and tolerates them; a service runs there through the
+# NodePool of examples/real-nodes.yaml.
+REAL = {"nodeSelector": {"type": "real"},
+        "tolerations": [{"key": "type", "value": "real", "effect": "NoSchedule"}]}
+REAL_POOL = ROOT / "examples" / "real-nodes.yaml"
+FIGURES = pytest.StashKey[list[str]]()
+
+
+def require_real(kube: Kubectl, config: pytest.Config) -> None:
+    """Skip unless there are real nodes and this session runs the real clients (``-m real``)."""
+    if not kube.json("get", "nodes", "-l", "type=real")["items"]:
+        pytest.skip("no node labelled type=real: hack/cluster-up.sh started kwok's nodes only "
+                    "(SMACK_REAL_NODES=0, or this host cannot run real nodes; its log says why)")
+    if not real_session(config):
+        pytest.skip("a service on real pods needs the operators' real Kafka and Cassandra clients: "
+                    "run the real tests in their own session, pytest -m real")
+
+
+@pytest.fixture
+def real_ns(kube: Kubectl, operator: OperatorProcess, pytestconfig: pytest.Config,
+            request: pytest.FixtureRequest) -> Iterator[Kubectl]:
+    """A fresh namespace for one service on the real nodes (NodePool ``real`` applied). Afterwards the
+    namespace is deleted and waited for, so the next service finds the nodes free. Prints the operator
+    log if the test failed."""
+    require_real(kube, pytestconfig)
+    kube.run("apply", "-f", str(REAL_POOL))
+    name = f"real-{uuid.uuid4().hex[:8]}"
+    kube.run("create", "namespace", name)
+    k = Kubectl(kube.kubeconfig, name)
+    wait_for(lambda: k.run("get", "serviceaccount", "default", check=False).returncode == 0,
+             timeout=30, what="default ServiceAccount")
+    yield k
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        print(f"--- operator log ---\n{operator.log_tail(200)}")
+        print(k.run("get", "pods", "-o", "wide", check=False).stdout)
+    kube.run("delete", "namespace", name, "--wait=false", check=False)
+    kube.run("wait", "--for=delete", f"namespace/{name}", "--timeout=300s", check=False, timeout=330)
+
+
+def figure(config: pytest.Config, line: str) -> None:
+    """Record a measured figure; the session prints them all at its end (never asserted)."""
+    config.stash.setdefault(FIGURES, []).append(line)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    lines = config.stash.get(FIGURES, [])
+    if lines:
+        terminalreporter.section("figures (measured, not asserted)")
+        for line in lines:
+            terminalreporter.write_line(line)
 
 
 @pytest.hookimpl(wrapper=True)
