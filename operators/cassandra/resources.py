@@ -27,7 +27,15 @@ from kubernetes.utils import parse_quantity
 from ..scheduling.api import Constraint, PodSet, ServiceClaimSpec
 from ..scheduling.claims import CLAIM_LABEL, POD_SET_LABEL, Grant, claim_manifest, pod_scheduling
 from ..sdk import builders
-from ..sdk.builders import ServiceObject, accounted_requests, digest, retention_policy, service, volume_claim_template
+from ..sdk.builders import (
+    ServiceObject,
+    accounted_requests,
+    digest,
+    retention_policy,
+    service,
+    volume_claim_template,
+    volume_owner_init,
+)
 from ..sdk.objects import object_meta, standard_labels
 from ..sdk.templates import render
 from .api import CASSANDRA_DATACENTER, GROUP, CassandraDatacenterSpec, Rack
@@ -208,6 +216,8 @@ def stateful_set(dc: Datacenter, rack: Rack, replicas: int, config_digest: str, 
         "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
     }
     pod_spec: dict[str, Any] = {
+        "initContainers": [volume_owner_init(image=dc.spec.image_ref, volume="data", mount_path=DATA_DIR,
+                                             uid=CASSANDRA_UID)],
         "containers": [container],
         "volumes": [{"name": "config", "configMap": {"name": f"{dc.sts_name(rack.name)}-config"}}],
         "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,

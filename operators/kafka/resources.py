@@ -32,6 +32,7 @@ from ..sdk.builders import (
     retention_policy,
     service,
     volume_claim_template,
+    volume_owner_init,
 )
 from ..sdk.objects import object_meta, standard_labels
 from ..sdk.templates import render
@@ -299,6 +300,8 @@ def stateful_set(cluster: Cluster, role: Role, config_digest: str, grant: Grant 
     }
     pod_labels = cluster.labels(role) | {CLAIM_LABEL: cluster.name, POD_SET_LABEL: role}
     pod_spec: dict[str, Any] = {
+        "initContainers": [volume_owner_init(image=cluster.spec.image_ref, volume=DATA_VOLUME, mount_path=DATA_DIR,
+                                             uid=KAFKA_UID)],
         "containers": [container],
         "volumes": volumes,
         "terminationGracePeriodSeconds": 120,  # room for a controlled shutdown

@@ -109,3 +109,23 @@ def retention_policy(delete_claim: bool) -> dict[str, str]:
     says to delete them, both when the StatefulSet is deleted and when it is scaled down."""
     policy = "Delete" if delete_claim else "Retain"
     return {"whenDeleted": policy, "whenScaled": policy}
+
+
+def volume_owner_init(*, image: str, volume: str, mount_path: str, uid: int) -> dict[str, Any]:
+    """An init container that gives the volume's root directory to ``uid`` (and its group) before the
+    service starts as that user.
+
+    ``fsGroup`` does this for volumes whose plugin manages ownership, but hostPath volumes (the
+    kube-controller-manager's hostPath provisioner, as on the local real nodes) and some NFS servers
+    keep ``root:root 0750``, which a non-root service cannot write. Only the mount's own directory
+    changes, once (``chown`` of what it already owns is a no-op), with CAP_CHOWN alone; the service's
+    files are its own."""
+    return {
+        "name": "volume-owner",
+        "image": image,
+        "command": ["chown", f"{uid}:{uid}", mount_path],
+        "volumeMounts": [{"name": volume, "mountPath": mount_path}],
+        "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "64Mi"}},
+        "securityContext": {"runAsUser": 0, "runAsNonRoot": False, "allowPrivilegeEscalation": False,
+                            "capabilities": {"drop": ["ALL"], "add": ["CHOWN"]}},
+    }

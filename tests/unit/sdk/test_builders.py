@@ -12,6 +12,7 @@ from operators.sdk.builders import (
     retention_policy,
     service,
     volume_claim_template,
+    volume_owner_init,
 )
 from operators.spark.resources import Application
 
@@ -57,3 +58,12 @@ def test_a_volume_template_names_its_class_only_when_given() -> None:
 def test_digests_ignore_key_order_and_requests_keep_what_is_accounted() -> None:
     assert digest({"a": 1, "b": [2]}) == digest({"b": [2], "a": 1}) != digest({"a": 2, "b": [2]})
     assert accounted_requests({"cpu": "1", "hugepages-2Mi": "1Gi", "memory": "1Gi"}) == {"cpu": "1", "memory": "1Gi"}
+
+
+def test_the_volume_owner_init_container_chowns_only_the_mount_with_cap_chown_alone() -> None:
+    init = volume_owner_init(image="apache/kafka:4.1.1", volume="data", mount_path="/var/lib/kafka/data",
+                             uid=1000)
+    assert init["command"] == ["chown", "1000:1000", "/var/lib/kafka/data"]
+    assert init["volumeMounts"] == [{"name": "data", "mountPath": "/var/lib/kafka/data"}]
+    assert init["securityContext"]["capabilities"] == {"drop": ["ALL"], "add": ["CHOWN"]}
+    assert init["securityContext"]["allowPrivilegeEscalation"] is False
