@@ -242,13 +242,27 @@ def require_real(kube: Kubectl, config: pytest.Config) -> None:
                     "run the real tests in their own session, pytest -m real")
 
 
+# What the real-pod tests run (hack/images.sh names): built by `make test` (hack/e2e.sh) or `make images`.
+REAL_IMAGES = ("kafka-4.1.1", "cassandra-5.0.5", "spark-3.5.3", "client", "operators")
+
+
+@pytest.fixture(scope="session")
+def real_images(kube: Kubectl, pytestconfig: pytest.Config) -> None:
+    """The images of :data:`REAL_IMAGES` in every real node's containerd (hack/images.sh load: an image
+    already there is skipped). Skips the test without real nodes or outside a real session."""
+    require_real(kube, pytestconfig)
+    if not os.path.isdir("/run/smack"):
+        return  # real nodes of another kind of cluster: their images are that cluster's business
+    proc = subprocess.run([str(ROOT / "hack" / "images.sh"), "load", *REAL_IMAGES], capture_output=True, text=True)
+    assert proc.returncode == 0, f"hack/images.sh load failed (build them: make images):\n{proc.stderr}"
+
+
 @pytest.fixture
-def real_ns(kube: Kubectl, operator: OperatorProcess, pytestconfig: pytest.Config,
+def real_ns(kube: Kubectl, operator: OperatorProcess, real_images: None, pytestconfig: pytest.Config,
             request: pytest.FixtureRequest) -> Iterator[Kubectl]:
     """A fresh namespace for one service on the real nodes (NodePool ``real`` applied). Afterwards the
     namespace is deleted and waited for, so the next service finds the nodes free. Prints the operator
     log if the test failed."""
-    require_real(kube, pytestconfig)
     kube.run("apply", "-f", str(REAL_POOL))
     name = f"real-{uuid.uuid4().hex[:8]}"
     kube.run("create", "namespace", name)
