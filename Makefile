@@ -106,9 +106,9 @@ kind-load: image ## load $(IMAGE) into the kind cluster KIND_CLUSTER (default ki
 	kind load docker-image $(IMAGE) --name $${KIND_CLUSTER:-kind}
 
 .PHONY: test
-test: venv binaries helm ## unit tests, then e2e on the local control plane (started if needed)
+test: venv binaries helm ## unit tests, then e2e: the simulated suite, then the real-pod suite in its own session (hack/e2e.sh)
 	$(PY) -m pytest tests/unit -q
-	$(PY) -m pytest tests/e2e -q
+	hack/e2e.sh
 
 .PHONY: unit
 unit: venv helm ## unit tests only (no cluster; helm lint/template included)
