@@ -55,7 +55,7 @@ def test_cassandra_3_nodes_over_3_racks_ready_all_UN_and_quorum_read_write(
         real_ns: Kubectl, pytestconfig: pytest.Config) -> None:
     real_ns.apply(json.dumps({
         "apiVersion": "cassandra.smack.dev/v1alpha1", "kind": "CassandraDatacenter", "metadata": {"name": "dc1"},
-        "spec": {"clusterName": "smoke", "size": 3, "nodePool": POOL, "storage": STORAGE,
+        "spec": {"clusterName": "smoke", "serverVersion": "5.0.5", "size": 3, "nodePool": POOL, "storage": STORAGE,
                  "racks": [{"name": f"r{i}", "zone": f"zone-{z}"} for i, z in enumerate("abc", 1)],
                  "resources": {"requests": {"cpu": "200m", "memory": "1536Mi"}},
                  "jvm": {"heapSize": "768Mi"}}}))
