@@ -20,7 +20,7 @@ from operators import rbac
 from .conftest import REAL, ROOT, Kubectl, OperatorProcess, figure, wait_for
 from .test_helm import helm
 from .test_rbac import HELM
-from .test_real_services import STORAGE, condition_true
+from .test_real_services import STORAGE, ready_unless_crashing
 
 pytestmark = [pytest.mark.e2e, pytest.mark.real]
 
@@ -68,7 +68,8 @@ def test_chart_operators_on_real_pods_bring_a_kafka_cluster_to_ready(
                 "spec": {"listeners": [{"name": "plain", "port": 9092}],
                          "controllers": {**node_set, "resources": {"requests": {"cpu": "100m", "memory": "768Mi"}}},
                          "brokers": {**node_set, "resources": {"requests": {"cpu": "200m", "memory": "1Gi"}}}}}))
-            wait_for(lambda: condition_true(real_ns, "kafkacluster", "chart"), timeout=600, interval=2,
+            wait_for(lambda: ready_unless_crashing(real_ns, "kafkacluster", "chart", "kafka.smack.dev/cluster=chart"),
+                     timeout=600, interval=2,
                      what="KafkaCluster chart Ready through the chart's operators")
             log = system.run("logs", f"deployment/{RELEASE}-smack-operators-kafka").stdout
             assert f"{real_ns.namespace}/chart" in log, log[-3000:]

@@ -29,6 +29,18 @@ def condition_true(k: Kubectl, kind: str, name: str, condition: str = "Ready") -
     return obj if conds.get(condition, {}).get("status") == "True" else None
 
 
+def ready_unless_crashing(k: Kubectl, kind: str, name: str, selector: str) -> dict | None:
+    """``condition_true(Ready)``, failing at once with the container's log when one of the service's pods
+    has restarted three times: a service that cannot start is reported as such, not as a timeout."""
+    for pod in k.json("get", "pods", "-l", selector)["items"]:
+        for status in pod["status"].get("containerStatuses", []):
+            if status.get("restartCount", 0) >= 3:
+                log = k.run("logs", pod["metadata"]["name"], "-c", status["name"], "--previous", "--tail=40",
+                            check=False).stdout
+                raise AssertionError(f"{pod['metadata']['name']} restarted {status['restartCount']} times:\n{log}")
+    return condition_true(k, kind, name)
+
+
 def test_kafka_3_controllers_3_brokers_ready_and_10000_messages_round_trip(
         real_ns: Kubectl, pytestconfig: pytest.Config) -> None:
     node_set = {"replicas": 3, "nodePool": POOL, "storage": STORAGE}
@@ -37,7 +49,8 @@ def test_kafka_3_controllers_3_brokers_ready_and_10000_messages_round_trip(
         "spec": {"version": "4.1.1", "listeners": [{"name": "plain", "port": 9092}],
                  "controllers": {**node_set, "resources": {"requests": {"cpu": "100m", "memory": "768Mi"}}},
                  "brokers": {**node_set, "resources": {"requests": {"cpu": "200m", "memory": "1Gi"}}}}}))
-    obj = wait_for(lambda: condition_true(real_ns, "kafkacluster", "smoke"), timeout=600, interval=2,
+    obj = wait_for(lambda: ready_unless_crashing(real_ns, "kafkacluster", "smoke", "kafka.smack.dev/cluster=smoke"),
+                   timeout=600, interval=2,
                    what="KafkaCluster smoke Ready on the real nodes")
     pods = real_ns.json("get", "pods", "-l", "kafka.smack.dev/cluster=smoke")["items"]
     assert len(pods) == 6 and {p["spec"]["nodeName"] for p in pods} == {"real-a", "real-b", "real-c"}
@@ -59,7 +72,8 @@ def test_cassandra_3_nodes_over_3_racks_ready_all_UN_and_quorum_read_write(
                  "racks": [{"name": f"r{i}", "zone": f"zone-{z}"} for i, z in enumerate("abc", 1)],
                  "resources": {"requests": {"cpu": "200m", "memory": "1536Mi"}},
                  "jvm": {"heapSize": "768Mi"}}}))
-    wait_for(lambda: condition_true(real_ns, "cassandradatacenter", "dc1"), timeout=900, interval=2,
+    wait_for(lambda: ready_unless_crashing(real_ns, "cassandradatacenter", "dc1", "cassandra.smack.dev/datacenter=dc1"),
+             timeout=900, interval=2,
              what="CassandraDatacenter dc1 Ready on the real nodes")
     pods = real_ns.json("get", "pods", "-l", "cassandra.smack.dev/datacenter=dc1")["items"]
     assert {p["spec"]["nodeName"] for p in pods} == {"real-a", "real-b", "real-c"} and len(pods) == 3
