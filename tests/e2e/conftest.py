@@ -188,6 +188,7 @@ class OperatorProcess:
 REAL_SESSION = pytest.StashKey[bool]()
 
 
+@pytest.hookimpl(trylast=True)  # after -m and -k deselected what does not run
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """A session whose every test is marked ``real`` (``pytest -m real``) runs its operators with the
     real Kafka and Cassandra clients; any other session with the simulated ones. Two operator processes
