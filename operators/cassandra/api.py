@@ -67,6 +67,8 @@ OWNED_CONFIG_KEYS: dict[str, str] = {
     "hints_directory": "the operator mounts the volume",
     "cdc_raw_directory": "the operator mounts the volume",
     "auto_bootstrap": "the operator bootstraps nodes one at a time",
+    "storage_port": "the pods' internode port is 7000 (Services and probes use it)",
+    "native_transport_port": "the pods' CQL port is 9042 (Services and the readiness probe use it)",
 }
 
 
