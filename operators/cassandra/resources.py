@@ -6,8 +6,8 @@ object; the handler applies them. Layout for a datacenter ``dc1`` in namespace `
 * StatefulSets ``dc1-r1``, ``dc1-r2``, ``dc1-r3`` (``updateStrategy: OnDelete``, pods created and
   restarted one at a time by the operator), each pinned to its rack's zone by the ServiceClaim grant;
 * headless Service ``dc1-nodes``: stable DNS ``dc1-r1-0.dc1-nodes.ns.svc`` for every node;
-* headless Service ``dc1-seeds``: the Ready pods labelled ``cassandra.smack.dev/seed=true``, which
-  every node's SimpleSeedProvider resolves;
+* headless Service ``dc1-seeds``: the pods labelled ``cassandra.smack.dev/seed=true`` (Ready ones, or the
+  first node while none is), which every node's SimpleSeedProvider resolves;
 * Service ``dc1-client``: CQL (9042) on Ready nodes, for clients;
 * ConfigMaps ``dc1-r1-config``, …: cassandra.yaml, cassandra-rackdc.properties (GossipingPropertyFileSnitch),
   jvm.options, start.sh, and ``<pod>.replace-address`` while a node is being replaced;
@@ -320,12 +320,17 @@ def _service(dc: Datacenter, name: str, selector: dict[str, str], ports: list[tu
 
 
 def services(dc: Datacenter) -> list[dict[str, Any]]:
-    """Per-node DNS (not-ready nodes included, so a joining node resolves), seeds, and the clients' Service."""
+    """Per-node DNS (not-ready nodes included, so a joining node resolves), seeds, and the clients' Service.
+
+    The seed Service lists its pods before they are Ready: the label alone says who seeds (:func:`seeds`). The
+    first node is labelled before it can be Ready (CQL listens only once it joined), and a node whose seed
+    name resolves to nothing exits at start ("The seed provider lists no seeds").
+    """
     return [
         _service(dc, dc.nodes_service, dc.selector(), [("internode", INTERNODE_PORT), ("cql", CQL_PORT)],
                  headless=True, not_ready=True),
         _service(dc, dc.seed_service, dc.selector() | {SEED_LABEL: "true"}, [("internode", INTERNODE_PORT)],
-                 headless=True),
+                 headless=True, not_ready=True),
         _service(dc, dc.client_service, dc.selector(), [("cql", CQL_PORT)], headless=False),
     ]
 
