@@ -20,6 +20,7 @@ OPERATORS = {
 # The settings module of each service that has settings: its ``Settings.from_env(environ)`` is read once
 # at start-up and handed to the service's ``setup``.
 SETTINGS = {
+    "kafka": "operators.kafka.settings",
     "cassandra": "operators.cassandra.settings",
 }
 

@@ -39,6 +39,7 @@ from typing import Any
 from kubernetes.utils import parse_quantity
 
 from ..scheduling.claims import Grant, grants
+from ..sdk.builders import digest
 from ..sdk.conditions import Condition, set_condition
 from ..sdk.plans import IN_FLIGHT, Phase, Plan, PlanControls, Status, Step, Strategy, derive_plan, render_plan
 from ..sdk.rollout import PodView, controller_lag, pod_step, restart_allowed
@@ -54,7 +55,6 @@ from .resources import (
     build,
     config_hash,
     config_map,
-    digest,
     seeds,
     service_claim,
 )

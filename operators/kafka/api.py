@@ -21,6 +21,10 @@ from ..sdk.plans import Plans
 
 GROUP = "kafka.smack.dev"
 
+# The two kinds of KRaft node, each a StatefulSet (spec.controllers, spec.brokers), in rollout order.
+Role = Literal["controller", "broker"]
+ROLES: tuple[Role, ...] = ("controller", "broker")
+
 # Kafka version -> its metadata.version (KRaft feature level). Sources: Apache
 # Kafka release notes and org.apache.kafka.server.common.MetadataVersion
 # (latest production level of each release line).

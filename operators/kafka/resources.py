@@ -18,21 +18,35 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import hashlib
-import json
 import uuid
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from ..scheduling.api import PodSet, ServiceClaimSpec
 from ..scheduling.claims import CLAIM_LABEL, POD_SET_LABEL, Grant, claim_manifest, pod_scheduling
+from ..sdk import builders
+from ..sdk.builders import (
+    ServiceObject,
+    accounted_requests,
+    digest,
+    retention_policy,
+    service,
+    volume_claim_template,
+)
 from ..sdk.objects import object_meta, standard_labels
 from ..sdk.templates import render
-from .api import CONTROLLER_PORT, GROUP, KAFKA_CLUSTER, REPLICATION_PORT, BrokerSet, ControllerSet, KafkaClusterSpec
-from .health import roles_to_restart, update_mode
-
-Role = Literal["controller", "broker"]
-ROLES: tuple[Role, ...] = ("controller", "broker")
+from .api import (
+    CONTROLLER_PORT,
+    GROUP,
+    KAFKA_CLUSTER,
+    REPLICATION_PORT,
+    ROLES,
+    BrokerSet,
+    ControllerSet,
+    KafkaClusterSpec,
+    Role,
+)
+from .config import dynamic_config, role_config
 
 CLUSTER_LABEL = f"{GROUP}/cluster"
 ROLE_LABEL = f"{GROUP}/role"
@@ -40,6 +54,7 @@ CONFIG_HASH_ANNOTATION = f"{GROUP}/config-hash"
 VERSION_ANNOTATION = f"{GROUP}/version"
 ZONE_LABEL = "topology.kubernetes.io/zone"
 CONTROLLER_NODE_ID_BASE = 1000
+DATA_VOLUME = "data"  # the volumeClaimTemplate: each pod's claim is data-<pod>
 
 DATA_DIR = "/var/lib/kafka/data"
 LOG_DIR = f"{DATA_DIR}/kafka-log"
@@ -49,29 +64,16 @@ KAFKA_UID = 1000  # the apache/kafka image runs as appuser (uid 1000)
 
 
 @dataclass(frozen=True)
-class Cluster:
+class Cluster(ServiceObject[KafkaClusterSpec]):
     """A KafkaCluster as the builders see it: identity plus the validated spec."""
 
-    name: str
-    namespace: str
-    uid: str
-    spec: KafkaClusterSpec
-
-    @classmethod
-    def from_body(cls, body: dict[str, Any]) -> Cluster:
-        """Parse a KafkaCluster object. Raises pydantic.ValidationError for an invalid spec."""
-        meta = body["metadata"]
-        return cls(meta["name"], meta["namespace"], meta["uid"], KafkaClusterSpec.model_validate(body["spec"]))
+    RESOURCE = KAFKA_CLUSTER
+    SPEC = KafkaClusterSpec
 
     def keeping_brokers(self, count: int) -> Cluster:
         """This cluster with ``count`` brokers: what runs while a scale-down waits for its brokers to empty."""
         brokers = self.spec.brokers.model_copy(update={"replicas": count})
         return dataclasses.replace(self, spec=self.spec.model_copy(update={"brokers": brokers}))
-
-    @property
-    def owner(self) -> dict[str, Any]:
-        return {"apiVersion": KAFKA_CLUSTER.api_version, "kind": KAFKA_CLUSTER.kind,
-                "metadata": {"name": self.name, "uid": self.uid}}
 
     @property
     def cluster_id(self) -> str:
@@ -100,10 +102,24 @@ class Cluster:
         return self.node_set(role).replicas
 
     def pod_host(self, role: Role, ordinal: int) -> str:
-        return f"{self.sts_name(role)}-{ordinal}.{self.headless_service}.{self.namespace}.svc"
+        return f"{self.pod_name(role, ordinal)}.{self.headless_service}.{self.namespace}.svc"
+
+    def pod_name(self, role: Role, ordinal: int) -> str:
+        return f"{self.sts_name(role)}-{ordinal}"
+
+    def volume_claim_name(self, pod: str) -> str:
+        """The PersistentVolumeClaim of pod ``pod``, as the StatefulSet names it (``<template>-<pod>``)."""
+        return f"{DATA_VOLUME}-{pod}"
 
     def node_id(self, role: Role, ordinal: int) -> int:
+        """The KRaft node id of a pod: brokers 0..n-1, controllers 1000+ordinal."""
         return ordinal + (CONTROLLER_NODE_ID_BASE if role == "controller" else 0)
+
+    def node_of(self, node_id: int) -> tuple[Role, int]:
+        """The role and ordinal of a KRaft node id: the inverse of :meth:`node_id`."""
+        if node_id >= CONTROLLER_NODE_ID_BASE:
+            return "controller", node_id - CONTROLLER_NODE_ID_BASE
+        return "broker", node_id
 
     def labels(self, role: Role | None = None) -> dict[str, str]:
         labels = standard_labels(name="kafka", instance=self.name, component=role or "cluster")
@@ -144,38 +160,6 @@ def directory_id(cluster: Cluster, node_id: int) -> str:
     return kafka_uuid(cluster.uid, f"directory-{node_id}")
 
 
-def default_config(cluster: Cluster) -> dict[str, int | str]:
-    """Replication defaults that fit the broker count; ``spec.config`` overrides them.
-
-    Kafka's own defaults assume three brokers (offsets topic replication factor 3),
-    which leaves a smaller cluster unable to serve consumer groups.
-    """
-    n = cluster.spec.brokers.replicas
-    return {
-        "default.replication.factor": min(3, n),
-        "min.insync.replicas": min(2, n),
-        "offsets.topic.replication.factor": min(3, n),
-        "transaction.state.log.replication.factor": min(3, n),
-        "transaction.state.log.min.isr": min(2, n),
-    }
-
-
-def role_config(cluster: Cluster, role: Role) -> dict[str, int | str]:
-    """The passthrough config one role reads: the operator's defaults overridden by ``spec.config``.
-
-    Controllers apply topic defaults (num.partitions, default.replication.factor,
-    min.insync.replicas) when they create topics; a key only brokers read stays off the
-    controllers, so changing it rolls only brokers (operators.kafka.health.roles_to_restart).
-    """
-    return {k: v for k, v in (default_config(cluster) | dict(cluster.spec.config)).items()
-            if role in roles_to_restart((k,))}
-
-
-def dynamic_config(cluster: Cluster) -> dict[str, str]:
-    """Broker keys a running broker takes through incrementalAlterConfigs, without a restart."""
-    return {k: str(v) for k, v in role_config(cluster, "broker").items() if update_mode(k) != "read-only"}
-
-
 def _tls_listeners(cluster: Cluster) -> list[dict[str, str]]:
     return [{"name": lst.name, "secret": lst.certificate_secret, "secret_dir": f"{CERTS_DIR}/{lst.name}",
              "keystore": f"/tmp/{lst.name}-keystore.pem"}
@@ -192,11 +176,11 @@ def server_properties(cluster: Cluster, role: Role, ordinal: int) -> str:
     else:
         listeners = [("REPLICATION", REPLICATION_PORT, "PLAINTEXT")] + [
             (lst.name.upper(), lst.port, "SSL" if lst.tls else "PLAINTEXT") for lst in cluster.spec.listeners]
-    config = role_config(cluster, role)
+    config = role_config(cluster.spec, role)
     protocols = dict.fromkeys(["CONTROLLER"], "PLAINTEXT") | {n: p for n, _, p in listeners}
     return render(
         "operators.kafka", "server.properties.j2",
-        cluster=cluster.name, pod=f"{cluster.sts_name(role)}-{ordinal}", role=role,
+        cluster=cluster.name, pod=cluster.pod_name(role, ordinal), role=role,
         node_id=cluster.node_id(role, ordinal),
         quorum_bootstrap_servers=quorum,
         listeners=",".join(f"{n}://:{port}" for n, port, _ in listeners),
@@ -228,7 +212,7 @@ def start_script(cluster: Cluster, role: Role) -> str:
 
 def config_map(cluster: Cluster, role: Role) -> dict[str, Any]:
     """The role's ConfigMap: ``<pod>.properties`` for every pod and ``start.sh``."""
-    data = {f"{cluster.sts_name(role)}-{i}.properties": server_properties(cluster, role, i)
+    data = {f"{cluster.pod_name(role, i)}.properties": server_properties(cluster, role, i)
             for i in range(cluster.replicas(role))}
     data["start.sh"] = start_script(cluster, role)
     return {
@@ -240,11 +224,6 @@ def config_map(cluster: Cluster, role: Role) -> dict[str, Any]:
     }
 
 
-def digest(value: Any) -> str:
-    """A short, stable digest of a JSON-able value."""
-    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
-
-
 def config_hash(cluster: Cluster, role: Role, config_map_: dict[str, Any]) -> str:
     """The digest of what only a restart applies; pods carry it, so a changed digest means a roll.
 
@@ -252,7 +231,7 @@ def config_hash(cluster: Cluster, role: Role, config_map_: dict[str, Any]) -> st
     the Admin API); their names stay in, because removing a dynamic key needs a restart:
     deleting the dynamic value would fall back to the one the broker started with.
     """
-    dynamic = dynamic_config(cluster) if role == "broker" else {}
+    dynamic = dynamic_config(cluster.spec) if role == "broker" else {}
     return digest({name: [line.split("=", 1)[0] if line.split("=", 1)[0] in dynamic else line
                           for line in text.splitlines()] for name, text in config_map_["data"].items()})
 
@@ -268,12 +247,6 @@ def _ports(cluster: Cluster, role: Role) -> list[dict[str, Any]]:
 POD_SET_FIELDS = {"controller": "spec.controllers", "broker": "spec.brokers"}
 
 
-def _accounted(requests: dict[str, str]) -> dict[str, str]:
-    # The meta-controller accounts for cpu, memory and ephemeral-storage; other resources
-    # (hugepages, devices) are left to kube-scheduler.
-    return {k: v for k, v in requests.items() if k in ("cpu", "memory", "ephemeral-storage")}
-
-
 def claim_spec(spec: KafkaClusterSpec) -> ServiceClaimSpec:
     """The demand of a cluster: one pod set per role, each pod asking for its requests and volume."""
     pod_sets = []
@@ -281,7 +254,8 @@ def claim_spec(spec: KafkaClusterSpec) -> ServiceClaimSpec:
         node_set = spec.controllers if role == "controller" else spec.brokers
         pod_sets.append(PodSet(name=role, count=node_set.replicas, constraints=node_set.constraints,
                                node_pool=node_set.node_pool,
-                               requests=_accounted(node_set.resources.requests) | {"storage": node_set.storage.size}))
+                               requests=accounted_requests(node_set.resources.requests)
+                               | {"storage": node_set.storage.size}))
     return ServiceClaimSpec(pod_sets=pod_sets, priority=spec.priority)
 
 
@@ -301,7 +275,7 @@ def stateful_set(cluster: Cluster, role: Role, config_digest: str, grant: Grant 
     storage = node_set.storage
     probe_port = CONTROLLER_PORT if role == "controller" else REPLICATION_PORT
     volumes: list[dict[str, Any]] = [{"name": "config", "configMap": {"name": f"{cluster.sts_name(role)}-config"}}]
-    mounts = [{"name": "data", "mountPath": DATA_DIR}, {"name": "config", "mountPath": CONFIG_DIR}]
+    mounts = [{"name": DATA_VOLUME, "mountPath": DATA_DIR}, {"name": "config", "mountPath": CONFIG_DIR}]
     if role == "broker":
         for lst in _tls_listeners(cluster):
             volumes.append({"name": f"tls-{lst['name']}", "secret": {"secretName": lst["secret"]}})
@@ -332,12 +306,6 @@ def stateful_set(cluster: Cluster, role: Role, config_digest: str, grant: Grant 
     }
     if grant is not None and grant.count:
         pod_spec |= pod_scheduling(grant, node_set.constraints, cluster.selector(role))
-    claim: dict[str, Any] = {
-        "metadata": {"name": "data", "labels": pod_labels},
-        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": storage.size}}},
-    }
-    if storage.storage_class_name:
-        claim["spec"]["storageClassName"] = storage.storage_class_name
     return {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
@@ -350,55 +318,39 @@ def stateful_set(cluster: Cluster, role: Role, config_digest: str, grant: Grant 
             # KRaft needs its voters up together to elect a leader; start pods in parallel.
             "podManagementPolicy": "Parallel",
             "updateStrategy": {"type": "OnDelete"},
-            "persistentVolumeClaimRetentionPolicy": {
-                "whenDeleted": "Delete" if storage.delete_claim else "Retain",
-                "whenScaled": "Delete" if storage.delete_claim else "Retain"},
+            "persistentVolumeClaimRetentionPolicy": retention_policy(storage.delete_claim),
             "template": {
                 "metadata": {"labels": pod_labels, "annotations": {
                     CONFIG_HASH_ANNOTATION: config_digest, VERSION_ANNOTATION: cluster.spec.version}},
                 "spec": pod_spec,
             },
-            "volumeClaimTemplates": [claim],
+            "volumeClaimTemplates": [volume_claim_template(name=DATA_VOLUME, labels=pod_labels, size=storage.size,
+                                                           storage_class_name=storage.storage_class_name)],
         },
     }
 
 
 def headless_service(cluster: Cluster) -> dict[str, Any]:
     """Per-pod DNS for every node; not-ready pods are published so a quorum can form."""
-    ports = [{"name": "controller", "port": CONTROLLER_PORT}, {"name": "replication", "port": REPLICATION_PORT}]
-    ports += [{"name": lst.name, "port": lst.port} for lst in cluster.spec.listeners]
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": object_meta(name=cluster.headless_service, namespace=cluster.namespace,
-                                labels=cluster.labels(), owner=cluster.owner),
-        "spec": {"clusterIP": "None", "publishNotReadyAddresses": True, "selector": cluster.selector(),
-                 "ports": [p | {"targetPort": p["port"], "protocol": "TCP"} for p in ports]},
-    }
+    ports = [("controller", CONTROLLER_PORT), ("replication", REPLICATION_PORT)]
+    ports += [(lst.name, lst.port) for lst in cluster.spec.listeners]
+    return service(name=cluster.headless_service, namespace=cluster.namespace, labels=cluster.labels(),
+                   owner=cluster.owner, selector=cluster.selector(), ports=ports, headless=True,
+                   publish_not_ready=True)
 
 
 def bootstrap_service(cluster: Cluster) -> dict[str, Any]:
     """The clients' bootstrap address: ready brokers only, one port per listener."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": object_meta(name=cluster.bootstrap_service, namespace=cluster.namespace,
-                                labels=cluster.labels("broker"), owner=cluster.owner),
-        "spec": {"type": "ClusterIP", "selector": cluster.selector("broker"),
-                 "ports": [{"name": lst.name, "port": lst.port, "targetPort": lst.port, "protocol": "TCP"}
-                           for lst in cluster.spec.listeners]},
-    }
+    return service(name=cluster.bootstrap_service, namespace=cluster.namespace, labels=cluster.labels("broker"),
+                   owner=cluster.owner, selector=cluster.selector("broker"),
+                   ports=[(lst.name, lst.port) for lst in cluster.spec.listeners])
 
 
 def pod_disruption_budget(cluster: Cluster, role: Role) -> dict[str, Any]:
     """At most one pod of the role voluntarily down at a time (node drains, evictions)."""
-    return {
-        "apiVersion": "policy/v1",
-        "kind": "PodDisruptionBudget",
-        "metadata": object_meta(name=cluster.sts_name(role), namespace=cluster.namespace,
-                                labels=cluster.labels(role), owner=cluster.owner),
-        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": cluster.selector(role)}},
-    }
+    return builders.pod_disruption_budget(name=cluster.sts_name(role), namespace=cluster.namespace,
+                                          labels=cluster.labels(role), owner=cluster.owner,
+                                          selector=cluster.selector(role))
 
 
 def build(cluster: Cluster, grants: dict[str, Grant]) -> list[dict[str, Any]]:

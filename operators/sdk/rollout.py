@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from .objects import DOMAIN
@@ -35,6 +36,35 @@ RESTART_ANNOTATION = f"{DOMAIN}/restart"
 REPLACE_ANNOTATION = f"{DOMAIN}/replace"
 
 
+class RestartReason(StrEnum):
+    """Why the rollout restarts a pod: a closed vocabulary (Strimzi's ``RestartReason``).
+
+    The value is the word a person uses ("restart", "replace" are also the annotations' verbs);
+    :attr:`step_note` is the update-plan step's message while the pod waits, :attr:`note` what
+    an event says the restart is for.
+    """
+
+    OUTDATED = "outdated"  # the pod runs an older config or version than its StatefulSet's template
+    RESTART_REQUESTED = "restart"  # RESTART_ANNOTATION: restart it, keeping its volume
+    REPLACE_REQUESTED = "replace"  # REPLACE_ANNOTATION: restart it on a new, empty volume
+
+    @property
+    def step_note(self) -> str:
+        return _STEP_NOTES[self]
+
+    @property
+    def note(self) -> str:
+        return _NOTES[self]
+
+
+_STEP_NOTES = {RestartReason.OUTDATED: "runs an older config or version",
+               RestartReason.RESTART_REQUESTED: "restart requested by annotation",
+               RestartReason.REPLACE_REQUESTED: "replace requested by annotation"}
+_NOTES = {RestartReason.OUTDATED: "to apply the current config and version",
+          RestartReason.RESTART_REQUESTED: "restart requested",
+          RestartReason.REPLACE_REQUESTED: "replace requested"}
+
+
 @dataclass(frozen=True)
 class PodView:
     """What the rollout needs to know about one pod."""
@@ -42,10 +72,15 @@ class PodView:
     name: str
     ready: bool
     deleting: bool
-    current: bool          # carries every wanted annotation value
+    current: bool          # carries every wanted annotation value, and no restart was requested
     created: datetime | None
-    requested: str | None = None  # "restart" or "replace" when a person asked for it
+    requested: RestartReason | None = None  # RESTART_REQUESTED or REPLACE_REQUESTED when a person asked
     uid: str | None = None
+
+    @property
+    def restart_reason(self) -> RestartReason | None:
+        """Why the rollout would restart this pod, None when it is current."""
+        return self.requested or (None if self.current else RestartReason.OUTDATED)
 
     @classmethod
     def of(cls, pod: Mapping[str, Any], wanted: Mapping[str, str]) -> PodView:
@@ -55,8 +90,8 @@ class PodView:
         created = meta.get("creationTimestamp")
         if isinstance(created, str):
             created = datetime.fromisoformat(created.replace("Z", "+00:00"))
-        requested = ("replace" if annotations.get(REPLACE_ANNOTATION) == "true"
-                     else "restart" if annotations.get(RESTART_ANNOTATION) == "true" else None)
+        requested = (RestartReason.REPLACE_REQUESTED if annotations.get(REPLACE_ANNOTATION) == "true"
+                     else RestartReason.RESTART_REQUESTED if annotations.get(RESTART_ANNOTATION) == "true" else None)
         return cls(
             name=meta.get("name", ""),
             ready=any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions),
@@ -74,10 +109,8 @@ def pod_step(name: str, pod: PodView | None, *, now: datetime, timeout: float) -
         return Step(name, Status.STARTING, "waiting for the StatefulSet to create the pod")
     if pod.deleting:
         return Step(name, Status.STARTING, "restarting")
-    if pod.requested:
-        return Step(name, Status.PENDING, f"{pod.requested} requested by annotation")
-    if not pod.current:
-        return Step(name, Status.PENDING, "runs an older config or version")
+    if (reason := pod.restart_reason) is not None:
+        return Step(name, Status.PENDING, reason.step_note)
     if pod.ready:
         return Step(name, Status.COMPLETE)
     waited = (now - pod.created).total_seconds() if pod.created else 0.0

@@ -5,6 +5,7 @@ import re
 import pytest
 
 from operators.kafka.api import KafkaClusterSpec
+from operators.kafka.config import dynamic_config
 from operators.kafka.resources import (
     CONFIG_HASH_ANNOTATION,
     Cluster,
@@ -12,7 +13,6 @@ from operators.kafka.resources import (
     config_hash,
     config_map,
     directory_id,
-    dynamic_config,
     kafka_uuid,
     server_properties,
     service_claim,
@@ -197,4 +197,4 @@ def test_changing_a_dynamic_value_needs_no_restart():
     assert config_hash(before, "broker", config_map(before, "broker")) == config_hash(
         after, "broker", config_map(after, "broker"))
     assert "log.retention.hours=12" in config_map(after, "broker")["data"]["prod-broker-0.properties"]
-    assert dynamic_config(after) == {"log.retention.hours": "12", "min.insync.replicas": "2"}
+    assert dynamic_config(after.spec) == {"log.retention.hours": "12", "min.insync.replicas": "2"}

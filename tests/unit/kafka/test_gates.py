@@ -2,43 +2,21 @@
 
 from __future__ import annotations
 
-import json
-import uuid
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
-from operators.kafka.health import (
+from operators.kafka.admin import min_isr_from_kafka_python, partitions_from_kafka_python
+from operators.kafka.gates import (
     PartitionState,
     QuorumState,
     ReplicaState,
     active_controller,
     broker_restart_blockers,
     controller_restart_blockers,
-    min_isr_from_kafka_python,
-    partitions_from_kafka_python,
-    quorum_from_kafka_python,
-    roles_to_restart,
-    update_mode,
 )
 
-DATA = Path(__file__).parent / "data" / "kafka"
-
-
-def load(name: str) -> dict:
-    return json.loads((DATA / name).read_text())
-
-
-def partitions(name: str) -> tuple[list[PartitionState], int]:
-    doc = load(name)
-    return partitions_from_kafka_python(doc["topics"], min_isr_from_kafka_python(doc["topic_configs"])), \
-        doc["broker_min_isr"]
-
-
-def quorum(name: str) -> QuorumState:
-    return quorum_from_kafka_python(load(name))
-
+from .recorded import load, partitions, quorum
 
 # ----------------------------------------------------------------------------- brokers
 
@@ -180,73 +158,6 @@ def test_active_controller_is_restarted_last():
     assert active_controller(quorum("quorum-healthy.json")) == 1000
 
 
-# ----------------------------------------------------------------------------- config changes
-
-
-def test_update_modes():
-    assert update_mode("message.max.bytes") == "cluster-wide"
-    assert update_mode("max.connections") == "cluster-wide"  # a cluster-level listener config
-    assert update_mode("ssl.keystore.location") == "per-broker"
-    assert update_mode("listener.name.tls.ssl.keystore.location") == "per-broker"
-    assert update_mode("listener.name.sasl.plain.sasl.jaas.config") == "per-broker"
-    assert update_mode("listener.name.tls.socket.whatever") == "read-only"
-    assert update_mode("log.dirs") == "read-only"
-    assert update_mode("controller.quorum.election.timeout.ms") == "read-only"
-    assert update_mode("no.such.key") == "read-only"
-
-
-def test_roles_to_restart():
-    assert roles_to_restart({"controller.quorum.election.timeout.ms"}) == {"controller"}
-    assert roles_to_restart({"auto.create.topics.enable", "num.io.threads"}) == {"broker"}
-    assert roles_to_restart({"default.replication.factor"}) == {"controller", "broker"}
-    assert roles_to_restart({"no.such.key"}) == {"controller", "broker"}
-    assert roles_to_restart(set()) == frozenset()
-
-
-# ----------------------------------------------------------------------------- kafka-python conversion
-
-
-def test_conversion_from_kafka_python_protocol_objects():
-    protocol = pytest.importorskip("kafka.protocol.metadata")
-    admin = pytest.importorskip("kafka.protocol.admin")
-    topic = protocol.MetadataResponse.MetadataResponseTopic
-    part = topic.MetadataResponsePartition
-    metadata = protocol.MetadataResponse(version=12, throttle_time_ms=0, brokers=[], cluster_id="c", controller_id=1,
-                                         topics=[topic(error_code=0, name="orders", topic_id=uuid.uuid4(),
-                                                       is_internal=False, partitions=[
-                                                           part(error_code=0, partition_index=3, leader_id=1,
-                                                                leader_epoch=5, replica_nodes=[1, 2, 3],
-                                                                isr_nodes=[1, 2], offline_replicas=[])])])
-    [state] = partitions_from_kafka_python(metadata.to_dict()["topics"], {"orders": 2})
-    assert state == PartitionState("orders", 3, 1, (1, 2, 3), (1, 2), 2)
-    assert broker_restart_blockers(1, [state]) == [
-        "orders-3: ISR [1, 2] would drop to [2], below min.insync.replicas=2"]
-
-    q = admin.DescribeQuorumResponse
-    pdata = q.TopicData.PartitionData
-    rs = pdata.ReplicaState
-    response = q(version=2, error_code=0, error_message=None, nodes=[], topics=[q.TopicData(
-        topic_name="__cluster_metadata", partitions=[pdata(
-            partition_index=0, error_code=0, error_message=None, leader_id=1000, leader_epoch=3, high_watermark=50,
-            current_voters=[rs(replica_id=1000, replica_directory_id=uuid.uuid4(), log_end_offset=50,
-                               last_fetch_timestamp=9_000, last_caught_up_timestamp=9_000),
-                            rs(replica_id=1001, replica_directory_id=uuid.uuid4(), log_end_offset=40,
-                               last_fetch_timestamp=-1, last_caught_up_timestamp=-1)],
-            observers=[])])])
-    state_q = quorum_from_kafka_python(response.to_dict())
-    assert state_q == QuorumState(1000, 3, 50, (ReplicaState(1000, 50, 9_000, 9_000),
-                                                ReplicaState(1001, 40, None, None)))
-
-
-def test_conversion_rejects_errors():
-    with pytest.raises(ValueError, match="metadata error code 3"):
-        partitions_from_kafka_python([{"name": "x", "error_code": 3, "partitions": []}])
-    doc = load("quorum-healthy.json")
-    doc["topics"][0]["partitions"][0]["error"] = "[Error 6] NotLeaderOrFollowerError"
-    with pytest.raises(ValueError, match="NotLeaderOrFollower"):
-        quorum_from_kafka_python(doc)
-
-
 class RecordedAdmin:
     """A KafkaAdmin that answers from recorded metadata, as a connected client would."""
 
@@ -266,7 +177,7 @@ class RecordedAdmin:
 
 
 def test_restart_blockers_asks_the_gate_of_the_node_role():
-    from operators.kafka.health import restart_blockers
+    from operators.kafka.gates import restart_blockers
     admin = RecordedAdmin("partitions-broker0-catching-up.json", "quorum-1002-lagging.json")
     assert restart_blockers(admin, "broker", 1, default_min_isr=2)[0].startswith("orders-0: ISR [1, 2]")
     assert restart_blockers(admin, "controller", 1001, default_min_isr=2) == \
@@ -277,10 +188,29 @@ def test_restart_blockers_asks_the_gate_of_the_node_role():
 
 
 def test_scale_down_waits_for_every_replica_on_the_brokers_to_go():
-    from operators.kafka.health import partitions_from_text, replicas_on
+    from operators.kafka.admin import partitions_from_text
+    from operators.kafka.gates import replicas_on
     parts = partitions_from_text("# topic-partition: replicas\norders-1: 3, 0,1\norders-0: 0,1,2\n\nlogs-0: 4\n")
     assert replicas_on([3, 4], parts) == ["logs-0", "orders-1"]
     assert replicas_on([3, 4], partitions_from_text("orders-1: 0,1,2")) == []
     assert parts[0].leader == 3 and parts[0].isr == (3, 0, 1)
     with pytest.raises(ValueError, match=r"line 2: 'orders: 1' is not"):
         partitions_from_text("orders-0: 1\norders: 1")
+
+
+def test_one_pass_of_answers_replays_to_the_gates_without_asking_again():
+    from operators.kafka.gates import Answer, Answers, Unanswered, restart_blockers
+
+    def refused() -> None:
+        raise ConnectionError("NoBrokersAvailable")
+
+    assert Answer.ask(refused) == Answer(error="NoBrokersAvailable")
+    at_min = PartitionState("orders", 0, 1, (1, 2, 3), (1, 2))
+    answers = Answers(Answer.ask(lambda: ([at_min], None)), Answer(None))
+    assert restart_blockers(answers, "broker", 1, default_min_isr=2) == [
+        "orders-0: ISR [1, 2] would drop to [2], below min.insync.replicas=2"]
+    assert restart_blockers(answers, "controller", 1001, default_min_isr=2) == []  # no quorum to protect
+    with pytest.raises(Unanswered, match="describe partitions: NoBrokersAvailable"):
+        Answers(Answer.ask(refused)).describe_partitions()
+    with pytest.raises(Unanswered, match="the quorum was not asked this pass"):
+        Answers().describe_quorum()

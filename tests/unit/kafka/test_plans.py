@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 from operators.kafka.api import KafkaClusterSpec, KafkaClusterStatus
+from operators.kafka.plans import derive
 from operators.kafka.resources import CONFIG_HASH_ANNOTATION, VERSION_ANNOTATION, Cluster
-from operators.kafka.status import derive
 from operators.scheduling.claims import Grant
 from operators.sdk.conditions import Condition, get_condition
 
@@ -100,7 +100,7 @@ def test_transition_time_is_kept_across_passes():
 
 
 def test_a_version_below_the_finalized_metadata_version_is_refused():
-    from operators.kafka.status import metadata_downgrade
+    from operators.kafka.plans import metadata_downgrade
     assert metadata_downgrade("4.1-IV1", {"version": "4.0.1"}) == (
         "spec.version: the cluster has finalized metadata.version 4.1-IV1; 4.0.1 would need 4.0-IV3, "
         "and Kafka cannot lower metadata.version")
@@ -117,7 +117,7 @@ def named(role: str, i: int, **kw) -> dict:
 
 
 def test_the_deploy_plan_shows_admission_creation_and_readiness():
-    from operators.kafka.status import deploy_plan
+    from operators.kafka.plans import deploy_plan
     grants = {"broker": Grant(2, ("a", "b")), "controller": Grant(3, ("a", "b", "c"))}
     pods = [named("controller", i) for i in range(3)] + [named("broker", 0, ready=False)]
     plan = deploy_plan(CLUSTER, pods, grants, set(), "1 of 3 brokers fit")
@@ -134,7 +134,7 @@ def test_the_deploy_plan_shows_admission_creation_and_readiness():
 def test_a_waiting_canary_is_not_progressing_and_says_how_to_approve():
     from datetime import UTC, datetime
 
-    from operators.kafka.status import update_plan
+    from operators.kafka.plans import update_plan
     from operators.sdk.plans import NO_CONTROLS
     canary = Cluster("prod", "ns", UID, KafkaClusterSpec.model_validate({"rollout": {"canary": 2}}))
     pods = [named("controller", i) for i in range(3)] + [named("broker", i, hash_="old") for i in range(3)]
