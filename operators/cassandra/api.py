@@ -107,7 +107,8 @@ class Jvm(Model):
     """JVM settings of each node (jvm-server.options)."""
 
     heap_size: Annotated[Quantity | None, Field(description=(
-        "-Xms and -Xmx, e.g. 2Gi; default: Cassandra's own sizing from the container memory."))] = None
+        "-Xms and -Xmx, e.g. 2Gi; default: Cassandra's own sizing (cassandra-env.sh) applied to the container's "
+        "memory limit, else its request: max(min(1/2, 1Gi), min(1/4, 8Gi))."))] = None
     options: Annotated[list[Annotated[str, Field(pattern=r"^-[A-Za-z]", max_length=256)]], Field(
         max_length=64, description="Extra JVM options, each starting with '-', e.g. -XX:+UseG1GC.",
         json_schema_extra=validations(cel(
@@ -120,7 +121,8 @@ ConfigMap = Annotated[dict[str, Any], Field(
     max_length=256,
     description=("cassandra.yaml entries passed through to every node (any YAML value); keys the operator "
                  "owns (cluster_name, seed_provider, endpoint_snitch, listen_address, num_tokens, the "
-                 "directories, ...) are refused at apply."),
+                 "directories, the ports, ...) are refused at apply. The rest of cassandra.yaml is the "
+                 "release's own defaults."),
     json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})]
 
 
