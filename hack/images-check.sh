@@ -77,7 +77,8 @@ wait_log() {
     sleep 1
   done
 }
-# start NAME IMAGE [ENV=VALUE...] [-- ARGS...]: a detached container, its output in $data/NAME.log.
+# start NAME IMAGE [ENV=VALUE...] [-- ARGS...]: a detached container, its output in $data/NAME.log; $MOUNT, when
+# set, is one more ctr --mount.
 start() {
   local name=$1 image=$2 env=()
   shift 2
@@ -85,7 +86,7 @@ start() {
   [ $# -gt 0 ] && shift
   rm -f "$data/$name.log"  # a previous image's container of the same name
   ctr run -d --log-uri "file://$data/$name.log" --mount "type=bind,src=$data/hosts,dst=/etc/hosts,options=rbind:ro" \
-    "${env[@]}" "$image" "$name" "$@" >/dev/null
+    ${MOUNT:+--mount "$MOUNT"} "${env[@]}" "$image" "$name" "$@" >/dev/null
 }
 stop() {
   ctr tasks kill -s SIGTERM "$1" >/dev/null 2>&1 || true

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
+from kubernetes.utils import parse_quantity
 from pydantic import Field, model_validator
 
 from ..sdk import api_types
@@ -126,6 +127,10 @@ ConfigMap = Annotated[dict[str, Any], Field(
     json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})]
 
 
+_HEAP_OVER_LIMIT = ("jvm.heapSize must be less than resources.limits.memory: the heap, Cassandra's off-heap "
+                    "memory and the JVM's own share the container's limit")
+
+
 class CassandraDatacenterSpec(Model):
     """Desired state of a CassandraDatacenter."""
 
@@ -141,6 +146,11 @@ class CassandraDatacenterSpec(Model):
         cel("self.numTokens == oldSelf.numTokens", "numTokens is immutable: a node keeps the tokens it "
             "bootstrapped with (a datacenter from 3.x keeps its 256)", field_path=".numTokens",
             reason="FieldValueForbidden"),
+        cel("!has(self.jvm) || !has(self.jvm.heapSize) || !has(self.resources) || !has(self.resources.limits) || "
+            "!('memory' in self.resources.limits) || !isQuantity(self.jvm.heapSize) || "
+            "!isQuantity(self.resources.limits['memory']) || "
+            "quantity(self.jvm.heapSize).isLessThan(quantity(self.resources.limits['memory']))",
+            _HEAP_OVER_LIMIT, field_path=".jvm.heapSize", reason="FieldValueInvalid"),
         cel("self.racks == oldSelf.racks", "racks cannot be added, removed, renamed, reordered or moved to "
             "another zone after creation", field_path=".racks", reason="FieldValueForbidden"),
     )}
@@ -180,6 +190,9 @@ class CassandraDatacenterSpec(Model):
         names = [r.name for r in self.racks]
         if len(names) != len(set(names)):
             raise ValueError("rack names must be unique")
+        limit = self.resources.limits.get("memory")
+        if self.jvm.heap_size and limit and parse_quantity(self.jvm.heap_size) >= parse_quantity(limit):
+            raise ValueError(f"{_HEAP_OVER_LIMIT} ({self.jvm.heap_size} >= {limit})")
         if self.size < len(self.racks):
             raise ValueError(f"size {self.size} is smaller than the number of racks ({len(self.racks)})")
         return self

@@ -131,6 +131,13 @@ def test_heap_follows_heap_size_else_the_container_memory(resources, jvm, sizes)
     assert re.search(rf"^export MAX_HEAP_SIZE={sizes[0]}M HEAP_NEWSIZE={sizes[1]}M$", start, re.M)
 
 
+def test_a_heap_at_or_over_the_memory_limit_is_refused():
+    refused = r"jvm.heapSize must be less than resources.limits.memory: .* \(4Gi >= 4Gi\)"
+    with pytest.raises(ValidationError, match=refused):
+        dc(jvm={"heapSize": "4Gi"}, resources={"limits": {"memory": "4Gi"}})
+    assert heap_sizes(dc(jvm={"heapSize": "3Gi"}, resources={"limits": {"memory": "4Gi"}}).spec) == (3072, 768)
+
+
 @pytest.mark.parametrize("options", [[], ["-XX:+UseG1GC", "-Dx=y"]])
 def test_start_script_writes_the_config_and_starts_cassandra(tmp_path, options):
     """start.sh run for real with bash: the pod's paths moved under tmp_path, a stand-in ``cassandra`` on PATH."""
