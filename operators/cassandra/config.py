@@ -51,6 +51,15 @@ def _dump(values: Mapping[str, Any]) -> str:
     return yaml.safe_dump(dict(values), sort_keys=False, width=120, allow_unicode=True) if values else ""
 
 
+@cache
+def _defaults_section(line: str, skip: frozenset[str], periodic: bool) -> str:
+    """The defaults of ``line`` but the keys in ``skip``, without the commit log period unless ``periodic``;
+    written once per combination (a pass renders every rack's file, twice)."""
+    values = {k: v for k, v in release_defaults(line).items()
+              if k not in skip and (periodic or k not in _PERIOD_KEYS)}
+    return f"\n# Cassandra {line} defaults (operators/cassandra/defaults/{line}.yaml).\n" + _dump(values)
+
+
 def render(version: str, operator: Mapping[str, Any], user: Mapping[str, Any], header: str) -> str:
     """The complete cassandra.yaml of a node running ``version``.
 
@@ -58,13 +67,10 @@ def render(version: str, operator: Mapping[str, Any], user: Mapping[str, Any], h
     put first. The three sections are written as one mapping, each key once. A commit log period default is
     left out when the user picks batch or group sync, which Cassandra refuses to combine with one.
     """
+    line = release_line(version)
     user = {k: v for k, v in sorted(user.items()) if k not in operator}
-    defaults = {k: v for k, v in release_defaults(release_line(version)).items() if k not in operator and k not in user}
-    sync = user.get("commitlog_sync", defaults.get("commitlog_sync"))
-    if sync != "periodic":
-        defaults = {k: v for k, v in defaults.items() if k not in _PERIOD_KEYS}
-    sections = [(f"{header.rstrip()}\n", operator),
-                ("\n# From spec.config.\n", user),
-                (f"\n# Cassandra {release_line(version)} defaults (operators/cassandra/defaults/"
-                 f"{release_line(version)}.yaml).\n", defaults)]
-    return "".join(title + _dump(values) for title, values in sections if values or title.startswith("#"))
+    sync = user.get("commitlog_sync", release_defaults(line).get("commitlog_sync"))
+    text = f"{header.rstrip()}\n" + _dump(operator)
+    if user:
+        text += "\n# From spec.config.\n" + _dump(user)
+    return text + _defaults_section(line, frozenset(operator) | frozenset(user), sync == "periodic")
