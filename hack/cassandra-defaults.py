@@ -11,6 +11,10 @@ release, which applies its own), after the directives the stock conf/cassandra.y
 
     hack/cassandra-defaults.py          (Maven's repository: $SMACK_CACHE/images/m2, shared with the images)
 
+Then it checks its work: for every supported release, the cassandra.yaml the operator renders from the new files
+(operators/cassandra/resources.py, with the pod IP filled in) is loaded by that release's own loader
+(hack/cassandra/LoadYaml.java), which refuses a key the release does not know or a value it cannot read.
+
 Run it after changing SUPPORTED_VERSIONS; tests/unit/cassandra/test_config.py fails until then.
 """
 
@@ -28,8 +32,9 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from operators.cassandra.api import SUPPORTED_VERSIONS, release_line  # noqa: E402
+from operators.cassandra.api import SUPPORTED_VERSIONS, CassandraDatacenterSpec, release_line  # noqa: E402
 from operators.cassandra.config import DEFAULTS_DIR, VERSIONS_HEADER  # noqa: E402
+from operators.cassandra.resources import Datacenter, config_map  # noqa: E402
 
 RECIPES = ROOT / "images" / "cassandra"
 CACHE = Path(os.environ.get("SMACK_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
@@ -57,7 +62,7 @@ def release_defaults(version: str) -> dict[str, object]:
 
     Unset doubles (NaN: 4.x's batch and group windows) are dropped: they mean 'not configured'."""
     work = CACHE / "cassandra-defaults" / version
-    lib, classes, out = work / "lib", work / "classes", work / "config.yaml"
+    lib, out = work / "lib", work / "config.yaml"
     work.mkdir(parents=True, exist_ok=True)
     if not (work / "lib.complete").exists():
         (work / "pom.xml").write_text(POM.format(v=version))
@@ -65,14 +70,30 @@ def release_defaults(version: str) -> dict[str, object]:
                         "dependency:copy-dependencies", "-DincludeScope=runtime", f"-DoutputDirectory={lib}"],
                        cwd=work, check=True)
         (work / "lib.complete").touch()
-    subprocess.run(["javac", "-nowarn", "--release", "11", "-d", str(classes), "-cp", f"{lib}/*",
-                    str(RECIPES / "DefaultYaml.java")], check=True)
-    options = [o for o in (RECIPES / "jvm-server.options").read_text().splitlines() if o and not o.startswith("#")]
-    subprocess.run(["java", "-XX:-UsePerfData", *options, "-Dlogback.configurationFile=" +
-                    str(RECIPES / "logback-tools.xml"), "-cp", f"{classes}:{lib}/*", "DefaultYaml", str(out)],
-                   check=True)
+    java(version, RECIPES / "DefaultYaml.java", str(out))
     values = yaml.safe_load(out.read_text())
     return {k: v for k, v in values.items() if not (v == "NaN" or isinstance(v, float) and math.isnan(v))}
+
+
+def java(version: str, source: Path, *args: str) -> None:
+    """Compile ``source`` against cassandra-all ``version`` and run its class with ``args`` and the JDK options
+    Cassandra's classes need (images/cassandra/jvm-server.options). Raises CalledProcessError."""
+    work = CACHE / "cassandra-defaults" / version
+    lib, classes = work / "lib", work / "classes"
+    subprocess.run(["javac", "-nowarn", "--release", "11", "-d", str(classes), "-cp", f"{lib}/*", str(source)],
+                   check=True)
+    options = [o for o in (RECIPES / "jvm-server.options").read_text().splitlines() if o and not o.startswith("#")]
+    subprocess.run(["java", "-XX:-UsePerfData", *options, "-Dlogback.configurationFile=" +
+                    str(RECIPES / "logback-tools.xml"), "-cp", f"{classes}:{lib}/*", source.stem, *args], check=True)
+
+
+def check_rendered(version: str) -> None:
+    """Load the operator's cassandra.yaml for a node of ``version`` with the release's own loader."""
+    spec = CassandraDatacenterSpec.model_validate({"clusterName": "check", "serverVersion": version})
+    text = config_map(Datacenter("dc1", "ns", "uid", spec), "r1", {})["data"]["cassandra.yaml"]
+    path = CACHE / "cassandra-defaults" / version / "rendered.yaml"
+    path.write_text(text.replace("@POD_IP@", "10.0.0.1"))
+    java(version, ROOT / "hack" / "cassandra" / "LoadYaml.java", str(path))
 
 
 def line_file(line: str, releases: dict[str, dict[str, object]]) -> str:
@@ -104,6 +125,8 @@ def main() -> None:
         path = DEFAULTS_DIR / f"{line}.yaml"
         path.write_text(line_file(line, {v: per_version[v] for v in versions}))
         print(f"{path.relative_to(ROOT)}: {len(yaml.safe_load(path.read_text()))} keys from {', '.join(versions)}")
+    for v in SUPPORTED_VERSIONS:
+        check_rendered(v)
 
 
 if __name__ == "__main__":
