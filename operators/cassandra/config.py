@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import yaml
@@ -37,7 +38,7 @@ def release_defaults(line: str) -> Mapping[str, Any]:
     path = DEFAULTS_DIR / f"{line}.yaml"
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: run hack/cassandra-defaults.py")
-    return yaml.safe_load(path.read_text())
+    return MappingProxyType(yaml.safe_load(path.read_text()))
 
 
 def generated_from(line: str) -> tuple[str, ...]:
