@@ -4,4 +4,6 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 export SMACK_CACHE
+# The build needs Debian's debootstrap, umoci and skopeo: installed when missing (as on a fresh machine).
+[ "${1:-}" != build ] || "$HACK_DIR/node-packages.sh"
 exec python3 "$HACK_DIR/images.py" "$@"

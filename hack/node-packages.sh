@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Install the Debian packages a real node needs on this host, only those missing:
+# Install the Debian packages the real nodes and the image builds need on this host, only those missing:
 # containerd and runc (one containerd per node), the CNI plugins (bridge, host-local,
 # portmap in /usr/lib/cni), iptables and conntrack (kube-proxy), nftables (nodes-down.sh drops
 # the tables iptables-nft created), iproute2 (bridges),
-# openssl (node certificates). `apt-get update` runs once, and only when something is missing.
+# openssl (node certificates); debootstrap, umoci and skopeo (hack/images.py builds the images). `apt-get update` runs once, and only when something is missing.
 # Debian's policy-rc.d keeps the packages from starting services; nodes-up.sh starts
 # its own containerds. Exits non-zero with the reason when installing is impossible.
 set -euo pipefail
@@ -19,6 +19,9 @@ declare -A probe=(
   [conntrack]=/usr/sbin/conntrack
   [iproute2]=/usr/sbin/ip
   [openssl]=/usr/bin/openssl
+  [debootstrap]=/usr/sbin/debootstrap
+  [umoci]=/usr/bin/umoci
+  [skopeo]=/usr/bin/skopeo
 )
 missing=()
 for p in "${!probe[@]}"; do [ -e "${probe[$p]}" ] || missing+=("$p"); done

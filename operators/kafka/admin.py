@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
-from ..sdk.apply import Applier
+from ..sdk.apply import Client
 from .gates import Metadata, PartitionState, QuorumState, ReplicaState
 from .resources import Cluster, bootstrap_servers
 
@@ -125,7 +125,7 @@ class KafkaPythonAdmin:
 
     @classmethod
     @contextlib.contextmanager
-    def connect(cls, cluster: Cluster, kube: Applier) -> Iterator[KafkaPythonAdmin]:
+    def connect(cls, cluster: Cluster, kube: Client) -> Iterator[KafkaPythonAdmin]:
         """A client on the cluster's first listener (the bootstrap Service), closed on exit.
         Raises on connect errors. ``kube`` is not needed: the cluster answers for itself."""
         from kafka.admin import KafkaAdminClient
@@ -206,13 +206,13 @@ class SimulatedAdmin:
 
     note = SIMULATED_NOTE
 
-    def __init__(self, cluster: Cluster, kube: Applier) -> None:
+    def __init__(self, cluster: Cluster, kube: Client) -> None:
         self._cluster = cluster
         self._kube = kube
 
     @classmethod
     @contextlib.contextmanager
-    def connect(cls, cluster: Cluster, kube: Applier) -> Iterator[SimulatedAdmin]:
+    def connect(cls, cluster: Cluster, kube: Client) -> Iterator[SimulatedAdmin]:
         """The simulated admin of ``cluster``, reading its ConfigMap through ``kube``."""
         yield cls(cluster, kube)
 

@@ -20,8 +20,8 @@ from ..scheduling.api import ServiceClaimSpec
 from ..scheduling.binding import ServiceBinding
 from ..scheduling.claims import admission_condition, grants
 from ..sdk import runtime
-from ..sdk.apply import Applier, applier_for
-from ..sdk.controller import ChildKind, Result, register
+from ..sdk.apply import Client, client_for
+from ..sdk.controller import ChildKind, ReconcileOutcome, Result, register
 from ..sdk.events import Recorder, run_operation
 from ..sdk.metrics import step_started
 from ..sdk.recovery import node_failure
@@ -64,19 +64,19 @@ def setup(settings: Settings) -> None:
     register(KAFKA_CLUSTER, functools.partial(reconcile, settings=settings),
              children=[ChildKind("apps", "v1", "statefulsets"), ChildKind("", "v1", "pods"),
                        ChildKind("scheduling.smack.dev", "v1alpha1", "serviceclaims")],
-             cluster_label=CLUSTER_LABEL)
+             owner_label=CLUSTER_LABEL)
     runtime.validate(KAFKA_CLUSTER.group, KAFKA_CLUSTER.version, KAFKA_CLUSTER.plural, id="kafka-metadata-version",
                      operations=["UPDATE"], ignore_failures=True)(_refuse_metadata_downgrade)
 
 
-def applier() -> Applier:
-    return applier_for(FIELD_MANAGER)
+def client() -> Client:
+    return client_for(FIELD_MANAGER)
 
 
 def reconcile(body: dict[str, Any], *, settings: Settings) -> Result:
     """One level-triggered pass over a KafkaCluster: observe → decide → act (at most one
     disruptive action) → report."""
-    ctx = ServiceContext.of(applier(), KAFKA_CLUSTER, body)
+    ctx = ServiceContext.of(client(), KAFKA_CLUSTER, body)
     previous = KafkaClusterStatus.model_validate(body.get("status") or {})
     try:
         cluster = Cluster.from_body(body)
@@ -85,19 +85,19 @@ def reconcile(body: dict[str, Any], *, settings: Settings) -> Result:
     shape, partitions = _shape(ctx.recorder, settings, cluster)
     claim, live = _apply_children(ctx, shape.cluster)
     observed = _observe(settings, body, previous, shape, claim, live, partitions)
-    controls = ctx.plan_controls(previous.update_target, observed.target,
+    controls = ctx.plan_controls(previous.update_revision, observed.target,
                                  halted="no pod is restarted until it is fixed")
     decision = decide(observed, controls, datetime.now(UTC))
     if decision.action is not None and _act(ctx.recorder, settings, observed.cluster, decision.action):
         decision = decision.succeeded or decision
     _report(ctx, previous, decision)
-    return Result("progressing" if decision.progressing else "ok", decision.requeue_after)
+    return Result(ReconcileOutcome.PROGRESSING if decision.progressing else ReconcileOutcome.OK, decision.requeue_after)
 
 
 def _shape(recorder: Recorder, settings: Settings, cluster: Cluster) -> tuple[ScaleDown, Answer | None]:
     """The cluster to run this pass (:func:`operators.kafka.plans.hold_brokers`), and the partitions
     read for it during a broker scale-down."""
-    sts = applier().get("apps/v1", "StatefulSet", cluster.sts_name("broker"), cluster.namespace)
+    sts = client().get("apps/v1", "StatefulSet", cluster.sts_name("broker"), cluster.namespace)
     running = ((sts or {}).get("spec") or {}).get("replicas") or 0
     partitions = _ask(settings, cluster, lambda a: a.describe_partitions()) if scaling_down(cluster, running) else None
     shape = hold_brokers(cluster, running, partitions)
@@ -124,8 +124,8 @@ def _observe(settings: Settings, body: dict[str, Any], previous: KafkaClusterSta
     """Read what the pass decides on: the pods, the nodes of pods in trouble, and the answers of
     the Kafka gates this pass may need (each asked once; the partitions may already be known)."""
     cluster = shape.cluster
-    pods = applier().list_objects("v1", "Pod", cluster.namespace, f"{CLUSTER_LABEL}={cluster.name}")
-    nodes = {n: applier().get("v1", "Node", n, None) for n in nodes_to_check(pods, previous)}
+    pods = client().list_objects("v1", "Pod", cluster.namespace, f"{CLUSTER_LABEL}={cluster.name}")
+    nodes = {n: client().get("v1", "Node", n, None) for n in nodes_to_check(pods, previous)}
     failures = {n: f for n, node in nodes.items() if (f := node_failure(n, node))}
     gated = gated_roles(live, pods)
     if partitions is None and "broker" in gated:
@@ -141,7 +141,7 @@ def _observe(settings: Settings, body: dict[str, Any], previous: KafkaClusterSta
 def _ask(settings: Settings, cluster: Cluster, question: Callable[[KafkaAdmin], T]) -> Answer[T]:
     """Ask the cluster's Admin API one question, on a connection of its own."""
     def asked() -> T:
-        with settings.connect(cluster, applier()) as admin:
+        with settings.connect(cluster, client()) as admin:
             return question(admin)
     return Answer.ask(asked)
 
@@ -166,10 +166,10 @@ def _act(recorder: Recorder, settings: Settings, cluster: Cluster, action: Actio
 def _recover(recorder: Recorder, cluster: Cluster, action: RecoverPods) -> None:
     for name, r in action.pods:
         if r.action == "replace":
-            applier().delete_object("v1", "PersistentVolumeClaim", cluster.volume_claim_name(name), cluster.namespace)
-            applier().delete_pod(name, cluster.namespace, grace_period_seconds=0, uid=r.uid)
+            client().delete_object("v1", "PersistentVolumeClaim", cluster.volume_claim_name(name), cluster.namespace)
+            client().delete_pod(name, cluster.namespace, grace_period_seconds=0, uid=r.uid)
         else:
-            applier().delete_pod(name, cluster.namespace, uid=r.uid)
+            client().delete_pod(name, cluster.namespace, uid=r.uid)
         type_, reason = RECOVERY_EVENTS[r.action]
         recorder.event(type_, reason, f"recovery plan: {name}: {r.step.message}")
 
@@ -177,7 +177,7 @@ def _recover(recorder: Recorder, cluster: Cluster, action: RecoverPods) -> None:
 def _admin_step(recorder: Recorder, settings: Settings, cluster: Cluster,
                 step: RaiseMetadataVersion | ApplyDynamicConfig, call: Callable[[KafkaAdmin], object]) -> bool:
     def run() -> None:
-        with settings.connect(cluster, applier()) as admin:
+        with settings.connect(cluster, client()) as admin:
             call(admin)
     return run_operation(recorder, step.what, step.reason, run, note=settings.note)
 
@@ -186,10 +186,10 @@ def _restart(recorder: Recorder, cluster: Cluster, action: RestartPod) -> None:
     if action.reason is RestartReason.REPLACE_REQUESTED:
         # An explicit request to start over with an empty volume: the claim goes first; it is
         # removed once the pod releases it, and the StatefulSet then creates a new one.
-        applier().delete_object("v1", "PersistentVolumeClaim", cluster.volume_claim_name(action.name),
+        client().delete_object("v1", "PersistentVolumeClaim", cluster.volume_claim_name(action.name),
                                 cluster.namespace)
         recorder.info("ReplacingPod", f"replacing {action.name} with a new volume, as requested")
-    applier().delete_pod(action.name, cluster.namespace, uid=action.uid)
+    client().delete_pod(action.name, cluster.namespace, uid=action.uid)
     step_started(KIND, cluster.namespace, cluster.name, action.plan, action.phase, action.name)
     recorder.info("RestartingPod", f"update plan, phase {action.phase}: restarting {action.name} {action.reason.note}")
 
