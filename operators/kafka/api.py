@@ -266,6 +266,9 @@ class KafkaClusterStatus(Model):
     metadata_version: str | None = Field(default=None, description="The finalized KRaft metadata.version.")
     dynamic_config: str | None = Field(default=None, description=(
         "Digest of the dynamically updatable broker config last applied (in the files or by the Admin API)."))
+    refused_config: dict[str, str] = Field(default={}, description=(
+        "Dynamic broker keys Kafka refused to change without a restart, with the value it refused: the "
+        "brokers are restarted to apply them instead."))
     bootstrap_servers: str | None = Field(default=None, description="host:port of the first listener.")
     listeners: list[ListenerStatus] = []
     brokers: NodeSetStatus = NodeSetStatus()

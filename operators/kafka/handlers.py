@@ -130,12 +130,13 @@ def _observe(settings: Settings, body: dict[str, Any], previous: KafkaClusterSta
     gated = gated_roles(live, pods)
     if partitions is None and "broker" in gated:
         partitions = _ask(settings, cluster, lambda a: a.describe_partitions())
+    brokers = _ask(settings, cluster, lambda a: a.describe_brokers()) if "broker" in gated else None
     quorum = _ask(settings, cluster, lambda a: a.describe_quorum()) if "controller" in gated else None
     if quorum is not None and quorum.error is not None:
         log.warning("cannot describe the KRaft quorum of %s/%s: %s", cluster.namespace, cluster.name, quorum.error)
     return Observed(cluster=cluster, generation=body["metadata"]["generation"], previous=previous,
                     stateful_sets=live, grants=grants(claim), admission=admission_condition(claim), pods=pods,
-                    failures=failures, answers=Answers(partitions, quorum), scale_down=shape)
+                    failures=failures, answers=Answers(partitions, quorum, brokers), scale_down=shape)
 
 
 def _ask(settings: Settings, cluster: Cluster, question: Callable[[KafkaAdmin], T]) -> Answer[T]:

@@ -22,7 +22,7 @@ The plans are dcos-commons' (operators.sdk.plans): ``deploy`` (parallel, a step 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cached_property
@@ -46,7 +46,7 @@ from ..sdk.recovery import NodeFailure, Recovery, completed_steps, recover, reco
 from ..sdk.rollout import PodView, RestartReason, controller_lag, pod_step, restart_allowed
 from . import gates
 from .api import METADATA_LEVELS, ROLES, KafkaClusterSpec, KafkaClusterStatus, ListenerStatus, NodeSetStatus, Role
-from .config import broker_min_insync_replicas, dynamic_config
+from .config import broker_min_insync_replicas, cluster_default_config, dynamic_config, per_broker_config
 from .gates import Answer, Answers, PartitionState, Unanswered, replicas_on, restart_blockers
 from .resources import CONFIG_HASH_ANNOTATION, ROLE_LABEL, VERSION_ANNOTATION, Cluster, bootstrap_servers
 
@@ -110,11 +110,15 @@ def metadata_downgrade(finalized: str | None, spec: dict[str, Any]) -> str | Non
 
 
 def config_step(cluster: Cluster, applied: str | None) -> Step:
-    """Apply changed values of dynamically updatable broker keys to the running brokers."""
-    wanted = dynamic_config(cluster.spec)
+    """Apply changed values of dynamically updatable broker keys to the running brokers. Keys Kafka
+    refused at their value (``cluster.refused_config``) are not set again: a restart applies them."""
+    wanted = cluster.dynamic_config
+    refused = {k: v for k, v in cluster.refused_config.items() if k not in wanted}
+    rolled = f"; Kafka refused {', '.join(sorted(refused))} without a restart: the brokers roll" if refused else ""
     if applied is None or applied == digest(wanted):
-        return Step(CONFIG_STEP, Status.COMPLETE)
-    return Step(CONFIG_STEP, Status.PENDING, f"set {', '.join(sorted(wanted))} on every broker without a restart")
+        return Step(CONFIG_STEP, Status.COMPLETE, rolled.removeprefix("; "))
+    return Step(CONFIG_STEP, Status.PENDING,
+                f"set {', '.join(sorted(wanted))} on every broker without a restart{rolled}")
 
 
 def deploy_plan(cluster: Cluster, pods: list[dict[str, Any]], grants: dict[str, Grant],
@@ -148,7 +152,7 @@ def deploy_plan(cluster: Cluster, pods: list[dict[str, Any]], grants: dict[str, 
 def update_target(cluster: Cluster, stateful_sets: dict[Role, dict[str, Any] | None]) -> str:
     """A digest of what the update plan rolls toward: each role's config hash and version, the
     dynamic broker config and the target metadata.version. A new value means a new update."""
-    return digest([{r: _wanted(stateful_sets.get(r)) for r in ROLES}, dynamic_config(cluster.spec),
+    return digest([{r: _wanted(stateful_sets.get(r)) for r in ROLES}, cluster.dynamic_config,
                    cluster.spec.target_metadata_version])
 
 
@@ -230,7 +234,9 @@ def derive(cluster: Cluster, generation: int, *, stateful_sets: dict[Role, dict[
         version=cluster.spec.version if ready and updated else previous.version,
         metadata_version=finalized or previous.metadata_version or (
             cluster.spec.target_metadata_version if ready else None),
-        dynamic_config=applied or previous.dynamic_config or (digest(dynamic_config(cluster.spec)) if ready else None),
+        dynamic_config=applied or previous.dynamic_config or (digest(cluster.dynamic_config) if ready else None),
+        # A refusal is kept while the spec asks for the refused value; a new value is tried dynamically.
+        refused_config={k: v for k, v in cluster.refused_config.items() if dynamic_config(cluster.spec).get(k) == v},
         bootstrap_servers=next(iter(servers.values())),
         listeners=[ListenerStatus(name=n, bootstrap_servers=s) for n, s in servers.items()],
         brokers=sets["broker"],
@@ -462,7 +468,9 @@ class RaiseMetadataVersion:
 
 @dataclass(frozen=True)
 class ApplyDynamicConfig:
-    """Set the dynamically updatable ``values`` on every broker of ``brokers`` (incrementalAlterConfigs)."""
+    """Set the dynamically updatable ``values`` (incrementalAlterConfigs): the cluster-wide keys once on
+    the cluster default (:attr:`cluster_default`), the per-broker keys on every broker of ``brokers``
+    (:attr:`per_broker`)."""
 
     values: dict[str, str]
     brokers: tuple[int, ...]
@@ -470,7 +478,16 @@ class ApplyDynamicConfig:
     reason = "DynamicConfigApplied"
 
     @property
+    def cluster_default(self) -> dict[str, str]:
+        return cluster_default_config(self.values)
+
+    @property
+    def per_broker(self) -> dict[str, str]:
+        return per_broker_config(self.values)
+
+    @property
     def what(self) -> str:
+        """What every broker of ``brokers`` takes (through the cluster default or its own resource)."""
         return (f"set {', '.join(f'{k}={v}' for k, v in sorted(self.values.items()))} on brokers "
                 f"{', '.join(map(str, self.brokers))}")
 
@@ -502,7 +519,10 @@ class Next:
     (``waiting`` says for what). ``status`` is the status to write, ``requeue_after`` seconds to
     look again sooner than the resync (None: on the next event). For an Admin step,
     ``succeeded`` is the Next once it succeeded (its outcome is recorded in status:
-    ``metadataVersion``, ``dynamicConfig``); on failure ``status`` keeps the step Pending.
+    ``metadataVersion``, ``dynamicConfig``); on failure ``status`` keeps the step Pending. For
+    :class:`ApplyDynamicConfig`, ``refused`` gives the Next once Kafka took some keys and refused the
+    others (key -> Kafka's error): the refused values are recorded in ``refusedConfig`` and applied by
+    a rolling restart, and the step completes with the rest.
     """
 
     action: Action | None
@@ -510,6 +530,7 @@ class Next:
     requeue_after: float | None
     waiting: tuple[str, ...] = ()
     succeeded: Next | None = None
+    refused: Callable[[Mapping[str, str]], Next] | None = None
 
     @property
     def progressing(self) -> bool:
@@ -532,7 +553,7 @@ def decide(o: Observed, controls: PlanControls, now: datetime) -> Next:
     elif (METADATA_PHASE, METADATA_STEP) in plan.next_steps:
         action = RaiseMetadataVersion(finalized, o.cluster.spec.target_metadata_version)
     elif (CONFIG_PHASE, CONFIG_STEP) in plan.next_steps:
-        action = ApplyDynamicConfig(dynamic_config(o.cluster.spec), tuple(range(o.cluster.replicas("broker"))))
+        action = ApplyDynamicConfig(o.cluster.dynamic_config, tuple(range(o.cluster.replicas("broker"))))
     else:
         action, waiting = _restart_next(o, plan, views)
     next_ = _next(o, action, plan, deploy, recovery, recoveries, waiting, finalized, applied)
@@ -540,9 +561,14 @@ def decide(o: Observed, controls: PlanControls, now: datetime) -> Next:
         done, _ = _update(o, controls, now, action.target, applied)
         return replace(next_, succeeded=_next(o, None, done, deploy, recovery, recoveries, (), action.target, applied))
     if isinstance(action, ApplyDynamicConfig):
-        done, _ = _update(o, controls, now, finalized, digest(action.values))
-        return replace(next_, succeeded=_next(o, None, done, deploy, recovery, recoveries, (), finalized,
-                                              digest(action.values)))
+        def after(refused: Mapping[str, str]) -> Next:
+            cluster = replace(o.cluster, refused_config={**o.cluster.refused_config,
+                                                         **{k: action.values[k] for k in refused}})
+            taken = replace(o, cluster=cluster)
+            applied = digest(cluster.dynamic_config)
+            done, _ = _update(taken, controls, now, finalized, applied)
+            return _next(taken, None, done, deploy, recovery, recoveries, (), finalized, applied)
+        return replace(next_, succeeded=after({}), refused=after)
     return next_
 
 
@@ -583,7 +609,8 @@ def _restart_next(o: Observed, plan: Plan, views: list[PodView]) -> tuple[Restar
     if not blockers and view is not None and view.ready:
         try:
             blockers = restart_blockers(o.answers, role, o.cluster.node_id(role, ordinal),
-                                        broker_min_insync_replicas(o.cluster.spec))
+                                        broker_min_insync_replicas(o.cluster.spec),
+                                        brokers=range(o.grants["broker"].count if "broker" in o.grants else 0))
         except Unanswered as exc:
             blockers = [f"cannot ask the cluster whether {name} may restart: {exc}"]
     if blockers:

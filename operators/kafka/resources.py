@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,18 +58,31 @@ KAFKA_UID = 1000  # the apache/kafka image runs as appuser (uid 1000)
 
 @dataclass(frozen=True)
 class Cluster:
-    """A KafkaCluster as the builders see it: identity plus the validated spec."""
+    """A KafkaCluster as the builders see it: identity plus the validated spec.
+
+    ``refused_config`` is what Kafka refused to take dynamically (key -> value, from
+    ``status.refusedConfig``): those values are applied by a restart instead (:attr:`dynamic_config`).
+    """
 
     name: str
     namespace: str
     uid: str
     spec: KafkaClusterSpec
+    refused_config: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def from_body(cls, body: dict[str, Any]) -> Cluster:
         """Parse a KafkaCluster object. Raises pydantic.ValidationError for an invalid spec."""
         meta = body["metadata"]
-        return cls(meta["name"], meta["namespace"], meta["uid"], KafkaClusterSpec.model_validate(body["spec"]))
+        refused = dict((body.get("status") or {}).get("refusedConfig") or {})
+        return cls(meta["name"], meta["namespace"], meta["uid"], KafkaClusterSpec.model_validate(body["spec"]),
+                   refused)
+
+    @property
+    def dynamic_config(self) -> dict[str, str]:
+        """The broker keys the operator sets through the Admin API without a restart
+        (:func:`operators.kafka.config.dynamic_config`), less those Kafka refused at their current value."""
+        return {k: v for k, v in dynamic_config(self.spec).items() if self.refused_config.get(k) != v}
 
     def keeping_brokers(self, count: int) -> Cluster:
         """This cluster with ``count`` brokers: what runs while a scale-down waits for its brokers to empty."""
@@ -144,6 +158,32 @@ def bootstrap_servers(cluster: Cluster) -> dict[str, str]:
     """``{listener name: host:port}`` of the bootstrap Service, in listener order."""
     host = f"{cluster.bootstrap_service}.{cluster.namespace}.svc"
     return {lst.name: f"{host}:{lst.port}" for lst in cluster.spec.listeners}
+
+
+def pod_addresses(cluster: Cluster, pods: list[dict[str, Any]]) -> dict[str, str]:
+    """``{advertised host name: pod IP}`` of every pod of ``cluster`` that has an IP.
+
+    The one place the operator chooses how it reaches a node: by the pod IP the API server reports
+    under the name the node advertises (:meth:`Cluster.pod_host`), so it needs no cluster DNS and
+    works from a pod and from a host that routes pod IPs (``make run`` beside the real nodes).
+    """
+    out = {}
+    for pod in pods:
+        labels = pod["metadata"].get("labels") or {}
+        ip = (pod.get("status") or {}).get("podIP")
+        name = pod["metadata"]["name"]
+        role = labels.get(ROLE_LABEL)
+        if ip and role in ROLES and name.startswith(f"{cluster.sts_name(role)}-"):
+            out[f"{name}.{cluster.headless_service}.{cluster.namespace}.svc"] = ip
+    return out
+
+
+def admin_bootstrap(cluster: Cluster, addresses: dict[str, str]) -> list[str]:
+    """The operator's bootstrap servers: every broker with an address (:func:`pod_addresses`), on the
+    REPLICATION listener, which is always PLAINTEXT and the operator's own (a client listener may be
+    TLS, or missing from a broker that is still starting). Empty when no broker pod has an IP."""
+    hosts = (cluster.pod_host("broker", i) for i in range(cluster.replicas("broker")))
+    return [f"{h}:{REPLICATION_PORT}" for h in hosts if h in addresses]
 
 
 def kafka_uuid(seed: str, name: str) -> str:
@@ -233,10 +273,11 @@ def config_hash(cluster: Cluster, role: Role, config_map_: dict[str, Any]) -> st
     """The digest of what only a restart applies; pods carry it, so a changed digest means a roll.
 
     Values of keys brokers take dynamically are left out (the operator applies them through
-    the Admin API); their names stay in, because removing a dynamic key needs a restart:
+    the Admin API; a value Kafka refused dynamically stays in, so it rolls the brokers); their names
+    stay in, because removing a dynamic key needs a restart:
     deleting the dynamic value would fall back to the one the broker started with.
     """
-    dynamic = dynamic_config(cluster.spec) if role == "broker" else {}
+    dynamic = cluster.dynamic_config if role == "broker" else {}
     return digest({name: [line.split("=", 1)[0] if line.split("=", 1)[0] in dynamic else line
                           for line in text.splitlines()] for name, text in config_map_["data"].items()})
 

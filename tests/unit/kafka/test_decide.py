@@ -8,7 +8,7 @@ import pytest
 
 from operators.kafka.api import KafkaClusterSpec, KafkaClusterStatus
 from operators.kafka.config import dynamic_config
-from operators.kafka.gates import Answer, Answers, PartitionState, QuorumState, ReplicaState
+from operators.kafka.gates import Answer, Answers, BrokerState, PartitionState, QuorumState, ReplicaState
 from operators.kafka.plans import (
     PROGRESSING_REQUEUE_SECONDS,
     SCALE_DOWN_REQUEUE_SECONDS,
@@ -88,7 +88,9 @@ def leader(node_id: int) -> Answer:
     return Answer(QuorumState(node_id, 1, 10, VOTERS))
 
 
-HEALTHY = Answers(partitions(), leader(1000))  # no partition at risk, a caught-up quorum led by controller 0
+REGISTERED = Answer(tuple(BrokerState(b) for b in range(3)))  # every broker registered and unfenced
+# no partition at risk, a caught-up quorum led by controller 0, every broker registered
+HEALTHY = Answers(partitions(), leader(1000), REGISTERED)
 
 
 def test_a_settled_cluster_does_nothing_and_waits_for_events():
@@ -126,7 +128,8 @@ def test_requested_restarts_and_replacements_carry_their_reason():
 
 def test_the_broker_gate_holds_a_restart_that_would_drop_a_partition_below_min_isr():
     at_min = PartitionState("orders", 0, 0, (0, 1, 2), (0, 1))  # min.insync.replicas defaults to 2 for 3 brokers
-    n = decide(observed(pods(broker_0={"hash_": "old"}), answers=Answers(partitions(at_min))), NO_CONTROLS, NOW)
+    n = decide(observed(pods(broker_0={"hash_": "old"}), answers=Answers(partitions(at_min), brokers=REGISTERED)),
+               NO_CONTROLS, NOW)
     assert n.action is None
     assert n.waiting == ("prod-broker-0 waits: orders-0: ISR [0, 1] would drop to [1], below min.insync.replicas=2",)
     assert progressing(n.status)[2].endswith(n.waiting[0])
@@ -168,11 +171,12 @@ def test_a_restart_waits_for_the_stateful_set_controller():
 def test_a_canary_waits_for_approval_then_proceeds():
     canary = Cluster("prod", "ns", UID, KafkaClusterSpec.model_validate({"rollout": {"canary": 1}}))
     outdated = pods(**{f"broker_{i}": {"hash_": "old"} for i in range(3)})
-    held = decide(observed(outdated, cluster=canary, answers=Answers(partitions())), NO_CONTROLS, NOW)
+    answers = Answers(partitions(), brokers=REGISTERED)
+    held = decide(observed(outdated, cluster=canary, answers=answers), NO_CONTROLS, NOW)
     assert held.action is None and progressing(held.status)[:2] == ("False", "CanaryWaiting")
     assert held.requeue_after is None
     proceed = parse_controls({"smack.dev/plan-proceed": "update/brokers=1"})
-    approved = decide(observed(outdated, cluster=canary, answers=Answers(partitions())), proceed, NOW)
+    approved = decide(observed(outdated, cluster=canary, answers=answers), proceed, NOW)
     assert approved.action.name == "prod-broker-0"
 
 
