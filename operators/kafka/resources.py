@@ -27,6 +27,7 @@ from ..scheduling.api import PodSet, ServiceClaimSpec
 from ..scheduling.claims import CLAIM_LABEL, POD_SET_LABEL, Grant, claim_manifest, pod_scheduling
 from ..sdk.builders import digest
 from ..sdk.objects import object_meta, standard_labels
+from ..sdk.quantities import to_base_units
 from ..sdk.templates import render
 from .api import (
     CONTROLLER_PORT,
@@ -282,6 +283,27 @@ def config_hash(cluster: Cluster, role: Role, config_map_: dict[str, Any]) -> st
                           for line in text.splitlines()] for name, text in config_map_["data"].items()})
 
 
+# Strimzi's default heap when jvmOptions sets none: 50% of the container's memory (limit, else
+# request), at most 5 GiB (strimzi-kafka-operator KafkaCluster / ModelUtils.heapOptions; Streams for
+# Apache Kafka API reference, "jvmOptions", default heap table). The rest is Kafka's off-heap memory
+# (network buffers, metaspace) and, above all, the page cache its logs are read from.
+HEAP_FRACTION = 0.5
+HEAP_MAX_MIB = 5 * 1024
+
+
+def heap_options(node_set: ControllerSet | BrokerSet) -> str | None:
+    """``KAFKA_HEAP_OPTS`` of a role's nodes: ``-Xms<h> -Xmx<h>`` with ``node_set.heap``, else
+    :data:`HEAP_FRACTION` of the memory limit (else request) in MiB, at most :data:`HEAP_MAX_MIB`;
+    None when none of them is set (the image's default applies)."""
+    if node_set.heap:
+        return f"-Xms{node_set.heap} -Xmx{node_set.heap}"
+    memory = node_set.resources.limits.get("memory") or node_set.resources.requests.get("memory")
+    if memory is None:
+        return None
+    mib = max(1, min(HEAP_MAX_MIB, int(to_base_units("memory", memory) * HEAP_FRACTION) // 2**20))
+    return f"-Xms{mib}m -Xmx{mib}m"
+
+
 def _ports(cluster: Cluster, role: Role) -> list[dict[str, Any]]:
     if role == "controller":
         return [{"name": "controller", "containerPort": CONTROLLER_PORT}]
@@ -339,7 +361,8 @@ def stateful_set(cluster: Cluster, role: Role, config_digest: str, grant: Grant 
         "env": [{"name": "KAFKA_BROKER_RACK",
                  "valueFrom": {"fieldRef": {"fieldPath": f"metadata.labels['{ZONE_LABEL}']"}}}] + (
             [{"name": "KAFKA_RELEASE_VERSION", "value": cluster.spec.target_metadata_version}]
-            if role == "controller" else []),
+            if role == "controller" else []) + (
+            [{"name": "KAFKA_HEAP_OPTS", "value": heap}] if (heap := heap_options(node_set)) else []),
         "resources": node_set.resources.wire(),
         "volumeMounts": mounts,
         "readinessProbe": {"tcpSocket": {"port": probe_port}, "periodSeconds": 5, "failureThreshold": 3},
