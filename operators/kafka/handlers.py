@@ -44,10 +44,21 @@ from .plans import (
     gated_roles,
     hold_brokers,
     metadata_downgrade,
+    missing_racks,
     nodes_to_check,
     scaling_down,
+    unlabelled_brokers,
 )
-from .resources import CLUSTER_LABEL, POD_SET_FIELDS, ROLE_LABEL, Cluster, build, claim_spec, service_claim
+from .resources import (
+    CLUSTER_LABEL,
+    POD_SET_FIELDS,
+    ROLE_LABEL,
+    ZONE_LABEL,
+    Cluster,
+    build,
+    claim_spec,
+    service_claim,
+)
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -127,6 +138,10 @@ def _observe(settings: Settings, body: dict[str, Any], previous: KafkaClusterSta
     pods = applier().list_objects("v1", "Pod", cluster.namespace, f"{CLUSTER_LABEL}={cluster.name}")
     nodes = {n: applier().get("v1", "Node", n, None) for n in nodes_to_check(pods, previous)}
     failures = {n: f for n, node in nodes.items() if (f := node_failure(n, node))}
+    zones = {n: ((nodes.get(n) or applier().get("v1", "Node", n, None) or {}).get("metadata", {}).get("labels")
+                 or {}).get(ZONE_LABEL) for n in unlabelled_brokers(pods)}
+    for gap in missing_racks(pods, zones):
+        log.warning("KafkaCluster %s/%s: %s", cluster.namespace, cluster.name, gap)
     gated = gated_roles(live, pods)
     if partitions is None and "broker" in gated:
         partitions = _ask(settings, cluster, lambda a: a.describe_partitions())

@@ -48,7 +48,7 @@ from . import gates
 from .api import METADATA_LEVELS, ROLES, KafkaClusterSpec, KafkaClusterStatus, ListenerStatus, NodeSetStatus, Role
 from .config import broker_min_insync_replicas, cluster_default_config, dynamic_config, per_broker_config
 from .gates import Answer, Answers, PartitionState, Unanswered, replicas_on, restart_blockers
-from .resources import CONFIG_HASH_ANNOTATION, ROLE_LABEL, VERSION_ANNOTATION, Cluster, bootstrap_servers
+from .resources import CONFIG_HASH_ANNOTATION, ROLE_LABEL, VERSION_ANNOTATION, ZONE_LABEL, Cluster, bootstrap_servers
 
 # Requeue policy: how soon to look again when no watch event may come.
 PROGRESSING_REQUEUE_SECONDS = 5.0  # while Progressing: a gate may open without an event
@@ -417,6 +417,31 @@ class Observed:
             return None
         role, ordinal = self.cluster.node_of(leader)
         return ordinal if role == "controller" else None
+
+
+def missing_racks(pods: Sequence[dict[str, Any]],
+                  zones: dict[str, str | None]) -> list[str]:
+    """The broker pods bound to a node with a zone (``zones``: node name -> its
+    ``topology.kubernetes.io/zone``) that do not carry it: their ``broker.rack`` is unset, so Kafka
+    may put every replica of a partition in one zone. Sorted messages, one per pod."""
+    out = []
+    for p in pods:
+        labels = p["metadata"].get("labels") or {}
+        node = (p.get("spec") or {}).get("nodeName")
+        if labels.get(ROLE_LABEL) != "broker" or not node or ZONE_LABEL in labels or not zones.get(node):
+            continue
+        out.append(f"{p['metadata']['name']} on node {node} (zone {zones[node]}) has no {ZONE_LABEL} label, so "
+                   "broker.rack is unset: the API server copies it at binding only with the PodTopologyLabels "
+                   "admission plugin (Kubernetes 1.35+)")
+    return sorted(out)
+
+
+def unlabelled_brokers(pods: Sequence[dict[str, Any]]) -> list[str]:
+    """The nodes of bound broker pods without a zone label: the nodes :func:`missing_racks` needs. Sorted."""
+    return sorted({p["spec"]["nodeName"] for p in pods
+                   if (p["metadata"].get("labels") or {}).get(ROLE_LABEL) == "broker"
+                   and (p.get("spec") or {}).get("nodeName")
+                   and ZONE_LABEL not in (p["metadata"].get("labels") or {})})
 
 
 def nodes_to_check(pods: Sequence[dict[str, Any]], previous: KafkaClusterStatus) -> list[str]:

@@ -358,6 +358,9 @@ def stateful_set(cluster: Cluster, role: Role, config_digest: str, grant: Grant 
         "image": cluster.spec.image_ref,
         "command": ["/bin/bash", f"{CONFIG_DIR}/start.sh"],
         "ports": _ports(cluster, role),
+        # The API server copies the node's zone onto the pod at binding (PodTopologyLabels
+        # admission, Kubernetes 1.35+, KEP-4742), so the downward API reads the node's zone with
+        # no API access from the pod (Strimzi's init container needs a ClusterRole on nodes).
         "env": [{"name": "KAFKA_BROKER_RACK",
                  "valueFrom": {"fieldRef": {"fieldPath": f"metadata.labels['{ZONE_LABEL}']"}}}] + (
             [{"name": "KAFKA_RELEASE_VERSION", "value": cluster.spec.target_metadata_version}]
