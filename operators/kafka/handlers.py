@@ -99,8 +99,8 @@ def reconcile(body: dict[str, Any], *, settings: Settings) -> Result:
     observed = _observe(settings, body, previous, shape, claim, live, partitions)
     controls = _plan_controls(recorder, body, previous, observed.target)
     decision = decide(observed, controls, datetime.now(UTC))
-    if decision.action is not None and _act(recorder, settings, observed.cluster, decision.action):
-        decision = decision.succeeded or decision
+    if decision.action is not None:
+        decision = _act(recorder, settings, observed.cluster, decision)
     _report(recorder, body, previous, observed.cluster, decision)
     return Result("progressing" if decision.progressing else "ok", decision.requeue_after)
 
@@ -180,21 +180,46 @@ def _plan_controls(recorder: Recorder, body: dict[str, Any], previous: KafkaClus
         return HALT
 
 
-def _act(recorder: Recorder, settings: Settings, cluster: Cluster, action: Action) -> bool:
-    """Carry out this pass's one action; True when it was done (an Admin step can fail, then its
-    step stays Pending and the next pass tries again)."""
+def _act(recorder: Recorder, settings: Settings, cluster: Cluster, decision: Next) -> Next:
+    """Carry out this pass's one action; the Next to report once it was done, ``decision`` itself when
+    an Admin step failed (its step stays Pending and the next pass tries again)."""
+    action: Action | None = decision.action
     match action:
         case RecoverPods():
             _recover(recorder, cluster, action)
         case RaiseMetadataVersion():
-            return _admin_step(recorder, settings, cluster, action,
-                               lambda a: a.update_features({"metadata.version": action.level}))
+            if not _admin_step(recorder, settings, cluster, action,
+                               lambda a: a.update_features({"metadata.version": action.level})):
+                return decision
         case ApplyDynamicConfig():
-            return _admin_step(recorder, settings, cluster, action,
-                               lambda a: [a.alter_broker_configs(b, action.values) for b in action.brokers])
+            return _apply_config(recorder, settings, cluster, decision, action)
         case RestartPod():
             _restart(recorder, cluster, action)
-    return True
+    return decision.succeeded or decision
+
+
+def _apply_config(recorder: Recorder, settings: Settings, cluster: Cluster, decision: Next,
+                  action: ApplyDynamicConfig) -> Next:
+    """Set the dynamic config: the cluster-wide keys on the cluster default, the per-broker keys on
+    each broker. A key Kafka refuses does not hold back the others: it is reported and applied by a
+    rolling restart instead (as Strimzi's roller does)."""
+    refused: dict[str, str] = {}
+
+    def call(admin: KafkaAdmin) -> None:
+        if action.cluster_default:
+            refused.update(admin.alter_broker_configs(None, action.cluster_default))
+        for broker in action.brokers if action.per_broker else ():
+            for key, why in admin.alter_broker_configs(broker, action.per_broker).items():
+                refused.setdefault(key, f"broker {broker}: {why}")
+
+    if not _admin_step(recorder, settings, cluster, action, call):
+        return decision
+    if not refused or decision.refused is None:
+        return decision.succeeded or decision
+    recorder.warn("DynamicConfigRefused", "Kafka refused to change " + "; ".join(
+        f"{k}={action.values[k]} ({why})" for k, why in sorted(refused.items()))
+        + " without a restart: the brokers roll to apply it")
+    return decision.refused(refused)
 
 
 def _recover(recorder: Recorder, cluster: Cluster, action: RecoverPods) -> None:
