@@ -48,7 +48,15 @@ from . import gates
 from .api import METADATA_LEVELS, ROLES, KafkaClusterSpec, KafkaClusterStatus, ListenerStatus, NodeSetStatus, Role
 from .config import broker_min_insync_replicas, cluster_default_config, dynamic_config, per_broker_config
 from .gates import Answer, Answers, PartitionState, Unanswered, replicas_on, restart_blockers
-from .resources import CONFIG_HASH_ANNOTATION, ROLE_LABEL, VERSION_ANNOTATION, ZONE_LABEL, Cluster, bootstrap_servers
+from .resources import (
+    CONFIG_HASH_ANNOTATION,
+    ROLE_LABEL,
+    START_REFUSED,
+    VERSION_ANNOTATION,
+    ZONE_LABEL,
+    Cluster,
+    bootstrap_servers,
+)
 
 # Requeue policy: how soon to look again when no watch event may come.
 PROGRESSING_REQUEUE_SECONDS = 5.0  # while Progressing: a gate may open without an event
@@ -220,7 +228,7 @@ def derive(cluster: Cluster, generation: int, *, stateful_sets: dict[Role, dict[
     updated = all(s.updated >= s.desired for s in sets.values())
     admitted = _admitted_condition(sets, admission)
     conditions = previous.conditions
-    for c in (_ready_condition(sets, admitted), admitted,
+    for c in (_ready_condition(sets, admitted, start_refusals(pods)), admitted,
               _progressing_condition(cluster, sets, admitted, plan, recovery, waiting, scale_down_blocked),
               _scaling_down_condition(cluster, previous, scale_down_blocked)):
         if c is not None:
@@ -264,14 +272,34 @@ def _admitted_condition(sets: dict[Role, NodeSetStatus], admission: Condition | 
                      message=f"{granted} admitted: {admission.message}")
 
 
-def _ready_condition(sets: dict[Role, NodeSetStatus], admitted: Condition) -> Condition:
-    """Ready: every desired controller and broker pod is Ready."""
+def _ready_condition(sets: dict[Role, NodeSetStatus], admitted: Condition, refusals: Sequence[str]) -> Condition:
+    """Ready: every desired controller and broker pod is Ready; else why not, with the start
+    script's refusals (:func:`start_refusals`) first."""
     counts = _counts(sets)
     if all(s.ready >= s.desired for s in sets.values()):
         return Condition(type="Ready", status="True", reason="AllNodesReady", message=counts)
     if admitted.status != "True":
         return Condition(type="Ready", status="False", reason="NotAdmitted", message=f"{counts}; {admitted.message}")
+    if refusals:
+        return Condition(type="Ready", status="False", reason="StartRefused", message="; ".join([counts, *refusals]))
     return Condition(type="Ready", status="False", reason="NodesNotReady", message=counts)
+
+
+def start_refusals(pods: Sequence[dict[str, Any]]) -> list[str]:
+    """``<pod>: <why>`` for every pod whose start script refused to start Kafka (the ``kafka``
+    container's termination message, current or last, carries :data:`START_REFUSED`). Sorted."""
+    out = []
+    for p in pods:
+        for c in (p.get("status") or {}).get("containerStatuses") or []:
+            if c.get("name") != "kafka":
+                continue
+            for state in (c.get("state") or {}, c.get("lastState") or {}):
+                message = (state.get("terminated") or {}).get("message") or ""
+                line = next((ln for ln in message.splitlines() if ln.startswith(START_REFUSED)), None)
+                if line:
+                    out.append(f"{p['metadata']['name']}: {line}")
+                    break
+    return sorted(out)
 
 
 def _progressing_condition(cluster: Cluster, sets: dict[Role, NodeSetStatus], admitted: Condition,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import shlex
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -55,6 +56,9 @@ LOG_DIR = f"{DATA_DIR}/kafka-log"
 CONFIG_DIR = "/opt/kafka/smack/config"
 CERTS_DIR = "/opt/kafka/smack/certs"
 KAFKA_UID = 1000  # the apache/kafka image runs as appuser (uid 1000)
+# The first words of the message start.sh exits with when it refuses to start Kafka (its
+# termination message, which the operator reports: operators.kafka.plans.start_refusals).
+START_REFUSED = "not starting Kafka"
 
 
 @dataclass(frozen=True)
@@ -208,7 +212,10 @@ def directory_id(cluster: Cluster, node_id: int) -> str:
 
 def _tls_listeners(cluster: Cluster) -> list[dict[str, str]]:
     return [{"name": lst.name, "secret": lst.certificate_secret, "secret_dir": f"{CERTS_DIR}/{lst.name}",
-             "keystore": f"/tmp/{lst.name}-keystore.pem"}
+             "keystore": f"/tmp/{lst.name}-keystore.pem", "refusal": shlex.quote(
+                 f"{START_REFUSED}: listener {lst.name}: tls.key of Secret {lst.certificate_secret} cannot be "
+                 "read by Kafka's PEM keystore, which needs an unencrypted PKCS#8 key (BEGIN PRIVATE KEY; "
+                 "cert-manager: spec.privateKey.encoding: PKCS8)")}
             for lst in cluster.spec.listeners if lst.tls]
 
 
@@ -373,6 +380,8 @@ def stateful_set(cluster: Cluster, role: Role, config_digest: str, grant: Grant 
         "startupProbe": {"tcpSocket": {"port": probe_port}, "periodSeconds": 10, "failureThreshold": 60},
         "livenessProbe": {"tcpSocket": {"port": probe_port}, "periodSeconds": 10, "failureThreshold": 6},
         "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+        # A refusal of start.sh (its last log line) becomes the container's termination message.
+        "terminationMessagePolicy": "FallbackToLogsOnError",
     }
     pod_labels = cluster.labels(role) | {CLAIM_LABEL: cluster.name, POD_SET_LABEL: role}
     pod_spec: dict[str, Any] = {
