@@ -313,3 +313,58 @@ def test_node_ids_and_their_inverse():
     for role in ("controller", "broker"):
         for ordinal in (0, 7):
             assert CLUSTER.node_of(CLUSTER.node_id(role, ordinal)) == (role, ordinal)
+
+
+def test_a_dynamic_key_kafka_refuses_rolls_the_brokers_and_the_other_keys_are_applied():
+    from operators.kafka.resources import build
+    spec = {"config": {"log.retention.ms": 3600000, "min.insync.replicas": 2}}
+    cluster = Cluster("prod", "ns", UID, KafkaClusterSpec.model_validate(spec))
+    n = decide(observed(cluster=cluster, previous=SETTLED.model_copy(update={"dynamic_config": "older"})),
+               NO_CONTROLS, NOW)
+    assert n.action.cluster_default == {"log.retention.ms": "3600000", "min.insync.replicas": "2"}
+    assert n.action.per_broker == {}
+    after = n.refused({"min.insync.replicas": "[Error 40] InvalidConfigurationError"})
+    assert after.status.refused_config == {"min.insync.replicas": "2"}
+    assert after.status.dynamic_config == digest({"log.retention.ms": "3600000"})
+    # The next pass reads the refusal from status: the value moves into the brokers' config hash.
+    body = {"metadata": {"name": "prod", "namespace": "ns", "uid": UID}, "spec": spec,
+            "status": after.status.wire()}
+    refused = Cluster.from_body(body)
+    assert refused.dynamic_config == {"log.retention.ms": "3600000"}
+
+    def hashes(c: Cluster) -> dict:
+        return {o["metadata"]["name"]: o["spec"]["template"]["metadata"]["annotations"][CONFIG_HASH_ANNOTATION]
+                for o in build(c, GRANTS) if o["kind"] == "StatefulSet"}
+    assert hashes(refused)["prod-broker"] != hashes(cluster)["prod-broker"]
+    assert hashes(refused)["prod-controller"] == hashes(cluster)["prod-controller"]
+    settled = decide(observed(cluster=refused, previous=after.status), NO_CONTROLS, NOW)
+    step = next(s for p in settled.status.plans if p.name == "update" for ph in p.phases for s in ph.steps
+                if s.name == "dynamic")
+    assert step.status == "Complete" and "refused min.insync.replicas" in step.message
+    # A new value of the refused key is tried without a restart again; the old refusal is dropped.
+    changed = Cluster("prod", "ns", UID, KafkaClusterSpec.model_validate(
+        {"config": {"log.retention.ms": 3600000, "min.insync.replicas": 1}}), {"min.insync.replicas": "2"})
+    again = decide(observed(cluster=changed, previous=after.status), NO_CONTROLS, NOW)
+    assert again.action.values == {"log.retention.ms": "3600000", "min.insync.replicas": "1"}
+    assert again.status.refused_config == {}
+
+
+def test_a_start_script_refusal_is_the_reason_the_cluster_is_not_ready():
+    from operators.kafka.resources import START_REFUSED
+    refusing = pods(broker_1={"ready": False})
+    refusing[4]["status"]["containerStatuses"] = [{"name": "kafka", "lastState": {"terminated": {
+        "exitCode": 78, "message": f"no zone\n{START_REFUSED}: listener tls: tls.key of Secret certs ...\n"}}}]
+    ready = get_condition(decide(observed(refusing), NO_CONTROLS, NOW).status.conditions, "Ready")
+    assert (ready.status, ready.reason) == ("False", "StartRefused")
+    assert ready.message.endswith(f"prod-broker-1: {START_REFUSED}: listener tls: tls.key of Secret certs ...")
+
+
+def test_a_broker_on_a_zoned_node_without_the_zone_label_is_named():
+    from operators.kafka.plans import missing_racks, unlabelled_brokers
+    the_pods = pods()
+    the_pods[3]["metadata"]["labels"]["topology.kubernetes.io/zone"] = "zone-a"
+    assert unlabelled_brokers(the_pods) == ["a"]
+    assert missing_racks(the_pods, {"a": "zone-a"})[0].startswith(
+        "prod-broker-1 on node a (zone zone-a) has no topology.kubernetes.io/zone label")
+    assert len(missing_racks(the_pods, {"a": "zone-a"})) == 2
+    assert missing_racks(the_pods, {"a": None}) == []  # a node without zones: nothing to copy
