@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
@@ -170,7 +171,20 @@ class KafkaPythonAdmin:
         return quorum_from_kafka_python(self._client.describe_metadata_quorum())
 
     def describe_brokers(self) -> tuple[BrokerState, ...]:
-        return brokers_from_kafka_python(self._client.describe_cluster())
+        return tuple(b if b.fenced else dataclasses.replace(b, answers=self._answers(b.node_id))
+                     for b in brokers_from_kafka_python(self._client.describe_cluster()))
+
+    def _answers(self, node_id: int) -> bool:
+        """Whether broker ``node_id`` answers describeConfigs of itself (kafka-python sends a BROKER
+        resource to the broker it names)."""
+        from kafka.admin import ConfigResource, ConfigResourceType
+
+        try:
+            self._client.describe_configs([ConfigResource(ConfigResourceType.BROKER, str(node_id),
+                                                          {"broker.rack": None})])
+        except Exception:  # refused, reset or timed out: the broker does not serve
+            return False
+        return True
 
     def alter_broker_configs(self, broker_id: int | None, set_: Mapping[str, str],
                              delete: Iterable[str] = ()) -> dict[str, str]:

@@ -67,10 +67,13 @@ class PartitionState:
 class BrokerState:
     """A broker registered with the controllers (Admin ``describeCluster`` with fenced brokers).
     ``fenced``: the controllers stopped counting it (no heartbeat within broker.session.timeout.ms,
-    or still starting)."""
+    or still starting). ``answers``: it answered a request of the operator's just now (Strimzi's
+    roller asks each node ``describeConfigs`` for the same reason: a broker killed a moment ago is
+    still registered, unfenced and in every ISR until its session times out)."""
 
     node_id: int
     fenced: bool = False
+    answers: bool = True
 
 
 @dataclass(frozen=True)
@@ -178,6 +181,8 @@ def registration_blockers(broker_id: int, expected: Iterable[int], registered: I
             out.append(f"broker {other} is not registered with the controllers")
         elif state[other].fenced:
             out.append(f"broker {other} is fenced (not heartbeating to the controllers)")
+        elif not state[other].answers:
+            out.append(f"broker {other} does not answer on its replication listener")
     return out
 
 

@@ -82,3 +82,23 @@ def test_registered_brokers_from_describe_cluster():
         {"broker_id": 2, "host": "b2", "port": 9091, "rack": "zone-c", "is_fenced": True},
         {"broker_id": 0, "host": "b0", "port": 9091, "rack": "zone-a", "is_fenced": False}]}
     assert brokers_from_kafka_python(described) == (BrokerState(0), BrokerState(2, fenced=True))
+
+
+def test_each_unfenced_broker_is_asked_whether_it_still_answers():
+    class Cluster:
+        asked: list[str] = []
+
+        def describe_cluster(self):
+            return {"brokers": [{"broker_id": b, "is_fenced": b == 3} for b in range(4)]}
+
+        def describe_configs(self, resources):
+            (r,) = resources
+            self.asked.append(r.name)
+            if r.name == "2":
+                raise ConnectionResetError(104, "Connection reset by peer")  # killed a moment ago
+            return {"broker": {r.name: {}}}
+
+    client = Cluster()
+    assert KafkaPythonAdmin(client).describe_brokers() == (
+        BrokerState(0), BrokerState(1), BrokerState(2, answers=False), BrokerState(3, fenced=True))
+    assert client.asked == ["0", "1", "2"]  # a fenced broker is not asked

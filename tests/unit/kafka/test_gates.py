@@ -225,6 +225,8 @@ def test_a_broker_that_just_died_blocks_the_others_before_the_isrs_shrink():
     assert registration_blockers(1, range(3), fenced) == ["broker 2 is fenced (not heartbeating to the controllers)"]
     assert registration_blockers(1, range(3), fenced[:2]) == ["broker 2 is not registered with the controllers"]
     assert registration_blockers(2, range(3), fenced) == []  # the dead broker itself may restart
+    silent = (BrokerState(0), BrokerState(1), BrokerState(2, answers=False))  # killed a moment ago
+    assert registration_blockers(1, range(3), silent) == ["broker 2 does not answer on its replication listener"]
     answers = Answers(Answer((full, None)), brokers=Answer(fenced))
     assert restart_blockers(answers, "broker", 0, 2, brokers=range(3)) == [
         "broker 2 is fenced (not heartbeating to the controllers)"]
