@@ -41,7 +41,7 @@ from .api import (
     KafkaClusterSpec,
     Role,
 )
-from .config import dynamic_config, role_config
+from .config import cluster_default_config, dynamic_config, role_config
 
 CLUSTER_LABEL = f"{GROUP}/cluster"
 ROLE_LABEL = f"{GROUP}/role"
@@ -285,7 +285,10 @@ def config_hash(cluster: Cluster, role: Role, config_map_: dict[str, Any]) -> st
     stay in, because removing a dynamic key needs a restart:
     deleting the dynamic value would fall back to the one the broker started with.
     """
-    dynamic = cluster.dynamic_config if role == "broker" else {}
+    # Controllers read the cluster-wide keys they share with brokers (min.insync.replicas,
+    # unclean.leader.election.enable) from the cluster default the operator sets, as brokers do;
+    # their own file only seeds it when storage is formatted, so a change needs no restart there either.
+    dynamic = cluster.dynamic_config if role == "broker" else cluster_default_config(cluster.dynamic_config)
     return digest({name: [line.split("=", 1)[0] if line.split("=", 1)[0] in dynamic else line
                           for line in text.splitlines()] for name, text in config_map_["data"].items()})
 

@@ -323,29 +323,29 @@ def test_a_dynamic_key_kafka_refuses_rolls_the_brokers_and_the_other_keys_are_ap
                NO_CONTROLS, NOW)
     assert n.action.cluster_default == {"log.retention.ms": "3600000", "min.insync.replicas": "2"}
     assert n.action.per_broker == {}
-    after = n.refused({"min.insync.replicas": "[Error 40] InvalidConfigurationError"})
-    assert after.status.refused_config == {"min.insync.replicas": "2"}
-    assert after.status.dynamic_config == digest({"log.retention.ms": "3600000"})
+    after = n.refused({"log.retention.ms": "[Error 42] InvalidRequestError"})
+    assert after.status.refused_config == {"log.retention.ms": "3600000"}
+    assert after.status.dynamic_config == digest({"min.insync.replicas": "2"})
     # The next pass reads the refusal from status: the value moves into the brokers' config hash.
     body = {"metadata": {"name": "prod", "namespace": "ns", "uid": UID}, "spec": spec,
             "status": after.status.wire()}
     refused = Cluster.from_body(body)
-    assert refused.dynamic_config == {"log.retention.ms": "3600000"}
+    assert refused.dynamic_config == {"min.insync.replicas": "2"}
 
     def hashes(c: Cluster) -> dict:
         return {o["metadata"]["name"]: o["spec"]["template"]["metadata"]["annotations"][CONFIG_HASH_ANNOTATION]
                 for o in build(c, GRANTS) if o["kind"] == "StatefulSet"}
     assert hashes(refused)["prod-broker"] != hashes(cluster)["prod-broker"]
-    assert hashes(refused)["prod-controller"] == hashes(cluster)["prod-controller"]
+    assert hashes(refused)["prod-controller"] == hashes(cluster)["prod-controller"]  # a key only brokers read
     settled = decide(observed(cluster=refused, previous=after.status), NO_CONTROLS, NOW)
     step = next(s for p in settled.status.plans if p.name == "update" for ph in p.phases for s in ph.steps
                 if s.name == "dynamic")
-    assert step.status == "Complete" and "refused min.insync.replicas" in step.message
+    assert step.status == "Complete" and "refused log.retention.ms" in step.message
     # A new value of the refused key is tried without a restart again; the old refusal is dropped.
     changed = Cluster("prod", "ns", UID, KafkaClusterSpec.model_validate(
-        {"config": {"log.retention.ms": 3600000, "min.insync.replicas": 1}}), {"min.insync.replicas": "2"})
+        {"config": {"log.retention.ms": 7200000, "min.insync.replicas": 2}}), {"log.retention.ms": "3600000"})
     again = decide(observed(cluster=changed, previous=after.status), NO_CONTROLS, NOW)
-    assert again.action.values == {"log.retention.ms": "3600000", "min.insync.replicas": "1"}
+    assert again.action.values == {"log.retention.ms": "7200000", "min.insync.replicas": "2"}
     assert again.status.refused_config == {}
 
 

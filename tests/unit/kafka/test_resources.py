@@ -204,6 +204,13 @@ def test_changing_a_dynamic_value_needs_no_restart():
     assert dynamic_config(after.spec) == {"log.retention.hours": "12", "min.insync.replicas": "2"}
 
 
+def test_min_insync_replicas_is_changed_on_the_cluster_default_without_rolling_either_role():
+    before, after = cluster(), cluster(config={"min.insync.replicas": 1})
+    for role in ("broker", "controller"):
+        assert config_hash(before, role, config_map(before, role)) == config_hash(after, role, config_map(after, role))
+        assert "min.insync.replicas=1" in config_map(after, role)["data"][f"prod-{role}-0.properties"]
+
+
 def test_the_operator_reaches_brokers_on_the_replication_listener_by_pod_ip():
     from operators.kafka.resources import admin_bootstrap, pod_addresses
     c = cluster(listeners=[{"name": "tls", "port": 9093, "tls": True, "certificateSecret": "certs"}])
