@@ -57,6 +57,10 @@ class KafkaAdmin(Metadata, Protocol):
         """UpdateFeatures (KIP-584): raise each finalized feature to its level, e.g. ``metadata.version``."""
         ...
 
+    def cluster_default_keys(self) -> list[str]:
+        """The keys set on the cluster default BROKER resource ``""`` (DescribeConfigs), sorted."""
+        ...
+
 
 # --------------------------------------------------------------------------- kafka-python
 
@@ -216,6 +220,14 @@ class KafkaPythonAdmin:
     def update_features(self, features: Mapping[str, int]) -> None:
         self._client.update_features(dict(features))
 
+    def cluster_default_keys(self) -> list[str]:
+        from kafka.admin import ConfigResource, ConfigResourceType
+
+        # config_filter "modified" leaves the cluster default's own keys out (kafka-python 3.0.12).
+        described = self._client.describe_configs([ConfigResource(ConfigResourceType.BROKER, "")], config_filter="all")
+        return sorted(k for k, v in described.get("broker", {}).get("", {}).items()
+                      if v.get("config_source") == "DYNAMIC_DEFAULT_BROKER_CONFIG")
+
 
 # --------------------------------------------------------------------------- simulated
 
@@ -282,3 +294,6 @@ class SimulatedAdmin:
 
     def update_features(self, features: Mapping[str, int]) -> None:
         return None
+
+    def cluster_default_keys(self) -> list[str]:
+        return []

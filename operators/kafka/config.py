@@ -223,6 +223,13 @@ def cluster_default_config(values: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in values.items() if update_mode(k) == "cluster-wide"}
 
 
+def stale_defaults(current: Iterable[str], wanted: dict[str, str]) -> list[str]:
+    """The keys set on the cluster default (``current``) that the operator manages (cluster-wide)
+    and the spec no longer sets: deleted, so the brokers fall back to their files (Strimzi's roller
+    deletes such keys too). Without it a key removed from ``spec.config`` would keep its last value."""
+    return sorted(k for k in current if update_mode(k) == "cluster-wide" and k not in wanted)
+
+
 def per_broker_config(values: dict[str, str]) -> dict[str, str]:
     """The per-broker keys of ``values`` (listener security): set on each broker's own resource."""
     return {k: v for k, v in values.items() if update_mode(k) == "per-broker"}

@@ -30,6 +30,7 @@ from ..sdk.recovery import node_failure
 from ..sdk.rollout import RestartReason
 from .admin import KafkaAdmin
 from .api import KAFKA_CLUSTER, KafkaClusterSpec, KafkaClusterStatus, Role
+from .config import stale_defaults
 from .gates import Answer, Answers
 from .plans import (
     Action,
@@ -206,8 +207,9 @@ def _apply_config(recorder: Recorder, settings: Settings, cluster: Cluster, deci
     refused: dict[str, str] = {}
 
     def call(admin: KafkaAdmin) -> None:
-        if action.cluster_default:
-            refused.update(admin.alter_broker_configs(None, action.cluster_default))
+        stale = stale_defaults(admin.cluster_default_keys(), action.values)
+        if action.cluster_default or stale:
+            refused.update(admin.alter_broker_configs(None, action.cluster_default, delete=stale))
         for broker in action.brokers if action.per_broker else ():
             for key, why in admin.alter_broker_configs(broker, action.per_broker).items():
                 refused.setdefault(key, f"broker {broker}: {why}")
@@ -217,7 +219,7 @@ def _apply_config(recorder: Recorder, settings: Settings, cluster: Cluster, deci
     if not refused or decision.refused is None:
         return decision.succeeded or decision
     recorder.warn("DynamicConfigRefused", "Kafka refused to change " + "; ".join(
-        f"{k}={action.values[k]} ({why})" for k, why in sorted(refused.items()))
+        f"{k}={action.values.get(k, '(delete)')} ({why})" for k, why in sorted(refused.items()))
         + " without a restart: the brokers roll to apply it")
     return decision.refused(refused)
 

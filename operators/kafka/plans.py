@@ -616,7 +616,8 @@ def decide(o: Observed, controls: PlanControls, now: datetime) -> Next:
     if isinstance(action, ApplyDynamicConfig):
         def after(refused: Mapping[str, str]) -> Next:
             cluster = replace(o.cluster, refused_config={**o.cluster.refused_config,
-                                                         **{k: action.values[k] for k in refused}})
+                                                         **{k: action.values[k] for k in refused
+                                                            if k in action.values}})
             taken = replace(o, cluster=cluster)
             applied = digest(cluster.dynamic_config)
             done, _ = _update(taken, controls, now, finalized, applied)

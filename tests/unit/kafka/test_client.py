@@ -102,3 +102,15 @@ def test_each_unfenced_broker_is_asked_whether_it_still_answers():
     assert KafkaPythonAdmin(client).describe_brokers() == (
         BrokerState(0), BrokerState(1), BrokerState(2, answers=False), BrokerState(3, fenced=True))
     assert client.asked == ["0", "1", "2"]  # a fenced broker is not asked
+
+
+def test_the_keys_set_on_the_cluster_default_are_those_kafka_reports_as_dynamic_defaults():
+    class Described:
+        def describe_configs(self, resources, config_filter):
+            (r,) = resources
+            assert (r.name, config_filter) == ("", "all")  # "modified" leaves them out
+            return {"broker": {"": {  # as Kafka 4.1.1 answered for BROKER ""
+                "log.retention.ms": {"value": "7200000", "config_source": "DYNAMIC_DEFAULT_BROKER_CONFIG"},
+                "min.insync.replicas": {"value": "2", "config_source": "DYNAMIC_DEFAULT_BROKER_CONFIG"}}}}
+
+    assert KafkaPythonAdmin(Described()).cluster_default_keys() == ["log.retention.ms", "min.insync.replicas"]
