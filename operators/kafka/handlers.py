@@ -139,10 +139,7 @@ def _observe(settings: Settings, body: dict[str, Any], previous: KafkaClusterSta
     pods = applier().list_objects("v1", "Pod", cluster.namespace, f"{CLUSTER_LABEL}={cluster.name}")
     nodes = {n: applier().get("v1", "Node", n, None) for n in nodes_to_check(pods, previous)}
     failures = {n: f for n, node in nodes.items() if (f := node_failure(n, node))}
-    zones = {n: ((nodes.get(n) or applier().get("v1", "Node", n, None) or {}).get("metadata", {}).get("labels")
-                 or {}).get(ZONE_LABEL) for n in unlabelled_brokers(pods)}
-    for gap in missing_racks(pods, zones):
-        log.warning("KafkaCluster %s/%s: %s", cluster.namespace, cluster.name, gap)
+    _warn_missing_racks(cluster, pods, nodes)
     gated = gated_roles(live, pods)
     if partitions is None and "broker" in gated:
         partitions = _ask(settings, cluster, lambda a: a.describe_partitions())
@@ -153,6 +150,17 @@ def _observe(settings: Settings, body: dict[str, Any], previous: KafkaClusterSta
     return Observed(cluster=cluster, generation=body["metadata"]["generation"], previous=previous,
                     stateful_sets=live, grants=grants(claim), admission=admission_condition(claim), pods=pods,
                     failures=failures, answers=Answers(partitions, quorum, brokers), scale_down=shape)
+
+
+def _warn_missing_racks(cluster: Cluster, pods: list[dict[str, Any]], nodes: dict[str, Any]) -> None:
+    """Log the brokers without a rack on a zoned node (:func:`operators.kafka.plans.missing_racks`);
+    ``nodes`` are those already read this pass, the others are read here (none when every broker
+    carries its zone, as on Kubernetes 1.35+)."""
+    def zone(name: str) -> str | None:
+        node = nodes.get(name) or applier().get("v1", "Node", name, None) or {}
+        return (node.get("metadata", {}).get("labels") or {}).get(ZONE_LABEL)
+    for gap in missing_racks(pods, {n: zone(n) for n in unlabelled_brokers(pods)}):
+        log.warning("KafkaCluster %s/%s: %s", cluster.namespace, cluster.name, gap)
 
 
 def _ask(settings: Settings, cluster: Cluster, question: Callable[[KafkaAdmin], T]) -> Answer[T]:
