@@ -27,15 +27,16 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed ## Python environment with the operators and dev tools
 
 .PHONY: binaries
-binaries: ## build and cache kube-apiserver, controller-manager, scheduler, kubectl, etcd, kwok
+binaries: ## build and cache kube-apiserver, controller-manager, scheduler, kubectl, etcd, kwok; kubelet, kube-proxy, CoreDNS
 	hack/build-binaries.sh
+	[ "$${SMACK_REAL_NODES:-auto}" = 0 ] || hack/build-node-binaries.sh
 
 .PHONY: cluster-up
-cluster-up: ## start the local control plane (reused when running); prints export KUBECONFIG=...
+cluster-up: ## start the local control plane with kwok and real nodes (SMACK_REAL_NODES=0: kwok only); prints export KUBECONFIG=...
 	hack/cluster-up.sh
 
 .PHONY: cluster-down
-cluster-down: ## stop the demo operator and the local control plane, delete .cluster/
+cluster-down: ## stop the demo operator, the real nodes and the local control plane, delete .cluster/; the host as it was
 	hack/demo.sh stop || true
 	hack/cluster-down.sh
 
@@ -87,6 +88,18 @@ base-image: ## build the base smack-operators/python:3.11-bookworm from Debian's
 .PHONY: image
 image: ## build the operator image $(IMAGE) (docker; BASE_IMAGE overrides the base)
 	docker build --build-arg BASE_IMAGE=$(BASE_IMAGE) -t $(IMAGE) .
+
+.PHONY: images
+images: ## build the services' images here (no registry, no docker): hack/images.sh build; IMAGES=names for some
+	hack/images.sh build $(IMAGES)
+
+.PHONY: images-load
+images-load: ## import the built images into every real node's containerd (/run/smack/real-*/containerd.sock)
+	hack/images.sh load $(IMAGES)
+
+.PHONY: images-check
+images-check: ## run each built image once on a private containerd (Kafka produce/consume, Cassandra CQL, SparkPi)
+	hack/images-check.sh $(IMAGES)
 
 .PHONY: kind-load
 kind-load: image ## load $(IMAGE) into the kind cluster KIND_CLUSTER (default kind)

@@ -6,39 +6,24 @@
 # the pinned version. Recipe: ../shared/anchors/test-substrate.md §1.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
+. "$HACK_DIR/k8s-module.sh"
 
 export CGO_ENABLED=0 GOFLAGS=-buildvcs=false
 go version >/dev/null || { log "go is required"; exit 1; }
 
-# 33 staging modules of k8s.io/kubernetes 1.36: its go.mod maps them to
-# ./staging with replace lines that consumers ignore, so a wrapper module pins
-# each to its published tag v0.X.Y.
-STAGING="api apiextensions-apiserver apimachinery apiserver cli-runtime client-go cloud-provider
-cluster-bootstrap code-generator component-base component-helpers controller-manager cri-api
-cri-client cri-streaming csi-translation-lib dynamic-resource-allocation endpointslice externaljwt
-kms kube-aggregator kube-controller-manager kube-proxy kube-scheduler kubectl kubelet metrics
-mount-utils pod-security-admission sample-apiserver sample-cli-plugin sample-controller streaming"
-
 build_kubernetes() {
-  local k=$KUBE_VERSION s=v0.${KUBE_VERSION#v1.} minor
-  minor=$(echo "$KUBE_VERSION" | cut -d. -f2)
+  local k=$KUBE_VERSION
   if [ -x "$KUBE_BIN/kubectl" ] && "$KUBE_BIN/kube-apiserver" --version 2>/dev/null | grep -cx "Kubernetes $k" >/dev/null; then
     log "kubernetes $k: cached in $KUBE_BIN"; return
   fi
   local w=$SMACK_CACHE/build/kubernetes-$k
   rm -rf "$w"; mkdir -p "$w"; cd "$w"
-  go mod init local/k8sbuild >/dev/null 2>&1
-  { echo "require k8s.io/kubernetes $k"; echo "replace ("
-    for m in $STAGING; do echo "  k8s.io/$m => k8s.io/$m $s"; done; echo ")"; } >> go.mod
+  k8s_wrapper_module
   local p=k8s.io/kubernetes/cmd
   log "kubernetes $k: resolving modules"
   # go get, not go mod tidy: tidy would pull every test dependency too.
   go get "$p/kube-apiserver@$k" "$p/kube-controller-manager@$k" "$p/kube-scheduler@$k" "$p/kubectl@$k"
-  local ldf="-s -w" d
-  d=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-  for v in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    ldf="$ldf -X $v.gitVersion=$k -X $v.gitMajor=1 -X $v.gitMinor=$minor -X $v.gitTreeState=clean -X $v.buildDate=$d"
-  done
+  local ldf; ldf=$(k8s_ldflags)
   log "kubernetes $k: compiling (cold: tens of minutes on 2 cores)"
   mkdir -p "$w/bin"
   go build -trimpath -tags selinux,notest -ldflags "$ldf" -o "$w/bin/" \

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Start the local control plane: etcd, kube-apiserver, kube-controller-manager and
 # kube-scheduler as host processes (kwokctl --runtime binary, bound to 127.0.0.1),
-# kwok simulating six nodes in three zones and the pod and volume lifecycle.
+# kwok simulating six nodes in three zones and the pod and volume lifecycle, and three
+# real nodes (hack/nodes-up.sh). SMACK_REAL_NODES: unset/auto starts the real nodes when
+# this host can run them and otherwise says why and goes on with kwok's nodes only;
+# 1 makes a missing prerequisite an error; 0 skips them.
 # Reuses a running cluster; builds missing binaries first (hack/build-binaries.sh).
 # Prints `export KUBECONFIG=...` on stdout; everything else goes to stderr.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
+. "$HACK_DIR/nodes-lib.sh"
 
 export KWOK_WORKDIR=$CLUSTER_DIR/kwok
 KUBECONFIG_FILE=$CLUSTER_DIR/kubeconfig
@@ -15,6 +19,49 @@ kubectl() { "$KUBE_BIN/kubectl" --kubeconfig "$KUBECONFIG_FILE" "$@"; }
 "$HACK_DIR/build-binaries.sh" >&2
 start=$(date +%s)
 mkdir -p "$CLUSTER_DIR"
+
+REAL=${SMACK_REAL_NODES:-auto}
+case $REAL in 0 | 1 | auto) ;; *) log "SMACK_REAL_NODES must be 0, 1 or auto, not $REAL"; exit 2 ;; esac
+# skip_real WHY: without real nodes, or stop when they were asked for (SMACK_REAL_NODES=1).
+skip_real() {
+  if [ "$REAL" = 1 ]; then log "$1"; exit 1; fi
+  log "$1 -- going on with kwok's simulated nodes only (SMACK_REAL_NODES=0 skips real nodes quietly)"
+  REAL=0
+}
+if [ "$REAL" != 0 ]; then
+  if ! "$HACK_DIR/build-node-binaries.sh" >&2; then
+    skip_real "real nodes: building kubelet, kube-proxy or CoreDNS failed (hack/build-node-binaries.sh, output above)"
+  elif ! why=$("$HACK_DIR/nodes-up.sh" --check 2>&1); then
+    skip_real "${why##*] }"
+  fi
+fi
+
+# What the real nodes need of the control plane. Pods reach the API server as the kubernetes
+# Service (10.0.0.1:443), whose endpoint is the advertised address on the node bridge
+# (hack/nodes-lib.sh: API_IP): the API server listens beyond 127.0.0.1, and its serving
+# certificate names both addresses. It reaches the kubelets by InternalIP (their Hostname
+# does not resolve) with the admin certificate (their webhook authorization admits it).
+# The kube-controller-manager provisions the real-local StorageClass's hostPath volumes.
+real_node_options() {
+  [ "$REAL" != 0 ] || return 0
+  printf '  kubeApiserverCertSANs: [10.0.0.1, %s]\n' "$API_IP"
+}
+real_node_patches() {
+  [ "$REAL" != 0 ] || return 0
+  local pki=$KWOK_WORKDIR/clusters/$CLUSTER_NAME/pki
+  cat <<PATCH
+- name: kube-apiserver
+  extraArgs:
+  - {key: bind-address, value: 0.0.0.0, override: true}
+  - {key: advertise-address, value: $API_IP}
+  - {key: kubelet-preferred-address-types, value: InternalIP}
+  - {key: kubelet-client-certificate, value: $pki/admin.crt}
+  - {key: kubelet-client-key, value: $pki/admin.key}
+- name: kube-controller-manager
+  extraArgs:
+  - {key: enable-hostpath-provisioner, value: "true"}
+PATCH
+}
 
 if [ -f "$KUBECONFIG_FILE" ] && kubectl get --raw /readyz >/dev/null 2>&1; then
   log "cluster $CLUSTER_NAME already running"
@@ -46,7 +93,9 @@ options:
   nodeLeaseDurationSeconds: 20
   kubeControllerManagerNodeMonitorPeriodMilliseconds: 2000
   kubeControllerManagerNodeMonitorGracePeriodMilliseconds: 30000
+$(real_node_options)
 componentsPatches:
+$(real_node_patches)
 - name: kwok-controller
   extraArgs:
   - key: manage-all-nodes
@@ -96,13 +145,18 @@ status:
   done
 done
 printf '%s' "$nodes" | kubectl apply -f - >&2
-kubectl wait --for=condition=Ready node --all --timeout=60s >&2
+kubectl wait --for=condition=Ready node -l type=kwok --timeout=60s >&2
 # The default ServiceAccount appears asynchronously; pods cannot be created before it.
 for _ in $(seq 1 60); do kubectl get serviceaccount default >/dev/null 2>&1 && break; sleep 0.5; done
 
 # A CA and a serving certificate for admission webhooks served by the operators on
 # 127.0.0.1 (python -m operators run --webhook-cert-dir .cluster/webhook).
 "$HACK_DIR/webhook-certs.sh" "$CLUSTER_DIR/webhook" >&2
+
+if [ "$REAL" != 0 ]; then
+  rc=0; "$HACK_DIR/nodes-up.sh" || rc=$?
+  if [ $rc = 3 ]; then skip_real "real nodes not started (reason above)"; elif [ $rc != 0 ]; then exit $rc; fi
+fi
 
 log "cluster $CLUSTER_NAME ready in $(( $(date +%s) - start ))s"
 echo "export KUBECONFIG=$KUBECONFIG_FILE"

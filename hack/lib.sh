@@ -9,6 +9,9 @@ KUBE_BIN=$SMACK_CACHE/kubernetes-$KUBE_VERSION/bin
 ETCD_BIN=$SMACK_CACHE/etcd-$ETCD_VERSION/bin
 KWOK_BIN=$SMACK_CACHE/kwok-$KWOK_VERSION/bin
 HELM_BIN=$SMACK_CACHE/helm-$HELM_VERSION/bin
+# The real nodes' kubelet and kube-proxy (hack/build-node-binaries.sh), and CoreDNS.
+NODE_BIN=$SMACK_CACHE/kubernetes-node-$KUBE_VERSION/bin
+COREDNS_BIN=$SMACK_CACHE/coredns-$COREDNS_VERSION/bin
 CLUSTER_DIR=${CLUSTER_DIR:-$ROOT_DIR/.cluster}
 CLUSTER_NAME=${CLUSTER_NAME:-smack}
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }

@@ -1,7 +1,7 @@
 """Least-privilege RBAC of every operator: one source of truth for the Helm chart and the e2e.
 
 Each operator's rules are derived from the API calls its code makes (``operators/<svc>/handlers.py``
-through :class:`operators.sdk.apply.Applier`, and kopf's own calls), resource by resource:
+through :class:`operators.sdk.apply.Client`, and kopf's own calls), resource by resource:
 
 * kopf, for every operator: ``events`` create/patch (``kopf.info``/``warn``/``event``), and
   ``customresourcedefinitions`` and ``namespaces`` list/watch (kopf observes both at startup);

@@ -101,6 +101,14 @@ class Resources(api_types.Resources):
     requests: Annotated[dict[str, Quantity], Field(max_length=8)] = {"cpu": "1", "memory": "4Gi"}
 
 
+class Rollout(Model):
+    """How the update plan restarts nodes."""
+
+    canary: Annotated[int, Field(ge=0, le=300, description=(
+        "Nodes an update (version or config change) restarts first; the update then waits until approved "
+        "with the annotation smack.dev/plan-proceed=update=1 (kubectl smack plan proceed). 0: no canary."))] = 0
+
+
 class Jvm(Model):
     """JVM settings of each node (jvm-server.options)."""
 
@@ -161,9 +169,7 @@ class CassandraDatacenterSpec(Model):
     storage: Storage = Storage()
     jvm: Jvm = Jvm()
     config: ConfigMap = {}
-    canary: Annotated[int, Field(ge=0, le=300, description=(
-        "Nodes an update (version or config change) restarts first; the update then waits until approved "
-        "with the annotation smack.dev/plan-proceed=update=1. 0: no canary."))] = 0
+    rollout: Rollout = Rollout()
     priority: Annotated[int | None, Field(ge=-2147483648, le=1000000000, description=(
         "Priority of the datacenter's ServiceClaim within its tenant; default: the tenant's."))] = None
     node_pool: Annotated[str | None, Field(max_length=253, description="NodePool the nodes run in.")] = None
@@ -221,6 +227,8 @@ class NodeStatus(Model):
 class CassandraDatacenterStatus(Model):
     """Observed state of a CassandraDatacenter."""
 
+    RENAMED = {"updateTarget": "updateRevision"}
+
     observed_generation: int | None = None
     conditions: Conditions = []
     version: str | None = Field(default=None, description="Cassandra version every node runs, once they agree.")
@@ -232,7 +240,7 @@ class CassandraDatacenterStatus(Model):
     seeds: list[str] = Field(default=[], description="Pods serving as seeds (labelled for the seed Service).")
     nodes: Annotated[list[NodeStatus], Field(description="Every node that joined, by pod name.", json_schema_extra={
         "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["pod"]})] = []
-    update_target: Annotated[str | None, Field(description=(
+    update_revision: Annotated[str | None, Field(description=(
         "Digest of the version and config the last update rolled toward; a new one restarts the canary."))] = None
     plans: Plans = []
 

@@ -20,8 +20,8 @@ from pydantic import ValidationError
 from ..scheduling.api import SERVICE_CLAIM, ServiceClaimSpec
 from ..scheduling.binding import ServiceBinding
 from ..sdk import runtime
-from ..sdk.apply import Applier, applier_for
-from ..sdk.controller import ChildKind, Result, register
+from ..sdk.apply import Client, client_for
+from ..sdk.controller import ChildKind, ReconcileOutcome, Result, register
 from ..sdk.events import Recorder, run_operation
 from ..sdk.service import ServiceContext
 from .api import CASSANDRA_DATACENTER, CassandraDatacenterSpec, CassandraDatacenterStatus, owned_config_problems
@@ -40,7 +40,7 @@ from .plans import (
     decide,
     held_by_apply,
     stale_views,
-    update_target,
+    update_revision,
 )
 from .resources import (
     DATACENTER_LABEL,
@@ -58,13 +58,13 @@ FIELD_MANAGER = "smack-operators-cassandra"
 KIND = CASSANDRA_DATACENTER.kind
 
 
-def applier() -> Applier:
-    return applier_for(FIELD_MANAGER)
+def client() -> Client:
+    return client_for(FIELD_MANAGER)
 
 
 def reconcile(settings: Settings, body: dict[str, Any]) -> Result:
     """One level-triggered pass over a CassandraDatacenter: at most one disruptive step per pass."""
-    ctx = ServiceContext.of(applier(), CASSANDRA_DATACENTER, body)
+    ctx = ServiceContext.of(client(), CASSANDRA_DATACENTER, body)
     previous = CassandraDatacenterStatus.model_validate(body.get("status") or {})
     try:
         dc = Datacenter.from_body(body)
@@ -72,7 +72,8 @@ def reconcile(settings: Settings, body: dict[str, Any]) -> Result:
         return ctx.refuse_spec(previous, exc)
     probe = settings.probe_for(dc.namespace)
     seen = _observe(probe, ctx.recorder, dc, body, previous)
-    controls = ctx.plan_controls(previous.update_target, update_target(dc), halted="no step starts until it is fixed")
+    controls = ctx.plan_controls(previous.update_revision, update_revision(dc),
+                                 halted="no step starts until it is fixed")
     nxt = decide(seen, controls, datetime.now(UTC))
     done = _act(probe, ctx, seen, nxt)
     return _report(ctx, dc, previous, nxt.status_after(done), nxt.requeue_after)
@@ -84,7 +85,7 @@ def reconcile(settings: Settings, body: dict[str, Any]) -> Result:
 def _observe(probe: Probe, rec: Recorder, dc: Datacenter, body: dict[str, Any],
              previous: CassandraDatacenterStatus) -> Observed:
     """Read the datacenter's objects, then ask the probe for the ring and the cluster information."""
-    a = applier()
+    a = client()
     selector = f"{DATACENTER_LABEL}={dc.name}"
     pods = a.list_objects("v1", "Pod", dc.namespace, selector)
     volumes = a.list_objects("v1", "PersistentVolumeClaim", dc.namespace, selector)
@@ -132,7 +133,7 @@ def _node_action(probe: Probe, rec: Recorder, dc: Datacenter, action: Action) ->
         return run_operation(rec, f"{action.where}: nodetool {command} on {pod}", reason,
                              lambda: probe.run(pod, command), note=probe.note)
 
-    a = applier()
+    a = client()
     match action:
         case Wait(pod, where, blockers):
             log.info("%s: %s waits: %s", where, pod, "; ".join(blockers))
@@ -173,7 +174,7 @@ def _report(ctx: ServiceContext, dc: Datacenter, previous: CassandraDatacenterSt
     ctx.write_status(previous, status)
     ctx.report(previous, status, ready_reason="DatacenterReady",
                ready_detail=f"CQL at {dc.client_service}.{dc.namespace}.svc:9042")
-    return Result("ok", None) if requeue_after is None else Result("progressing", requeue_after)
+    return Result() if requeue_after is None else Result(ReconcileOutcome.PROGRESSING, requeue_after)
 
 
 # --------------------------------------------------------------------------- registration
@@ -188,7 +189,7 @@ def setup(settings: Settings) -> None:
         children=[ChildKind("apps", "v1", "statefulsets"), ChildKind("", "v1", "pods"),
                   ChildKind("", "v1", "persistentvolumeclaims"),
                   ChildKind("scheduling.smack.dev", "v1alpha1", "serviceclaims")],
-        cluster_label=DATACENTER_LABEL,
+        owner_label=DATACENTER_LABEL,
     )
     runtime.validate(CASSANDRA_DATACENTER.group, CASSANDRA_DATACENTER.version, CASSANDRA_DATACENTER.plural,
                      id="cassandra-owned-config", operations=["CREATE", "UPDATE"],

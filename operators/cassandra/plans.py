@@ -11,7 +11,7 @@ left the ring, needs cleanup or upgradesstables, replaces a dead node). Three pl
 * ``decommission``: one step per node leaving on scale-down, taken from the rack with the most nodes
   (ties: the last rack), its highest ordinal (cass-operator's order): decommission, then the pod is
   removed (StatefulSet replicas - 1) and, per ``storage.deleteClaim``, its volume.
-* ``update``: an optional ``canary`` phase (the first ``spec.canary`` nodes), then one phase per rack
+* ``update``: an optional ``canary`` phase (the first ``spec.rollout.canary`` nodes), then one phase per rack
   in rack order, one node at a time: drain and restart every node whose pod runs an older config or
   version, or that a person asked to restart or replace (pod annotations smack.dev/restart,
   smack.dev/replace); then ``upgradesstables`` on every node after a major version upgrade. After a
@@ -37,6 +37,7 @@ from typing import Any
 from kubernetes.utils import parse_quantity
 
 from ..scheduling.claims import Grant, grants
+from ..sdk.builders import digest
 from ..sdk.conditions import Condition, set_condition
 from ..sdk.plans import IN_FLIGHT, Phase, Plan, PlanControls, Status, Step, Strategy, derive_plan, render_plan
 from ..sdk.rollout import PodView, controller_lag, pod_step, restart_allowed
@@ -52,7 +53,6 @@ from .resources import (
     build,
     config_hash,
     config_map,
-    digest,
     seeds,
     service_claim,
 )
@@ -70,7 +70,7 @@ def wanted(sts: Mapping[str, Any] | None) -> dict[str, str]:
     return {k: annotations[k] for k in (CONFIG_HASH_ANNOTATION, VERSION_ANNOTATION) if k in annotations}
 
 
-def update_target(dc: Datacenter) -> str:
+def update_revision(dc: Datacenter) -> str:
     """A digest of what every rack's pods should run (the annotations its StatefulSet template gets);
     a new value starts a new update (and canary)."""
     return digest({r.name: {CONFIG_HASH_ANNOTATION: config_hash(config_map(dc, r.name, {})),
@@ -277,7 +277,7 @@ def update_plan(dc: Datacenter, seen: Observed, records: Sequence[NodeStatus], c
     for pod in sorted(joined | set(seen.pods), key=lambda p: _order_key(dc, p)):
         if pod not in leaving and (pod in joined or pod in seen.pods):
             by_rack.setdefault(dc.rack_of(pod)[0], []).append(pod)
-    canary = [p for r in dc.racks for p in by_rack.get(r.name, [])][:dc.spec.canary]
+    canary = [p for r in dc.racks for p in by_rack.get(r.name, [])][:dc.spec.rollout.canary]
     phases = []
     if canary:
         phases.append(Phase(CANARY, [_restart_step(dc, seen, p, now) for p in canary]))
@@ -437,7 +437,7 @@ def derive(dc: Datacenter, generation: int, *, seen: Observed, records: list[Nod
         ready=len(up),
         seeds=seeds,
         nodes=records,
-        update_target=target,
+        update_revision=target,
         plans=[render_plan(p) for p in plans],
     )
 
@@ -581,7 +581,7 @@ def decide(seen: Observed, controls: PlanControls, now: datetime) -> Next:
         children = build(dc, rack_replicas(dc, settled, records, action.pod), granted, replacing)
     chosen = seeds(dc, [p for p in seen.pods if seen.up(p)])
     status = derive(dc, seen.generation, seen=settled, records=records, plans=plans, previous=seen.previous,
-                    seeds=[p for p in chosen if p in seen.pods], target=update_target(dc))
+                    seeds=[p for p in chosen if p in seen.pods], target=update_revision(dc))
     progressing = next(c for c in status.conditions if c.type == "Progressing").status == "True"
     return Next(claim=service_claim(dc, claim_counts(dc, seen, records)), children=children,
                 seed_labels=_seed_labels(seen, chosen), action=action, status=status,

@@ -17,8 +17,6 @@ object; the handler applies them. Layout for a datacenter ``dc1`` in namespace `
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +26,8 @@ from kubernetes.utils import parse_quantity
 
 from ..scheduling.api import Constraint, PodSet, ServiceClaimSpec
 from ..scheduling.claims import CLAIM_LABEL, POD_SET_LABEL, Grant, claim_manifest, pod_scheduling
+from ..sdk import builders
+from ..sdk.builders import ServiceObject, accounted_requests, digest, retention_policy, service, volume_claim_template
 from ..sdk.objects import object_meta, standard_labels
 from ..sdk.templates import render
 from .api import CASSANDRA_DATACENTER, GROUP, CassandraDatacenterSpec, Rack
@@ -55,24 +55,11 @@ MAX_SEEDS = 3
 
 
 @dataclass(frozen=True)
-class Datacenter:
+class Datacenter(ServiceObject[CassandraDatacenterSpec]):
     """A CassandraDatacenter as the builders see it: identity plus the validated spec."""
 
-    name: str
-    namespace: str
-    uid: str
-    spec: CassandraDatacenterSpec
-
-    @classmethod
-    def from_body(cls, body: Mapping[str, Any]) -> Datacenter:
-        """Parse a CassandraDatacenter object. Raises pydantic.ValidationError for an invalid spec."""
-        meta = body["metadata"]
-        return cls(meta["name"], meta["namespace"], meta["uid"], CassandraDatacenterSpec.model_validate(body["spec"]))
-
-    @property
-    def owner(self) -> dict[str, Any]:
-        return {"apiVersion": CASSANDRA_DATACENTER.api_version, "kind": CASSANDRA_DATACENTER.kind,
-                "metadata": {"name": self.name, "uid": self.uid}}
+    RESOURCE = CASSANDRA_DATACENTER
+    SPEC = CassandraDatacenterSpec
 
     @property
     def racks(self) -> list[Rack]:
@@ -117,11 +104,6 @@ class Datacenter:
         if rack:
             sel[RACK_LABEL] = rack
         return sel
-
-
-def digest(value: Any) -> str:
-    """A short, stable digest of a JSON-able value."""
-    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def replication_factor(dc: Datacenter) -> int:
@@ -191,7 +173,7 @@ def claim_spec(spec: CassandraDatacenterSpec, counts: Mapping[str, int] | None =
     keeps the pods that are still decommissioning in it, so their capacity is released only once they left.
     """
     counts = counts or spec.rack_sizes()
-    requests = {k: v for k, v in spec.resources.requests.items() if k in ("cpu", "memory", "ephemeral-storage")}
+    requests = accounted_requests(spec.resources.requests)
     return ServiceClaimSpec(pod_sets=[
         PodSet(name=r.name, count=max(1, counts[r.name]), constraints=rack_constraints(r), node_pool=spec.node_pool,
                requests=requests | {"storage": spec.storage.size}) for r in spec.racks], priority=spec.priority)
@@ -233,13 +215,6 @@ def stateful_set(dc: Datacenter, rack: Rack, replicas: int, config_digest: str, 
     }
     if grant is not None and grant.count:
         pod_spec |= pod_scheduling(grant, rack_constraints(rack), dc.selector(rack.name))
-    claim: dict[str, Any] = {
-        "metadata": {"name": "data", "labels": pod_labels},
-        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": storage.size}}},
-    }
-    if storage.storage_class_name:
-        claim["spec"]["storageClassName"] = storage.storage_class_name
-    retention = "Delete" if storage.delete_claim else "Retain"
     return {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
@@ -252,48 +227,34 @@ def stateful_set(dc: Datacenter, rack: Rack, replicas: int, config_digest: str, 
             # The operator creates nodes one at a time itself (replicas grows by one per bootstrap).
             "podManagementPolicy": "Parallel",
             "updateStrategy": {"type": "OnDelete"},
-            "persistentVolumeClaimRetentionPolicy": {"whenDeleted": retention, "whenScaled": retention},
+            "persistentVolumeClaimRetentionPolicy": retention_policy(storage.delete_claim),
             "template": {
                 "metadata": {"labels": pod_labels, "annotations": {
                     CONFIG_HASH_ANNOTATION: config_digest, VERSION_ANNOTATION: dc.spec.server_version}},
                 "spec": pod_spec,
             },
-            "volumeClaimTemplates": [claim],
+            "volumeClaimTemplates": [volume_claim_template(name="data", labels=pod_labels, size=storage.size,
+                                                           storage_class_name=storage.storage_class_name)],
         },
     }
 
 
-def _service(dc: Datacenter, name: str, selector: dict[str, str], ports: list[tuple[str, int]], *,
-             headless: bool, not_ready: bool = False) -> dict[str, Any]:
-    spec: dict[str, Any] = {"selector": selector,
-                            "ports": [{"name": n, "port": p, "targetPort": p, "protocol": "TCP"} for n, p in ports]}
-    spec |= {"clusterIP": "None"} if headless else {"type": "ClusterIP"}
-    if not_ready:
-        spec["publishNotReadyAddresses"] = True
-    return {"apiVersion": "v1", "kind": "Service",
-            "metadata": object_meta(name=name, namespace=dc.namespace, labels=dc.labels(), owner=dc.owner),
-            "spec": spec}
-
-
 def services(dc: Datacenter) -> list[dict[str, Any]]:
     """Per-node DNS (not-ready nodes included, so a joining node resolves), seeds, and the clients' Service."""
+    common = {"namespace": dc.namespace, "labels": dc.labels(), "owner": dc.owner}
     return [
-        _service(dc, dc.nodes_service, dc.selector(), [("internode", INTERNODE_PORT), ("cql", CQL_PORT)],
-                 headless=True, not_ready=True),
-        _service(dc, dc.seed_service, dc.selector() | {SEED_LABEL: "true"}, [("internode", INTERNODE_PORT)],
-                 headless=True),
-        _service(dc, dc.client_service, dc.selector(), [("cql", CQL_PORT)], headless=False),
+        service(name=dc.nodes_service, selector=dc.selector(), ports=[("internode", INTERNODE_PORT), ("cql", CQL_PORT)],
+                headless=True, publish_not_ready=True, **common),
+        service(name=dc.seed_service, selector=dc.selector() | {SEED_LABEL: "true"},
+                ports=[("internode", INTERNODE_PORT)], headless=True, **common),
+        service(name=dc.client_service, selector=dc.selector(), ports=[("cql", CQL_PORT)], **common),
     ]
 
 
 def pod_disruption_budget(dc: Datacenter) -> dict[str, Any]:
     """At most one node of the datacenter voluntarily down at a time (node drains, evictions)."""
-    return {
-        "apiVersion": "policy/v1",
-        "kind": "PodDisruptionBudget",
-        "metadata": object_meta(name=dc.name, namespace=dc.namespace, labels=dc.labels(), owner=dc.owner),
-        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": dc.selector()}},
-    }
+    return builders.pod_disruption_budget(name=dc.name, namespace=dc.namespace, labels=dc.labels(), owner=dc.owner,
+                                          selector=dc.selector())
 
 
 def seeds(dc: Datacenter, ready: list[str]) -> list[str]:

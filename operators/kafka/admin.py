@@ -25,7 +25,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
-from ..sdk.apply import Applier
+from ..sdk.apply import Client
 from .gates import BrokerState, Metadata, PartitionState, QuorumState, ReplicaState
 from .resources import CLUSTER_LABEL, Cluster, admin_bootstrap, pod_addresses
 
@@ -148,7 +148,7 @@ class KafkaPythonAdmin:
 
     @classmethod
     @contextlib.contextmanager
-    def connect(cls, cluster: Cluster, kube: Applier) -> Iterator[KafkaPythonAdmin]:
+    def connect(cls, cluster: Cluster, kube: Client) -> Iterator[KafkaPythonAdmin]:
         """A client on the brokers' REPLICATION listener, closed on exit. ``kube`` lists the cluster's
         pods, whose IPs the advertised names resolve to. Raises on connect errors (no broker pod has
         an IP yet: kafka-python's NoBrokersAvailable)."""
@@ -268,13 +268,13 @@ class SimulatedAdmin:
 
     note = SIMULATED_NOTE
 
-    def __init__(self, cluster: Cluster, kube: Applier) -> None:
+    def __init__(self, cluster: Cluster, kube: Client) -> None:
         self._cluster = cluster
         self._kube = kube
 
     @classmethod
     @contextlib.contextmanager
-    def connect(cls, cluster: Cluster, kube: Applier) -> Iterator[SimulatedAdmin]:
+    def connect(cls, cluster: Cluster, kube: Client) -> Iterator[SimulatedAdmin]:
         """The simulated admin of ``cluster``, reading its ConfigMap through ``kube``."""
         yield cls(cluster, kube)
 

@@ -7,7 +7,6 @@ StatefulSet. Field names follow Strimzi's Kafka CR where one exists
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
@@ -151,7 +150,6 @@ class Listener(Model):
 ConfigValue = Annotated[int | str, Field(json_schema_extra={"x-kubernetes-int-or-string": True})]
 
 
-_DURATION = r"^([0-9]{1,6}(s|m|h))+$"
 
 
 class Rollout(Model):
@@ -170,19 +168,10 @@ class Rollout(Model):
 class Recovery(Model):
     """What the operator does when a node fails."""
 
-    node_failure_timeout: Annotated[str | None, Field(pattern=_DURATION, max_length=32, description=(
-        "How long a broker's node may be NotReady before the broker is replaced on another node with a new, "
-        "empty volume (Kafka re-replicates its partitions), e.g. 10m or 1h30m. Unset (the default): wait for "
-        "the node to come back. Controllers are never replaced automatically: their data is the metadata "
-        "quorum's."))] = None
-
-    @property
-    def node_failure_seconds(self) -> float | None:
-        """``node_failure_timeout`` in seconds, or None when unset."""
-        if self.node_failure_timeout is None:
-            return None
-        units = {"s": 1, "m": 60, "h": 3600}
-        return float(sum(int(n) * units[u] for n, u in re.findall(r"([0-9]+)([smh])", self.node_failure_timeout)))
+    node_failure_timeout_seconds: Annotated[int | None, Field(ge=1, le=31536000, description=(
+        "Seconds a broker's node may be NotReady before the broker is replaced on another node with a new, "
+        "empty volume (Kafka re-replicates its partitions), e.g. 600. Unset (the default): wait for the node "
+        "to come back. Controllers are never replaced automatically: their data is the metadata quorum's."))] = None
 
 
 class KafkaClusterSpec(Model):
@@ -269,12 +258,14 @@ class ListenerStatus(Model):
 class KafkaClusterStatus(Model):
     """Observed state of a KafkaCluster."""
 
+    RENAMED = {"dynamicConfig": "dynamicConfigHash", "updateTarget": "updateRevision"}
+
     observed_generation: int | None = None
     conditions: Conditions = []
     cluster_id: str | None = None
     version: str | None = Field(default=None, description="Kafka version all nodes run, once they agree.")
     metadata_version: str | None = Field(default=None, description="The finalized KRaft metadata.version.")
-    dynamic_config: str | None = Field(default=None, description=(
+    dynamic_config_hash: str | None = Field(default=None, description=(
         "Digest of the dynamically updatable broker config last applied (in the files or by the Admin API)."))
     refused_config: dict[str, str] = Field(default={}, description=(
         "Dynamic broker keys Kafka refused to change without a restart, with the value it refused: the "
@@ -284,7 +275,7 @@ class KafkaClusterStatus(Model):
     brokers: NodeSetStatus = NodeSetStatus()
     controllers: NodeSetStatus = NodeSetStatus()
     plans: Plans = []
-    update_target: str | None = Field(default=None, description=(
+    update_revision: str | None = Field(default=None, description=(
         "Digest of what the update plan rolls toward; when it changes, the plan-proceed and "
         "plan-force-complete annotations of the previous update are dropped."))
 

@@ -20,14 +20,13 @@ from ..scheduling.api import ServiceClaimSpec
 from ..scheduling.binding import ServiceBinding
 from ..scheduling.claims import admission_condition, grants
 from ..sdk import runtime
-from ..sdk.apply import Applier, Outcome, applier_for
-from ..sdk.conditions import get_condition, invalid_spec
-from ..sdk.controller import ChildKind, Result, register
+from ..sdk.apply import Client, client_for
+from ..sdk.controller import ChildKind, ReconcileOutcome, Result, register
 from ..sdk.events import Recorder, run_operation
-from ..sdk.metrics import APPLY_TOTAL, RESOURCES_READY, observe_plans, step_started
-from ..sdk.plans import HALT, PlanControlError, PlanControls, parse_controls, reset_patch
+from ..sdk.metrics import step_started
 from ..sdk.recovery import node_failure
 from ..sdk.rollout import RestartReason
+from ..sdk.service import ServiceContext
 from .admin import KafkaAdmin
 from .api import KAFKA_CLUSTER, KafkaClusterSpec, KafkaClusterStatus, Role
 from .config import stale_defaults
@@ -77,39 +76,40 @@ def setup(settings: Settings) -> None:
     register(KAFKA_CLUSTER, functools.partial(reconcile, settings=settings),
              children=[ChildKind("apps", "v1", "statefulsets"), ChildKind("", "v1", "pods"),
                        ChildKind("scheduling.smack.dev", "v1alpha1", "serviceclaims")],
-             cluster_label=CLUSTER_LABEL)
+             owner_label=CLUSTER_LABEL)
     runtime.validate(KAFKA_CLUSTER.group, KAFKA_CLUSTER.version, KAFKA_CLUSTER.plural, id="kafka-metadata-version",
                      operations=["UPDATE"], ignore_failures=True)(_refuse_metadata_downgrade)
 
 
-def applier() -> Applier:
-    return applier_for(FIELD_MANAGER)
+def client() -> Client:
+    return client_for(FIELD_MANAGER)
 
 
 def reconcile(body: dict[str, Any], *, settings: Settings) -> Result:
     """One level-triggered pass over a KafkaCluster: observe → decide → act (at most one
     disruptive action) → report."""
+    ctx = ServiceContext.of(client(), KAFKA_CLUSTER, body)
     previous = KafkaClusterStatus.model_validate(body.get("status") or {})
-    recorder = Recorder(body)
     try:
         cluster = Cluster.from_body(body)
     except ValidationError as exc:
-        return _report_invalid(recorder, body, previous, exc)
-    shape, partitions = _shape(recorder, settings, cluster)
-    claim, live = _apply_children(recorder, shape.cluster)
+        return ctx.refuse_spec(previous, exc)
+    shape, partitions = _shape(ctx.recorder, settings, cluster)
+    claim, live = _apply_children(ctx, shape.cluster)
     observed = _observe(settings, body, previous, shape, claim, live, partitions)
-    controls = _plan_controls(recorder, body, previous, observed.target)
+    controls = ctx.plan_controls(previous.update_revision, observed.target,
+                                 halted="no pod is restarted until it is fixed")
     decision = decide(observed, controls, datetime.now(UTC))
     if decision.action is not None:
-        decision = _act(recorder, settings, observed.cluster, decision)
-    _report(recorder, body, previous, observed.cluster, decision)
-    return Result("progressing" if decision.progressing else "ok", decision.requeue_after)
+        decision = _act(ctx.recorder, settings, observed.cluster, decision)
+    _report(ctx, previous, decision)
+    return Result(ReconcileOutcome.PROGRESSING if decision.progressing else ReconcileOutcome.OK, decision.requeue_after)
 
 
 def _shape(recorder: Recorder, settings: Settings, cluster: Cluster) -> tuple[ScaleDown, Answer | None]:
     """The cluster to run this pass (:func:`operators.kafka.plans.hold_brokers`), and the partitions
     read for it during a broker scale-down."""
-    sts = applier().get("apps/v1", "StatefulSet", cluster.sts_name("broker"), cluster.namespace)
+    sts = client().get("apps/v1", "StatefulSet", cluster.sts_name("broker"), cluster.namespace)
     running = ((sts or {}).get("spec") or {}).get("replicas") or 0
     partitions = _ask(settings, cluster, lambda a: a.describe_partitions()) if scaling_down(cluster, running) else None
     shape = hold_brokers(cluster, running, partitions)
@@ -119,13 +119,13 @@ def _shape(recorder: Recorder, settings: Settings, cluster: Cluster) -> tuple[Sc
     return shape, partitions
 
 
-def _apply_children(recorder: Recorder, cluster: Cluster) -> tuple[dict[str, Any], dict[Role, dict[str, Any] | None]]:
+def _apply_children(ctx: ServiceContext, cluster: Cluster) -> tuple[dict[str, Any], dict[Role, dict[str, Any] | None]]:
     """Apply the ServiceClaim, then every child the admitted part of it allows; the claim and the
     live StatefulSets by role, as applied."""
-    claim = _apply(recorder, service_claim(cluster))
+    claim = ctx.apply_child(service_claim(cluster))
     live: dict[Role, dict[str, Any] | None] = {}
     for manifest in build(cluster, grants(claim)):
-        obj = _apply(recorder, manifest)
+        obj = ctx.apply_child(manifest)
         if manifest["kind"] == "StatefulSet":
             live[obj["metadata"]["labels"][ROLE_LABEL]] = obj
     return claim, live
@@ -136,8 +136,8 @@ def _observe(settings: Settings, body: dict[str, Any], previous: KafkaClusterSta
     """Read what the pass decides on: the pods, the nodes of pods in trouble, and the answers of
     the Kafka gates this pass may need (each asked once; the partitions may already be known)."""
     cluster = shape.cluster
-    pods = applier().list_objects("v1", "Pod", cluster.namespace, f"{CLUSTER_LABEL}={cluster.name}")
-    nodes = {n: applier().get("v1", "Node", n, None) for n in nodes_to_check(pods, previous)}
+    pods = client().list_objects("v1", "Pod", cluster.namespace, f"{CLUSTER_LABEL}={cluster.name}")
+    nodes = {n: client().get("v1", "Node", n, None) for n in nodes_to_check(pods, previous)}
     failures = {n: f for n, node in nodes.items() if (f := node_failure(n, node))}
     _warn_missing_racks(cluster, pods, nodes)
     gated = gated_roles(live, pods)
@@ -157,7 +157,7 @@ def _warn_missing_racks(cluster: Cluster, pods: list[dict[str, Any]], nodes: dic
     ``nodes`` are those already read this pass, the others are read here (none when every broker
     carries its zone, as on Kubernetes 1.35+)."""
     def zone(name: str) -> str | None:
-        node = nodes.get(name) or applier().get("v1", "Node", name, None) or {}
+        node = nodes.get(name) or client().get("v1", "Node", name, None) or {}
         return (node.get("metadata", {}).get("labels") or {}).get(ZONE_LABEL)
     for gap in missing_racks(pods, {n: zone(n) for n in unlabelled_brokers(pods)}):
         log.warning("KafkaCluster %s/%s: %s", cluster.namespace, cluster.name, gap)
@@ -166,27 +166,9 @@ def _warn_missing_racks(cluster: Cluster, pods: list[dict[str, Any]], nodes: dic
 def _ask(settings: Settings, cluster: Cluster, question: Callable[[KafkaAdmin], T]) -> Answer[T]:
     """Ask the cluster's Admin API one question, on a connection of its own."""
     def asked() -> T:
-        with settings.connect(cluster, applier()) as admin:
+        with settings.connect(cluster, client()) as admin:
             return question(admin)
     return Answer.ask(asked)
-
-
-def _plan_controls(recorder: Recorder, body: dict[str, Any], previous: KafkaClusterStatus,
-                   target: str) -> PlanControls:
-    """The plan controls in force: a new update target drops the last update's proceed and
-    force-complete annotations; unreadable annotations halt every plan."""
-    meta = body["metadata"]
-    annotations = dict(meta.get("annotations") or {})
-    if previous.update_target not in (None, target) and (patch := reset_patch(annotations, "update")):
-        applier().patch_metadata(KAFKA_CLUSTER.api_version, KIND, meta["name"], meta["namespace"], annotations=patch)
-        recorder.info("PlanControlsReset", "a new update started: the proceed and force-complete annotations of "
-                                           "the last one are dropped")
-        annotations = {k: v for k, v in (annotations | patch).items() if v is not None}
-    try:
-        return parse_controls(annotations)
-    except PlanControlError as exc:
-        recorder.warn("InvalidPlanControl", f"{exc}; no pod is restarted until it is fixed")
-        return HALT
 
 
 def _act(recorder: Recorder, settings: Settings, cluster: Cluster, decision: Next) -> Next:
@@ -235,10 +217,10 @@ def _apply_config(recorder: Recorder, settings: Settings, cluster: Cluster, deci
 def _recover(recorder: Recorder, cluster: Cluster, action: RecoverPods) -> None:
     for name, r in action.pods:
         if r.action == "replace":
-            applier().delete_object("v1", "PersistentVolumeClaim", cluster.volume_claim_name(name), cluster.namespace)
-            applier().delete_pod(name, cluster.namespace, grace_period_seconds=0, uid=r.uid)
+            client().delete_object("v1", "PersistentVolumeClaim", cluster.volume_claim_name(name), cluster.namespace)
+            client().delete_pod(name, cluster.namespace, grace_period_seconds=0, uid=r.uid)
         else:
-            applier().delete_pod(name, cluster.namespace, uid=r.uid)
+            client().delete_pod(name, cluster.namespace, uid=r.uid)
         type_, reason = RECOVERY_EVENTS[r.action]
         recorder.event(type_, reason, f"recovery plan: {name}: {r.step.message}")
 
@@ -246,7 +228,7 @@ def _recover(recorder: Recorder, cluster: Cluster, action: RecoverPods) -> None:
 def _admin_step(recorder: Recorder, settings: Settings, cluster: Cluster,
                 step: RaiseMetadataVersion | ApplyDynamicConfig, call: Callable[[KafkaAdmin], object]) -> bool:
     def run() -> None:
-        with settings.connect(cluster, applier()) as admin:
+        with settings.connect(cluster, client()) as admin:
             call(admin)
     return run_operation(recorder, step.what, step.reason, run, note=settings.note)
 
@@ -255,53 +237,21 @@ def _restart(recorder: Recorder, cluster: Cluster, action: RestartPod) -> None:
     if action.reason is RestartReason.REPLACE_REQUESTED:
         # An explicit request to start over with an empty volume: the claim goes first; it is
         # removed once the pod releases it, and the StatefulSet then creates a new one.
-        applier().delete_object("v1", "PersistentVolumeClaim", cluster.volume_claim_name(action.name),
+        client().delete_object("v1", "PersistentVolumeClaim", cluster.volume_claim_name(action.name),
                                 cluster.namespace)
         recorder.info("ReplacingPod", f"replacing {action.name} with a new volume, as requested")
-    applier().delete_pod(action.name, cluster.namespace, uid=action.uid)
+    client().delete_pod(action.name, cluster.namespace, uid=action.uid)
     step_started(KIND, cluster.namespace, cluster.name, action.plan, action.phase, action.name)
     recorder.info("RestartingPod", f"update plan, phase {action.phase}: restarting {action.name} {action.reason.note}")
 
 
-def _report(recorder: Recorder, body: dict[str, Any], previous: KafkaClusterStatus, cluster: Cluster,
-            decision: Next) -> None:
+def _report(ctx: ServiceContext, previous: KafkaClusterStatus, decision: Next) -> None:
     """Write the status, export the plans and readiness, and say when the cluster became Ready."""
     for waits in decision.waiting:
         log.info("update plan: %s", waits)
-    status = decision.status
-    _write_status(body, previous, status)
-    ready = get_condition(status.conditions, "Ready")
-    was_ready = get_condition(previous.conditions, "Ready")
-    RESOURCES_READY.labels(KIND, cluster.namespace, cluster.name).set(ready.status == "True")
-    observe_plans(KIND, cluster.namespace, cluster.name, status.plans)
-    if ready.status == "True" and (was_ready is None or was_ready.status != "True"):
-        recorder.info("ClusterReady", f"{ready.message}; bootstrap {status.bootstrap_servers}")
-
-
-def _report_invalid(recorder: Recorder, body: dict[str, Any], previous: KafkaClusterStatus,
-                    exc: ValidationError) -> Result:
-    """The CRD schema rejects bad specs at apply time; this catches what it cannot express.
-    Nothing is touched: the last good children keep running."""
-    status, message = invalid_spec(previous, exc, body["metadata"]["generation"])
-    _write_status(body, previous, status)
-    recorder.warn("InvalidSpec", message)
-    return Result("invalid")
-
-
-def _apply(recorder: Recorder, manifest: dict[str, Any]) -> dict[str, Any]:
-    outcome, obj = applier().apply(manifest)
-    APPLY_TOTAL.labels(KIND, manifest["kind"], outcome.value).inc()
-    if outcome is not Outcome.UNCHANGED:
-        recorder.info(f"{manifest['kind']}{outcome.value.capitalize()}",
-                      f"{outcome.value.capitalize()} {manifest['kind']} {manifest['metadata']['name']}")
-    return obj
-
-
-def _write_status(body: dict[str, Any], previous: KafkaClusterStatus, status: KafkaClusterStatus) -> None:
-    if status.wire() == previous.wire():
-        return  # nothing changed: write nothing
-    meta = body["metadata"]
-    applier().patch_status(KAFKA_CLUSTER.api_version, KIND, meta["name"], meta["namespace"], status.wire())
+    ctx.write_status(previous, decision.status)
+    ctx.report(previous, decision.status, ready_reason="ClusterReady",
+               ready_detail=f"bootstrap {decision.status.bootstrap_servers}")
 
 
 def _demand(body: dict[str, Any]) -> ServiceClaimSpec | None:

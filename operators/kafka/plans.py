@@ -157,7 +157,7 @@ def deploy_plan(cluster: Cluster, pods: list[dict[str, Any]], grants: dict[str, 
     return derive_plan("deploy", phases, strategy=Strategy.PARALLEL)
 
 
-def update_target(cluster: Cluster, stateful_sets: dict[Role, dict[str, Any] | None]) -> str:
+def update_revision(cluster: Cluster, stateful_sets: dict[Role, dict[str, Any] | None]) -> str:
     """A digest of what the update plan rolls toward: each role's config hash and version, the
     dynamic broker config and the target metadata.version. A new value means a new update."""
     return digest([{r: _wanted(stateful_sets.get(r)) for r in ROLES}, cluster.dynamic_config,
@@ -242,7 +242,8 @@ def derive(cluster: Cluster, generation: int, *, stateful_sets: dict[Role, dict[
         version=cluster.spec.version if ready and updated else previous.version,
         metadata_version=finalized or previous.metadata_version or (
             cluster.spec.target_metadata_version if ready else None),
-        dynamic_config=applied or previous.dynamic_config or (digest(cluster.dynamic_config) if ready else None),
+        dynamic_config_hash=applied or previous.dynamic_config_hash or (
+            digest(cluster.dynamic_config) if ready else None),
         # A refusal is kept while the spec asks for the refused value; a new value is tried dynamically.
         refused_config={k: v for k, v in cluster.refused_config.items() if dynamic_config(cluster.spec).get(k) == v},
         bootstrap_servers=next(iter(servers.values())),
@@ -250,7 +251,7 @@ def derive(cluster: Cluster, generation: int, *, stateful_sets: dict[Role, dict[
         brokers=sets["broker"],
         controllers=sets["controller"],
         plans=[render_plan(p) for p in (deploy, plan, recovery) if p is not None] or previous.plans,
-        update_target=target or previous.update_target,
+        update_revision=target or previous.update_revision,
     )
 
 
@@ -433,8 +434,8 @@ class Observed:
 
     @cached_property
     def target(self) -> str:
-        """The update target of the live StatefulSets (:func:`update_target`); a new one starts a new update."""
-        return update_target(self.cluster, self.stateful_sets)
+        """The update target of the live StatefulSets (:func:`update_revision`); a new one starts a new update."""
+        return update_revision(self.cluster, self.stateful_sets)
 
     @cached_property
     def active_controller(self) -> int | None:
@@ -572,7 +573,7 @@ class Next:
     (``waiting`` says for what). ``status`` is the status to write, ``requeue_after`` seconds to
     look again sooner than the resync (None: on the next event). For an Admin step,
     ``succeeded`` is the Next once it succeeded (its outcome is recorded in status:
-    ``metadataVersion``, ``dynamicConfig``); on failure ``status`` keeps the step Pending. For
+    ``metadataVersion``, ``dynamicConfigHash``); on failure ``status`` keeps the step Pending. For
     :class:`ApplyDynamicConfig`, ``refused`` gives the Next once Kafka took some keys and refused the
     others (key -> Kafka's error): the refused values are recorded in ``refusedConfig`` and applied by
     a rolling restart, and the step completes with the rest.
@@ -593,7 +594,7 @@ class Next:
 def decide(o: Observed, controls: PlanControls, now: datetime) -> Next:
     """The plans, the one action and the status of one pass over ``o`` at ``now`` (aware, UTC);
     ``controls`` are the plan-control annotations in force. See the module docstring for the order."""
-    finalized, applied = o.previous.metadata_version, o.previous.dynamic_config
+    finalized, applied = o.previous.metadata_version, o.previous.dynamic_config_hash
     plan, views = _update(o, controls, now, finalized, applied)
     deploy = deploy_plan(o.cluster, o.pods, o.grants, set(completed_steps(o.previous.plans, "deploy")),
                          o.admission.message if o.admission else None)
@@ -634,7 +635,7 @@ def _update(o: Observed, controls: PlanControls, now: datetime, finalized: str |
 
 def _recoveries(o: Observed, deploy: Plan, now: datetime) -> dict[str, Recovery]:
     """Which pods need recovering (operators.sdk.recovery): brokers may be replaced on a new volume
-    after ``spec.recovery.nodeFailureTimeout``; controllers only wait for their node."""
+    after ``spec.recovery.nodeFailureTimeoutSeconds``; controllers only wait for their node."""
     deployed = {s.name for p in deploy.phases for s in p.steps if s.status == Status.COMPLETE}
     ongoing = {s.name for p in o.previous.plans if p.name == "recovery" for ph in p.phases for s in ph.steps
                if s.status != Status.COMPLETE}
@@ -643,7 +644,7 @@ def _recoveries(o: Observed, deploy: Plan, now: datetime) -> dict[str, Recovery]
                  for name, role in role_of.items()}
     return recover(o.pods, o.failures, templates=templates, deployed=deployed, ongoing=ongoing,
                    replaceable={n for n, r in role_of.items() if r == "broker"},
-                   timeout=o.cluster.spec.recovery.node_failure_seconds, now=now)
+                   timeout=o.cluster.spec.recovery.node_failure_timeout_seconds, now=now)
 
 
 def _restart_next(o: Observed, plan: Plan, views: list[PodView]) -> tuple[RestartPod | None, tuple[str, ...]]:

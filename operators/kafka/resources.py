@@ -26,7 +26,15 @@ from typing import Any
 
 from ..scheduling.api import PodSet, ServiceClaimSpec
 from ..scheduling.claims import CLAIM_LABEL, POD_SET_LABEL, Grant, claim_manifest, pod_scheduling
-from ..sdk.builders import digest
+from ..sdk import builders
+from ..sdk.builders import (
+    ServiceObject,
+    accounted_requests,
+    digest,
+    retention_policy,
+    service,
+    volume_claim_template,
+)
 from ..sdk.objects import object_meta, standard_labels
 from ..sdk.quantities import to_base_units
 from ..sdk.templates import render
@@ -62,26 +70,24 @@ START_REFUSED = "not starting Kafka"
 
 
 @dataclass(frozen=True)
-class Cluster:
+class Cluster(ServiceObject[KafkaClusterSpec]):
     """A KafkaCluster as the builders see it: identity plus the validated spec.
 
     ``refused_config`` is what Kafka refused to take dynamically (key -> value, from
     ``status.refusedConfig``): those values are applied by a restart instead (:attr:`dynamic_config`).
     """
 
-    name: str
-    namespace: str
-    uid: str
-    spec: KafkaClusterSpec
+    RESOURCE = KAFKA_CLUSTER
+    SPEC = KafkaClusterSpec
+
     refused_config: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @classmethod
-    def from_body(cls, body: dict[str, Any]) -> Cluster:
-        """Parse a KafkaCluster object. Raises pydantic.ValidationError for an invalid spec."""
-        meta = body["metadata"]
+    def from_body(cls, body: Mapping[str, Any]) -> Cluster:
+        """Parse a KafkaCluster object (and what Kafka refused, from its status). Raises
+        pydantic.ValidationError for an invalid spec."""
         refused = dict((body.get("status") or {}).get("refusedConfig") or {})
-        return cls(meta["name"], meta["namespace"], meta["uid"], KafkaClusterSpec.model_validate(body["spec"]),
-                   refused)
+        return dataclasses.replace(super().from_body(body), refused_config=refused)
 
     @property
     def dynamic_config(self) -> dict[str, str]:
@@ -93,11 +99,6 @@ class Cluster:
         """This cluster with ``count`` brokers: what runs while a scale-down waits for its brokers to empty."""
         brokers = self.spec.brokers.model_copy(update={"replicas": count})
         return dataclasses.replace(self, spec=self.spec.model_copy(update={"brokers": brokers}))
-
-    @property
-    def owner(self) -> dict[str, Any]:
-        return {"apiVersion": KAFKA_CLUSTER.api_version, "kind": KAFKA_CLUSTER.kind,
-                "metadata": {"name": self.name, "uid": self.uid}}
 
     @property
     def cluster_id(self) -> str:
@@ -325,12 +326,6 @@ def _ports(cluster: Cluster, role: Role) -> list[dict[str, Any]]:
 POD_SET_FIELDS = {"controller": "spec.controllers", "broker": "spec.brokers"}
 
 
-def _accounted(requests: dict[str, str]) -> dict[str, str]:
-    # The meta-controller accounts for cpu, memory and ephemeral-storage; other resources
-    # (hugepages, devices) are left to kube-scheduler.
-    return {k: v for k, v in requests.items() if k in ("cpu", "memory", "ephemeral-storage")}
-
-
 def claim_spec(spec: KafkaClusterSpec) -> ServiceClaimSpec:
     """The demand of a cluster: one pod set per role, each pod asking for its requests and volume."""
     pod_sets = []
@@ -338,7 +333,8 @@ def claim_spec(spec: KafkaClusterSpec) -> ServiceClaimSpec:
         node_set = spec.controllers if role == "controller" else spec.brokers
         pod_sets.append(PodSet(name=role, count=node_set.replicas, constraints=node_set.constraints,
                                node_pool=node_set.node_pool,
-                               requests=_accounted(node_set.resources.requests) | {"storage": node_set.storage.size}))
+                               requests=accounted_requests(node_set.resources.requests)
+                               | {"storage": node_set.storage.size}))
     return ServiceClaimSpec(pod_sets=pod_sets, priority=spec.priority)
 
 
@@ -395,12 +391,6 @@ def stateful_set(cluster: Cluster, role: Role, config_digest: str, grant: Grant 
     }
     if grant is not None and grant.count:
         pod_spec |= pod_scheduling(grant, node_set.constraints, cluster.selector(role))
-    volume_claim: dict[str, Any] = {
-        "metadata": {"name": DATA_VOLUME, "labels": pod_labels},
-        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": storage.size}}},
-    }
-    if storage.storage_class_name:
-        volume_claim["spec"]["storageClassName"] = storage.storage_class_name
     return {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
@@ -413,55 +403,39 @@ def stateful_set(cluster: Cluster, role: Role, config_digest: str, grant: Grant 
             # KRaft needs its voters up together to elect a leader; start pods in parallel.
             "podManagementPolicy": "Parallel",
             "updateStrategy": {"type": "OnDelete"},
-            "persistentVolumeClaimRetentionPolicy": {
-                "whenDeleted": "Delete" if storage.delete_claim else "Retain",
-                "whenScaled": "Delete" if storage.delete_claim else "Retain"},
+            "persistentVolumeClaimRetentionPolicy": retention_policy(storage.delete_claim),
             "template": {
                 "metadata": {"labels": pod_labels, "annotations": {
                     CONFIG_HASH_ANNOTATION: config_digest, VERSION_ANNOTATION: cluster.spec.version}},
                 "spec": pod_spec,
             },
-            "volumeClaimTemplates": [volume_claim],
+            "volumeClaimTemplates": [volume_claim_template(name=DATA_VOLUME, labels=pod_labels, size=storage.size,
+                                                           storage_class_name=storage.storage_class_name)],
         },
     }
 
 
 def headless_service(cluster: Cluster) -> dict[str, Any]:
     """Per-pod DNS for every node; not-ready pods are published so a quorum can form."""
-    ports = [{"name": "controller", "port": CONTROLLER_PORT}, {"name": "replication", "port": REPLICATION_PORT}]
-    ports += [{"name": lst.name, "port": lst.port} for lst in cluster.spec.listeners]
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": object_meta(name=cluster.headless_service, namespace=cluster.namespace,
-                                labels=cluster.labels(), owner=cluster.owner),
-        "spec": {"clusterIP": "None", "publishNotReadyAddresses": True, "selector": cluster.selector(),
-                 "ports": [p | {"targetPort": p["port"], "protocol": "TCP"} for p in ports]},
-    }
+    ports = [("controller", CONTROLLER_PORT), ("replication", REPLICATION_PORT)]
+    ports += [(lst.name, lst.port) for lst in cluster.spec.listeners]
+    return service(name=cluster.headless_service, namespace=cluster.namespace, labels=cluster.labels(),
+                   owner=cluster.owner, selector=cluster.selector(), ports=ports, headless=True,
+                   publish_not_ready=True)
 
 
 def bootstrap_service(cluster: Cluster) -> dict[str, Any]:
     """The clients' bootstrap address: ready brokers only, one port per listener."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": object_meta(name=cluster.bootstrap_service, namespace=cluster.namespace,
-                                labels=cluster.labels("broker"), owner=cluster.owner),
-        "spec": {"type": "ClusterIP", "selector": cluster.selector("broker"),
-                 "ports": [{"name": lst.name, "port": lst.port, "targetPort": lst.port, "protocol": "TCP"}
-                           for lst in cluster.spec.listeners]},
-    }
+    return service(name=cluster.bootstrap_service, namespace=cluster.namespace, labels=cluster.labels("broker"),
+                   owner=cluster.owner, selector=cluster.selector("broker"),
+                   ports=[(lst.name, lst.port) for lst in cluster.spec.listeners])
 
 
 def pod_disruption_budget(cluster: Cluster, role: Role) -> dict[str, Any]:
     """At most one pod of the role voluntarily down at a time (node drains, evictions)."""
-    return {
-        "apiVersion": "policy/v1",
-        "kind": "PodDisruptionBudget",
-        "metadata": object_meta(name=cluster.sts_name(role), namespace=cluster.namespace,
-                                labels=cluster.labels(role), owner=cluster.owner),
-        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": cluster.selector(role)}},
-    }
+    return builders.pod_disruption_budget(name=cluster.sts_name(role), namespace=cluster.namespace,
+                                          labels=cluster.labels(role), owner=cluster.owner,
+                                          selector=cluster.selector(role))
 
 
 def build(cluster: Cluster, grants: dict[str, Grant]) -> list[dict[str, Any]]:

@@ -14,13 +14,13 @@ import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from ..sdk.apply import Applier
+from ..sdk.apply import Client
 from .admin import ADMIN_ENV, KafkaAdmin, KafkaPythonAdmin, SimulatedAdmin
 from .resources import Cluster
 
 # Opens an implementation on one cluster: ``with connect(cluster, kube) as admin``; ``kube`` reads what a
 # simulated cluster keeps in Kubernetes.
-Connector = Callable[[Cluster, Applier], contextlib.AbstractContextManager[KafkaAdmin]]
+Connector = Callable[[Cluster, Client], contextlib.AbstractContextManager[KafkaAdmin]]
 ADMINS: Mapping[str, type[KafkaPythonAdmin] | type[SimulatedAdmin]] = {
     "kafka-python": KafkaPythonAdmin, "none": SimulatedAdmin}
 

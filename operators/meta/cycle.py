@@ -394,7 +394,7 @@ def release_lost(admission: dict[str, int], running: Counter[str], healthy: set[
     that no pod uses.
 
     A pod still bound there keeps its slot: the service decides when to give up on it (e.g. Kafka's
-    ``spec.recovery.nodeFailureTimeout``). Once it is deleted, the slot goes and the pod set's
+    ``spec.recovery.nodeFailureTimeoutSeconds``). Once it is deleted, the slot goes and the pod set's
     missing pod queues as a growth, placed on a healthy node.
     """
     return {node: kept for node, pods in admission.items()

@@ -17,7 +17,7 @@ import kopf
 
 from ..scheduling.api import NODE_POOL, SERVICE_CLAIM, TENANT
 from ..scheduling.labels import CLAIM_LABEL, GROUP
-from ..sdk.apply import Applier, applier_for
+from ..sdk.apply import Client, client_for
 from ..sdk.conditions import now
 from ..sdk.controller import Watch, register_singleton
 from ..sdk.metrics import CLAIMS, TENANT_SHARE, TENANT_USAGE
@@ -32,13 +32,13 @@ KIND = "AdmissionCycle"  # the kind label of the reconcile metrics
 _POOL = ThreadPoolExecutor(16, thread_name_prefix="admission")
 
 
-def applier() -> Applier:
-    return applier_for(FIELD_MANAGER)
+def client() -> Client:
+    return client_for(FIELD_MANAGER)
 
 
 def admission_cycle() -> cycle.Result:
     """List everything, decide, write what changed. Runs in a worker thread."""
-    a = applier()
+    a = client()
     kinds = {"nodes": ("v1", "Node"), "pods": ("v1", "Pod"), "namespaces": ("v1", "Namespace"),
              "tenants": (TENANT.api_version, TENANT.kind), "pools": (NODE_POOL.api_version, NODE_POOL.kind),
              "claims": (SERVICE_CLAIM.api_version, SERVICE_CLAIM.kind)}

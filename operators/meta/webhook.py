@@ -37,7 +37,7 @@ from ..scheduling.api import (
 )
 from ..scheduling.binding import ServiceBinding
 from ..sdk import runtime
-from ..sdk.apply import applier_for
+from ..sdk.apply import client_for
 from ..sdk.quantities import RESOURCE_NAMES, format_amount
 from . import allocator, convert
 from .cycle import DEFAULT_TENANT, nodes_from
@@ -116,7 +116,7 @@ def claim_owner_conflict(kind: str, name: str, namespace: str) -> str | None:
     A service's claim carries the service's name, so two services of different kinds with one name in
     one namespace would share it; the second is refused at create, naming the first.
     """
-    claim = applier_for("smack-operators-webhook").get(SERVICE_CLAIM.api_version, SERVICE_CLAIM.kind, name, namespace)
+    claim = client_for("smack-operators-webhook").get(SERVICE_CLAIM.api_version, SERVICE_CLAIM.kind, name, namespace)
     owners = [o for o in ((claim or {}).get("metadata") or {}).get("ownerReferences") or [] if o.get("controller")]
     if owners and owners[0].get("kind") != kind:
         return (f"metadata.name: the ServiceClaim {name} of this namespace belongs to {owners[0]['kind']} {name}; "
@@ -125,7 +125,7 @@ def claim_owner_conflict(kind: str, name: str, namespace: str) -> str | None:
 
 
 def _check(spec: ServiceClaimSpec, namespace: str) -> list[tuple[str | None, str]]:
-    a = applier_for("smack-operators-webhook")  # reads only
+    a = client_for("smack-operators-webhook")  # reads only
     tenants = {t["metadata"]["name"]: TenantSpec.model_validate(t.get("spec") or {})
                for t in a.list_objects(TENANT.api_version, TENANT.kind, None, "")}
     ns = a.get("v1", "Namespace", namespace, None) or {"metadata": {}}

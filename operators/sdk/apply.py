@@ -79,7 +79,7 @@ def _json(response: Any) -> Any:
 
 
 @dataclass
-class Applier:
+class Client:
     """Applies manifests as ``field_manager``; one instance per operator, shared by threads."""
 
     api: client.ApiClient
@@ -213,8 +213,8 @@ class Applier:
 
 
 @cache
-def applier_for(field_manager: str) -> Applier:
-    """The process-wide applier of one operator, created on first use (after the kubeconfig is loaded).
+def client_for(field_manager: str) -> Client:
+    """The process-wide Kubernetes client of one operator, created on first use (after the kubeconfig is loaded).
 
     Its connection pool holds as many connections as reconciles run at once, so that none waits
     for a connection (urllib3's default is five per CPU).
@@ -223,4 +223,4 @@ def applier_for(field_manager: str) -> Applier:
 
     configuration = client.Configuration.get_default_copy()
     configuration.connection_pool_maxsize = max(configuration.connection_pool_maxsize or 0, RECONCILE_THREADS)
-    return Applier(client.ApiClient(configuration), field_manager)
+    return Client(client.ApiClient(configuration), field_manager)

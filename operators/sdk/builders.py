@@ -2,7 +2,7 @@
 look the same whatever the service (PodDisruptionBudget, Service, volume claim template).
 
 All functions are pure: they take names, labels and specs and return plain manifests (dicts), which
-the service's own ``resources.py`` composes and :meth:`operators.sdk.apply.Applier.apply` applies.
+the service's own ``resources.py`` composes and :meth:`operators.sdk.apply.Client.apply` applies.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import kopf
@@ -63,11 +64,19 @@ class _QuietWakeups(logging.Filter):
 logging.getLogger("kopf.objects").addFilter(_QuietWakeups())
 
 
+class ReconcileOutcome(StrEnum):
+    """What one reconcile found; the ``result`` label of smack_reconcile_total."""
+
+    OK = "ok"  # the object is where its spec wants it
+    PROGRESSING = "progressing"  # work is under way: look again soon
+    INVALID = "invalid"  # the spec is refused; nothing is touched until it changes
+
+
 @dataclass(frozen=True)
 class Result:
     """What one reconcile observed: ``requeue_after`` seconds to look again sooner than resync."""
 
-    result: str = "ok"  # ok | progressing | invalid
+    outcome: ReconcileOutcome = ReconcileOutcome.OK
     requeue_after: float | None = None
 
 
@@ -98,7 +107,7 @@ class ChildKind:
 
 
 def register(resource: CustomResource, reconcile: Callable[[dict[str, Any]], Result], *,
-             children: Iterable[ChildKind], cluster_label: str, resync: float = 60.0,
+             children: Iterable[ChildKind], owner_label: str, resync: float = 60.0,
              error_backoff: tuple[float, ...] = (1, 2, 5, 10, 30, 60)) -> None:
     """Register the kopf handlers that drive ``reconcile`` for every ``resource`` object.
 
@@ -106,7 +115,7 @@ def register(resource: CustomResource, reconcile: Callable[[dict[str, Any]], Res
     the object's body;
     it returns a :class:`Result`. An exception is logged, counted and retried
     after ``error_backoff`` seconds (the last value repeats); it never stops the loop.
-    ``cluster_label`` is the label key whose value names the owning object on children.
+    ``owner_label`` is the label key whose value names the owning object on children.
     """
     wakeups = _Wakeups()
     kind = resource.kind
@@ -119,9 +128,9 @@ def register(resource: CustomResource, reconcile: Callable[[dict[str, Any]], Res
 
     for child in children:
         @kopf.on.event(child.group, child.version, child.plural, id=f"{WAKE_PREFIX}{child.plural}-of-{kind}",
-                       labels={cluster_label: kopf.PRESENT})
+                       labels={owner_label: kopf.PRESENT})
         async def _on_child(body: kopf.Body, type: str | None, _plural: str = child.plural, **_: Any) -> None:
-            key = (body.metadata.namespace, body.metadata.labels[cluster_label])
+            key = (body.metadata.namespace, body.metadata.labels[owner_label])
             wakeups.wake(key, f"{_plural[:-1]} {body.metadata.name} {(type or 'listed').lower()}")
 
     @kopf.daemon(resource.group, resource.version, resource.plural, cancellation_timeout=10.0)
@@ -147,7 +156,7 @@ def register(resource: CustomResource, reconcile: Callable[[dict[str, Any]], Res
                     log.exception("reconcile of %s %s/%s failed; retrying in %ss", kind, *key, delay)
                 else:
                     failures = 0
-                    RECONCILE_TOTAL.labels(kind, outcome.result).inc()
+                    RECONCILE_TOTAL.labels(kind, outcome.outcome.value).inc()
                     delay = outcome.requeue_after or resync
                 finally:
                     RECONCILE_DURATION.labels(kind).observe(time.monotonic() - started)

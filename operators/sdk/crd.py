@@ -163,7 +163,7 @@ def crd_manifest(resource: CustomResource) -> dict[str, Any]:
             "kind": {"type": "string"},
             "metadata": {"type": "object"},
             "spec": spec_schema,
-            "status": openapi_schema(resource.status),
+            "status": _with_renamed(openapi_schema(resource.status), getattr(resource.status, "RENAMED", {})),
         },
     }
     names = {
@@ -215,3 +215,13 @@ def write_crds(resources: list[CustomResource], directory: Path) -> list[Path]:
         path.write_text(text)
         written.append(path)
     return written
+
+
+def _with_renamed(schema: dict[str, Any], renamed: dict[str, str]) -> dict[str, Any]:
+    """``schema`` with each renamed field also under its old name (operators.sdk.models.Model.RENAMED), marked
+    deprecated, so that a value an older operator stored survives until it is read and removed."""
+    properties = dict(schema.get("properties") or {})
+    for old, new in renamed.items():
+        properties[old] = {k: v for k, v in properties[new].items() if k != "description"} | {
+            "description": f"Deprecated: read as {new} and removed on the next status write."}
+    return schema | {"properties": properties} if renamed else schema

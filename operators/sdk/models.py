@@ -10,10 +10,10 @@ spec that reached the operator is always usable.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from kubernetes.utils import parse_quantity
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 
@@ -25,6 +25,22 @@ class Model(BaseModel):
     """
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+    # Fields renamed since an older release, wire name -> wire name: an object stored under the old name
+    # is read under the new one, the CRD keeps the old name in its schema (so the API server does not prune
+    # it before it is read), and the status writer removes it (operators.sdk.service).
+    RENAMED: ClassVar[dict[str, str]] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_renamed(cls, data: Any) -> Any:
+        if not cls.RENAMED or not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for old, new in cls.RENAMED.items():
+            if old in data:
+                value = data.pop(old)
+                data.setdefault(new, value)
+        return data
 
     def wire(self) -> dict[str, Any]:
         """Return the object as the API server stores it: camelCase keys, no unset optionals."""

@@ -26,9 +26,9 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from .apply import Applier, Outcome, merge_patch
+from .apply import Client, Outcome, merge_patch
 from .conditions import get_condition, invalid_spec
-from .controller import Result
+from .controller import ReconcileOutcome, Result
 from .crd import CustomResource
 from .events import Recorder
 from .metrics import APPLY_TOTAL, RESOURCES_READY, observe_plans
@@ -46,13 +46,13 @@ class ServiceContext:
     object as read at the start of the pass; ``recorder`` posts its events.
     """
 
-    client: Applier
+    client: Client
     resource: CustomResource
     body: Mapping[str, Any]
     recorder: Recorder
 
     @classmethod
-    def of(cls, client: Applier, resource: CustomResource, body: Mapping[str, Any]) -> ServiceContext:
+    def of(cls, client: Client, resource: CustomResource, body: Mapping[str, Any]) -> ServiceContext:
         return cls(client, resource, body, Recorder(body))
 
     @property
@@ -89,10 +89,13 @@ class ServiceContext:
         APPLY_TOTAL.labels(self.resource.kind, kind, outcome.value).inc()
 
     def write_status(self, previous: Model, status: Model, **patch_options: Any) -> bool:
-        """Merge-patch the status from ``previous`` (as read) to ``status``; False when nothing changed
-        and nothing was written. ``patch_options`` go to :meth:`Applier.patch_status` (e.g.
-        ``resource_version`` to write only over the version read; then ApiException 409 on a race)."""
-        patch = merge_patch(previous.wire(), status.wire())
+        """Merge-patch the status from ``previous`` (as read) to ``status``, removing fields stored under
+        a name since renamed (Model.RENAMED); False when nothing changed and nothing was written.
+
+        ``patch_options`` go to :meth:`Client.patch_status` (e.g. ``resource_version`` to write only over
+        the version read; then ApiException 409 on a race)."""
+        stored = self.body.get("status") or {}
+        patch = merge_patch(previous.wire(), status.wire()) | {old: None for old in status.RENAMED if old in stored}
         if not patch:
             return False
         self.client.patch_status(self.resource.api_version, self.resource.kind, self.name, self.namespace, patch,
@@ -105,7 +108,7 @@ class ServiceContext:
         status, message = invalid_spec(previous, exc, self.generation)
         self.write_status(previous, status)
         self.recorder.warn("InvalidSpec", message)
-        return Result("invalid")
+        return Result(ReconcileOutcome.INVALID)
 
     def plan_controls(self, previous_target: str | None, target: str, *, halted: str) -> PlanControls:
         """The plan controls in the object's annotations (operators.sdk.plans.parse_controls).

@@ -19,9 +19,9 @@ from pydantic import ValidationError
 from ..scheduling.api import SERVICE_CLAIM, ServiceClaimSpec, ServiceClaimStatus
 from ..scheduling.binding import ServiceBinding
 from ..scheduling.claims import admission_condition, grants
-from ..sdk.apply import Applier, Outcome, applier_for, contains
+from ..sdk.apply import Client, Outcome, client_for, contains
 from ..sdk.conditions import get_condition
-from ..sdk.controller import ChildKind, Result, register
+from ..sdk.controller import ChildKind, ReconcileOutcome, Result, register
 from ..sdk.metrics import START_LATENCY, STATE_DURATION, STATE_TRANSITIONS
 from ..sdk.service import ServiceContext
 from .api import (
@@ -54,8 +54,8 @@ KIND = SPARK_APPLICATION.kind
 WARNING_STATES = ("FAILING", "FAILED", "SUBMISSION_FAILED")
 
 
-def applier() -> Applier:
-    return applier_for(FIELD_MANAGER)
+def client() -> Client:
+    return client_for(FIELD_MANAGER)
 
 
 def reconcile(trigger: dict[str, Any]) -> Result:
@@ -65,18 +65,18 @@ def reconcile(trigger: dict[str, Any]) -> Result:
     arrive before the event of this operator's own last status write, and a decision taken on the
     older status could delete the driver it had just created.
     """
-    body = applier().get(SPARK_APPLICATION.api_version, KIND, trigger["metadata"]["name"],
+    body = client().get(SPARK_APPLICATION.api_version, KIND, trigger["metadata"]["name"],
                          trigger["metadata"]["namespace"])
     if body is None or body["metadata"].get("deletionTimestamp"):
-        return Result("ok")
-    ctx = ServiceContext.of(applier(), SPARK_APPLICATION, body)
+        return Result(ReconcileOutcome.OK)
+    ctx = ServiceContext.of(client(), SPARK_APPLICATION, body)
     previous = SparkApplicationStatus.model_validate(body.get("status") or {})
     try:
         app = Application.from_body(body)
     except ValidationError as exc:
         return ctx.refuse_spec(previous, exc)
 
-    a = applier()
+    a = client()
     claim = a.get(SERVICE_CLAIM.api_version, SERVICE_CLAIM.kind, app.name, app.namespace)
     pods = a.list_objects("v1", "Pod", app.namespace, f"{APP_LABEL}={app.name}")
     drivers = tuple(DriverView.of(p) for p in pods if p["metadata"]["labels"].get(SPARK_ROLE_LABEL) == "driver")
@@ -96,7 +96,7 @@ def reconcile(trigger: dict[str, Any]) -> Result:
             if exc.status != 409:
                 raise
             log.info("%s %s/%s changed since it was read; not submitting from a stale view", KIND, *_key(app))
-            return Result("progressing", 1.0)
+            return Result(ReconcileOutcome.PROGRESSING, 1.0)
         previous = fenced
     if nxt.create is not None:
         _submit(ctx, app, nxt, claim, now)
@@ -112,8 +112,8 @@ def reconcile(trigger: dict[str, Any]) -> Result:
     for t in nxt.transitions:
         _report(ctx, t)
     if nxt.requeue_after is not None:
-        return Result("progressing", max(nxt.requeue_after, 0.5))
-    return Result("ok")
+        return Result(ReconcileOutcome.PROGRESSING, max(nxt.requeue_after, 0.5))
+    return Result(ReconcileOutcome.OK)
 
 
 def claim_view(claim: dict[str, Any] | None) -> ClaimView:
@@ -191,7 +191,7 @@ SERVICE = ServiceBinding(SPARK_APPLICATION, _demand, POD_SET_FIELDS)
 
 def reconcile_scheduled(body: dict[str, Any]) -> Result:
     """One pass over a ScheduledSparkApplication: start the run that is due, trim the history."""
-    ctx = ServiceContext.of(applier(), SCHEDULED_SPARK_APPLICATION, body)
+    ctx = ServiceContext.of(client(), SCHEDULED_SPARK_APPLICATION, body)
     previous = ScheduledSparkApplicationStatus.model_validate(body.get("status") or {})
     try:
         spec = ScheduledSparkApplicationSpec.model_validate(body.get("spec") or {})
@@ -213,7 +213,7 @@ def reconcile_scheduled(body: dict[str, Any]) -> Result:
         ctx.recorder.info("RunSkipped", f"run due at {decision.status.last_run} skipped: "
                                         f"{', '.join(decision.skipped)} still active (Forbid)")
     ctx.write_status(previous, decision.status)
-    return Result("ok", decision.requeue_after)
+    return Result(ReconcileOutcome.OK, decision.requeue_after)
 
 
 def setup() -> None:
@@ -223,11 +223,11 @@ def setup() -> None:
         SPARK_APPLICATION,
         reconcile,
         children=[ChildKind("", "v1", "pods"), ChildKind("scheduling.smack.dev", "v1alpha1", "serviceclaims")],
-        cluster_label=APP_LABEL,
+        owner_label=APP_LABEL,
     )
     register(
         SCHEDULED_SPARK_APPLICATION,
         reconcile_scheduled,
         children=[ChildKind(SPARK_APPLICATION.group, SPARK_APPLICATION.version, SPARK_APPLICATION.plural)],
-        cluster_label=SCHEDULED_APP_LABEL,
+        owner_label=SCHEDULED_APP_LABEL,
     )

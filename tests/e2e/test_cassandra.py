@@ -247,7 +247,7 @@ def test_upgrade_goes_rack_by_rack_one_node_down_at_most_and_survives_an_operato
 
 
 def test_canary_restarts_the_first_nodes_then_waits_for_proceed(ns: Kubectl, operator):
-    ns.apply(manifest("can", {"size": 3, "serverVersion": "4.1.8", "canary": 1}))
+    ns.apply(manifest("can", {"size": 3, "serverVersion": "4.1.8", "rollout": {"canary": 1}}))
     settled(ns, "can", version="4.1.8")
     before = pod_names(ns, "can")
     ns.run("patch", "cassandradatacenter", "can", "--type=merge", "-p", '{"spec":{"serverVersion":"4.1.9"}}')

@@ -325,9 +325,9 @@ def test_dynamic_config_change_is_applied_without_a_restart(ns: Kubectl, operato
     ready_cluster(ns, "dyn")
     before = {p["metadata"]["name"]: p["metadata"]["uid"] for p in ns.json(
         "get", "pods", "-l", "kafka.smack.dev/cluster=dyn")["items"]}
-    applied = ns.json("get", "kafkacluster", "dyn")["status"]["dynamicConfig"]
+    applied = ns.json("get", "kafkacluster", "dyn")["status"]["dynamicConfigHash"]
     ns.run("patch", "kafkacluster", "dyn", "--type=merge", "-p", '{"spec":{"config":{"log.retention.hours":12}}}')
-    obj = wait_for(lambda: (o := ns.json("get", "kafkacluster", "dyn"))["status"]["dynamicConfig"] != applied
+    obj = wait_for(lambda: (o := ns.json("get", "kafkacluster", "dyn"))["status"]["dynamicConfigHash"] != applied
                    and o, what="the dynamic config to be applied")
     assert plan_of(obj, "update")["status"] == "Complete"
     data = ns.json("get", "configmap", "dyn-broker-config")["data"]
@@ -438,7 +438,7 @@ def test_a_canary_update_waits_for_approval_then_rolls_the_rest(ns: Kubectl, ope
 
 def test_a_broker_whose_node_fails_is_replaced_after_the_timeout(ns: Kubectl, operator):
     """A node fails: the broker on it is replaced on another node with a new volume once
-    ``spec.recovery.nodeFailureTimeout`` passed, as the recovery plan and events show, and the
+    ``spec.recovery.nodeFailureTimeoutSeconds`` passed, as the recovery plan and events show, and the
     meta-controller moves its admission off the node.
 
     kwok cannot stop one node's lease renewals, so the test writes what the node lifecycle
@@ -447,7 +447,7 @@ def test_a_broker_whose_node_fails_is_replaced_after_the_timeout(ns: Kubectl, op
     stages (removing its kwok.x-k8s.io/node annotation) keeps kwok from reverting that.
     """
     ns.apply(manifest("heal", {"brokers": {"replicas": 3}, "controllers": {"replicas": 1},
-                               "recovery": {"nodeFailureTimeout": "15s"}}))
+                               "recovery": {"nodeFailureTimeoutSeconds": 15}}))
     ready_cluster(ns, "heal")
     pods = {p["metadata"]["name"]: p for p in ns.json("get", "pods", "-l", "kafka.smack.dev/cluster=heal")["items"]}
     victim = next(n for n in sorted(pods) if "broker" in n

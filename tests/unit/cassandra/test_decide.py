@@ -20,7 +20,7 @@ from operators.cassandra.plans import (
     decide,
     held_by_apply,
     stale_views,
-    update_target,
+    update_revision,
 )
 from operators.cassandra.resources import (
     DECOMMISSIONED_ANNOTATION,
@@ -67,7 +67,7 @@ def seen_of(d, pods: list[dict], nodes: list, *, replicas: dict | None = None, g
     sets = sets if sets is not None else {r: live(n) for r, n in replicas.items()}
     ring = ring_from_pods(pods, "dc1", {p["metadata"]["name"]: d.rack_of(p["metadata"]["name"])[0] for p in pods})
     granted = granted if granted is not None else {r.name: 3 for r in d.racks}
-    previous = CassandraDatacenterStatus(initialized=initialized, nodes=nodes, update_target=update_target(d))
+    previous = CassandraDatacenterStatus(initialized=initialized, nodes=nodes, update_revision=update_revision(d))
     return Observed.of(d, sets, pods, volumes or [], ring, claim=claim(granted), previous=previous, generation=4,
                        **read)
 
@@ -231,7 +231,7 @@ def test_the_replace_address_falls_back_to_the_pods_own_ip():
 
 
 def test_a_canary_holds_the_next_rack_until_proceed():
-    d = dc(size=3, canary=1, serverVersion="4.1.8")
+    d = dc(size=3, rollout={"canary": 1}, serverVersion="4.1.8")
     pods = [node(d, "dc1-r1-0"), node(d, "dc1-r2-0", version="4.1.9"), node(d, "dc1-r3-0", version="4.1.9")]
     assert decide(seen_of(d, pods, records(THREE)), NO_CONTROLS, NOW).action is None
     approved = parse_controls({"smack.dev/plan-proceed": "update=1"})

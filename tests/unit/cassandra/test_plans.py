@@ -162,7 +162,7 @@ def test_update_goes_rack_by_rack_down_nodes_first_then_upgradesstables():
 
 
 def test_a_canary_restarts_the_first_nodes_then_waits_for_proceed():
-    d = dc(size=6, canary=2, serverVersion="4.1.8")
+    d = dc(size=6, rollout={"canary": 2}, serverVersion="4.1.8")
     sets = {r.name: sts(version="4.1.8") for r in d.racks}
     pods = [pod(n, version="4.1.8" if n in ("dc1-r1-0", "dc1-r1-1") else "4.1.9") for n in SIX]
     plan = update_plan(d, observed(d, pods, sets), records(SIX), NO_CONTROLS, now=NOW)

@@ -43,7 +43,7 @@ DEPLOYED = [PlanStatus.model_validate({"name": "deploy", "status": "Complete", "
     {"name": f"{role}s", "status": "Complete", "strategy": "Parallel",
      "steps": [{"name": f"prod-{role}-{i}", "status": "Complete"} for i in range(3)]}
     for role in ("controller", "broker")]})]
-SETTLED = KafkaClusterStatus(metadata_version=FINALIZED, dynamic_config=APPLIED, plans=DEPLOYED)
+SETTLED = KafkaClusterStatus(metadata_version=FINALIZED, dynamic_config_hash=APPLIED, plans=DEPLOYED)
 VOTERS = tuple(ReplicaState(1000 + i, 10, 9_000, 9_000) for i in range(3))
 
 
@@ -199,11 +199,11 @@ def test_metadata_version_is_raised_last_and_recorded_once_it_succeeded():
 
 
 def test_changed_dynamic_config_is_set_on_every_broker_and_recorded_once_it_succeeded():
-    n = decide(observed(previous=SETTLED.model_copy(update={"dynamic_config": "older"})), NO_CONTROLS, NOW)
+    n = decide(observed(previous=SETTLED.model_copy(update={"dynamic_config_hash": "older"})), NO_CONTROLS, NOW)
     assert n.action == ApplyDynamicConfig(dynamic_config(CLUSTER.spec), (0, 1, 2))
     assert n.action.what == "set min.insync.replicas=2 on brokers 0, 1, 2"
-    assert n.status.dynamic_config == "older"
-    assert n.succeeded.status.dynamic_config == APPLIED and not n.succeeded.progressing
+    assert n.status.dynamic_config_hash == "older"
+    assert n.succeeded.status.dynamic_config_hash == APPLIED and not n.succeeded.progressing
 
 
 def test_restarts_come_before_the_admin_steps():
@@ -232,7 +232,8 @@ def test_a_paused_recovery_lets_the_update_go_on():
 def test_a_broker_on_a_lost_node_is_replaced_after_the_timeout_and_the_wait_is_requeued():
     lost = pods(broker_2={"ready": False, "node": "c"})
     since = NOW - timedelta(seconds=100)
-    cluster = Cluster("prod", "ns", UID, KafkaClusterSpec.model_validate({"recovery": {"nodeFailureTimeout": "5m"}}))
+    spec = KafkaClusterSpec.model_validate({"recovery": {"nodeFailureTimeoutSeconds": 300}})
+    cluster = Cluster("prod", "ns", UID, spec)
     n = decide(observed(lost, cluster=cluster, failures={"c": NodeFailure("c", since)}), NO_CONTROLS, NOW)
     assert n.action is None and n.requeue_after == PROGRESSING_REQUEUE_SECONDS  # due in 200 s: sooner is 5 s
     n = decide(observed(lost, cluster=cluster, failures={"c": NodeFailure("c", NOW - timedelta(seconds=297))}),
@@ -325,7 +326,7 @@ def test_a_dynamic_key_kafka_refuses_rolls_the_brokers_and_the_other_keys_are_ap
     assert n.action.per_broker == {}
     after = n.refused({"log.retention.ms": "[Error 42] InvalidRequestError"})
     assert after.status.refused_config == {"log.retention.ms": "3600000"}
-    assert after.status.dynamic_config == digest({"min.insync.replicas": "2"})
+    assert after.status.dynamic_config_hash == digest({"min.insync.replicas": "2"})
     # The next pass reads the refusal from status: the value moves into the brokers' config hash.
     body = {"metadata": {"name": "prod", "namespace": "ns", "uid": UID}, "spec": spec,
             "status": after.status.wire()}

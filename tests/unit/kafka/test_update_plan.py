@@ -8,7 +8,7 @@ from operators.kafka.resources import CONFIG_HASH_ANNOTATION, VERSION_ANNOTATION
 from operators.scheduling.claims import Grant
 from operators.sdk.plans import HALT, NO_CONTROLS, parse_controls
 
-from ..test_rollout import NOW, pod
+from ..sdk.test_rollout import NOW, pod
 
 
 def sts(hash_: str) -> dict:

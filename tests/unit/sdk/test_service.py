@@ -75,7 +75,7 @@ def test_a_refused_spec_names_the_field_and_touches_nothing_else() -> None:
         KafkaClusterSpec.model_validate({"brokers": {"replicas": 0}})
     except ValidationError as exc:
         result = ctx.refuse_spec(KafkaClusterStatus(), exc)
-    assert result.result == "invalid"
+    assert result.outcome == "invalid"
     [(verb, patch)] = client.calls
     assert verb == "patch_status" and patch["conditions"][0]["reason"] == "InvalidSpec"
     assert rec.posted[0][0] == "InvalidSpec" and "spec.brokers.replicas" in rec.posted[0][1]
@@ -110,3 +110,21 @@ def test_a_created_child_is_an_event() -> None:
     ctx, rec = context(RecordingClient(outcome=Outcome.CREATED))
     ctx.apply_child({"kind": "Service", "metadata": {"name": "prod-nodes"}})
     assert rec.posted == [("ServiceCreated", "Created Service prod-nodes")]
+
+
+def test_a_field_stored_under_its_old_name_is_read_under_the_new_and_removed_on_write() -> None:
+    client = RecordingClient()
+    stored = {"updateTarget": "r1", "dynamicConfig": "h1", "observedGeneration": 3}
+    ctx = ServiceContext(client, KAFKA_CLUSTER, BODY | {"status": stored}, Captured())  # type: ignore[arg-type]
+    previous = KafkaClusterStatus.model_validate(stored)
+    assert (previous.update_revision, previous.dynamic_config_hash) == ("r1", "h1")
+    assert ctx.write_status(previous, previous.model_copy(update={"observed_generation": 4}))
+    assert client.calls == [("patch_status", {"observedGeneration": 4, "updateTarget": None, "dynamicConfig": None})]
+
+
+def test_the_crd_keeps_the_old_names_until_they_are_read() -> None:
+    from operators.sdk.crd import crd_manifest
+
+    status = crd_manifest(KAFKA_CLUSTER)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
+    assert status["properties"]["updateTarget"]["description"].startswith("Deprecated: read as updateRevision")
+    assert "updateRevision" in status["properties"]
