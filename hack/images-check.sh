@@ -3,7 +3,8 @@
 # end) and show that its main binary works:
 #   pause, base        the binary runs (pause) / the tools answer (base)
 #   kafka-*            a single KRaft node (the image's default command); 1,000 messages produced and consumed
-#   cassandra-*        a node reaches "Starting listening for CQL clients"; nodetool status shows it UN
+#   cassandra-*        a node reaches "Starting listening for CQL clients"; nodetool status shows it UN; then a
+#                      node started as the operator's pod starts it (its rendered files, start.sh) does the same
 #   spark-*            SparkPi on local[2] through /opt/entrypoint.sh prints "Pi is roughly"
 #   operators, client  the Python entry points import and answer
 # Containers get their own network namespace (loopback only), so nothing listens outside them. Their output is
@@ -76,7 +77,8 @@ wait_log() {
     sleep 1
   done
 }
-# start NAME IMAGE [ENV=VALUE...] [-- ARGS...]: a detached container, its output in $data/NAME.log.
+# start NAME IMAGE [ENV=VALUE...] [-- ARGS...]: a detached container, its output in $data/NAME.log; $MOUNT, when
+# set, is one more ctr --mount.
 start() {
   local name=$1 image=$2 env=()
   shift 2
@@ -84,7 +86,7 @@ start() {
   [ $# -gt 0 ] && shift
   rm -f "$data/$name.log"  # a previous image's container of the same name
   ctr run -d --log-uri "file://$data/$name.log" --mount "type=bind,src=$data/hosts,dst=/etc/hosts,options=rbind:ro" \
-    "${env[@]}" "$image" "$name" "$@" >/dev/null
+    ${MOUNT:+--mount "$MOUNT"} "${env[@]}" "$image" "$name" "$@" >/dev/null
 }
 stop() {
   ctr tasks kill -s SIGTERM "$1" >/dev/null 2>&1 || true
@@ -127,6 +129,18 @@ check_cassandra() {
   ex $c nodetool version
   ex $c nodetool status | tee "$data/status.txt"
   grep -q '^UN  127.0.0.1' "$data/status.txt"
+  stop $c
+  # The image as the operator runs it: the rack ConfigMap's files for one node (bench/cassandra_node_config.py,
+  # the seed adapted to the node itself) at the pod's config directory, the rendered start.sh as the command,
+  # the pod IP 127.0.0.2. The Python environment is the repository's (make venv).
+  c=cassandra-operator t0=$SECONDS
+  "$ROOT_DIR/.venv/bin/python" "$ROOT_DIR/bench/cassandra_node_config.py" "$data/$c-config" "${1##*:}" 127.0.0.2
+  MOUNT="type=bind,src=$data/$c-config,dst=/opt/cassandra/smack/config,options=rbind:ro" \
+    start $c "$1" POD_IP=127.0.0.2 -- /bin/bash /opt/cassandra/smack/config/start.sh
+  wait_log $c "Starting listening for CQL clients" 420
+  echo "cassandra (operator's config): listening for CQL clients $((SECONDS - t0)) s after start"
+  ex $c nodetool status | tee "$data/status.txt"
+  grep -q '^Datacenter: dc1' "$data/status.txt" && grep -q '^UN  127.0.0.2 .* r1 *$' "$data/status.txt"
   stop $c
 }
 check_spark() {

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
+from kubernetes.utils import parse_quantity
 from pydantic import Field, model_validator
 
 from ..sdk import api_types
@@ -67,6 +68,8 @@ OWNED_CONFIG_KEYS: dict[str, str] = {
     "hints_directory": "the operator mounts the volume",
     "cdc_raw_directory": "the operator mounts the volume",
     "auto_bootstrap": "the operator bootstraps nodes one at a time",
+    "storage_port": "the pods' internode port is 7000 (Services and probes use it)",
+    "native_transport_port": "the pods' CQL port is 9042 (Services and the readiness probe use it)",
 }
 
 
@@ -113,7 +116,8 @@ class Jvm(Model):
     """JVM settings of each node (jvm-server.options)."""
 
     heap_size: Annotated[Quantity | None, Field(description=(
-        "-Xms and -Xmx, e.g. 2Gi; default: Cassandra's own sizing from the container memory."))] = None
+        "-Xms and -Xmx, e.g. 2Gi; default: Cassandra's own sizing (cassandra-env.sh) applied to the container's "
+        "memory limit, else its request: max(min(1/2, 1Gi), min(1/4, 8Gi))."))] = None
     options: Annotated[list[Annotated[str, Field(pattern=r"^-[A-Za-z]", max_length=256)]], Field(
         max_length=64, description="Extra JVM options, each starting with '-', e.g. -XX:+UseG1GC.",
         json_schema_extra=validations(cel(
@@ -126,8 +130,13 @@ ConfigMap = Annotated[dict[str, Any], Field(
     max_length=256,
     description=("cassandra.yaml entries passed through to every node (any YAML value); keys the operator "
                  "owns (cluster_name, seed_provider, endpoint_snitch, listen_address, num_tokens, the "
-                 "directories, ...) are refused at apply."),
+                 "directories, the ports, ...) are refused at apply. The rest of cassandra.yaml is the "
+                 "release's own defaults."),
     json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})]
+
+
+_HEAP_OVER_LIMIT = ("jvm.heapSize must be less than resources.limits.memory: the heap, Cassandra's off-heap "
+                    "memory and the JVM's own share the container's limit")
 
 
 class CassandraDatacenterSpec(Model):
@@ -145,6 +154,11 @@ class CassandraDatacenterSpec(Model):
         cel("self.numTokens == oldSelf.numTokens", "numTokens is immutable: a node keeps the tokens it "
             "bootstrapped with (a datacenter from 3.x keeps its 256)", field_path=".numTokens",
             reason="FieldValueForbidden"),
+        cel("!has(self.jvm) || !has(self.jvm.heapSize) || !has(self.resources) || !has(self.resources.limits) || "
+            "!('memory' in self.resources.limits) || !isQuantity(self.jvm.heapSize) || "
+            "!isQuantity(self.resources.limits['memory']) || "
+            "quantity(self.jvm.heapSize).isLessThan(quantity(self.resources.limits['memory']))",
+            _HEAP_OVER_LIMIT, field_path=".jvm.heapSize", reason="FieldValueInvalid"),
         cel("self.racks == oldSelf.racks", "racks cannot be added, removed, renamed, reordered or moved to "
             "another zone after creation", field_path=".racks", reason="FieldValueForbidden"),
     )}
@@ -182,6 +196,9 @@ class CassandraDatacenterSpec(Model):
         names = [r.name for r in self.racks]
         if len(names) != len(set(names)):
             raise ValueError("rack names must be unique")
+        limit = self.resources.limits.get("memory")
+        if self.jvm.heap_size and limit and parse_quantity(self.jvm.heap_size) >= parse_quantity(limit):
+            raise ValueError(f"{_HEAP_OVER_LIMIT} ({self.jvm.heap_size} >= {limit})")
         if self.size < len(self.racks):
             raise ValueError(f"size {self.size} is smaller than the number of racks ({len(self.racks)})")
         return self

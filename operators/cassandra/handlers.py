@@ -2,8 +2,9 @@
 
 :func:`setup` registers the handlers (``python -m operators run --only cassandra`` calls it with
 the :class:`~.settings.Settings` read at start-up). A pass reads everything once into an
-:class:`~.plans.Observed` (objects, the probe's ring and cluster information), lets the pure
-:func:`~.plans.decide` choose, applies the claim and children, carries out at most one node action,
+:class:`~.plans.Observed` (objects and the probe's ring), lets the pure :func:`~.plans.decide`
+choose (twice when it would act on a node: first without the cluster information, then with it, see
+:func:`~.plans.needs_cluster_info`), applies the claim and children, carries out at most one node action,
 and writes the status. Events go through one :class:`~operators.sdk.events.Recorder` per pass.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,6 +41,7 @@ from .plans import (
     Wait,
     decide,
     held_by_apply,
+    needs_cluster_info,
     stale_views,
     update_revision,
 )
@@ -74,7 +77,11 @@ def reconcile(settings: Settings, body: dict[str, Any]) -> Result:
     seen = _observe(probe, ctx.recorder, dc, body, previous)
     controls = ctx.plan_controls(previous.update_revision, update_revision(dc),
                                  halted="no step starts until it is fixed")
-    nxt = decide(seen, controls, datetime.now(UTC))
+    now = datetime.now(UTC)
+    nxt = decide(seen, controls, now)
+    if needs_cluster_info(seen, nxt):  # a gate is about to open: ask for schema agreement, then decide again
+        seen = _with_cluster_info(probe, ctx.recorder, seen)
+        nxt = decide(seen, controls, now)
     done = _act(probe, ctx, seen, nxt)
     return _report(ctx, dc, previous, nxt.status_after(done), nxt.requeue_after)
 
@@ -84,30 +91,35 @@ def reconcile(settings: Settings, body: dict[str, Any]) -> Result:
 
 def _observe(probe: Probe, rec: Recorder, dc: Datacenter, body: dict[str, Any],
              previous: CassandraDatacenterStatus) -> Observed:
-    """Read the datacenter's objects, then ask the probe for the ring and the cluster information."""
+    """Read the datacenter's objects, then ask the probe for the ring (not the cluster information: see
+    :func:`_with_cluster_info`)."""
     a = client()
     selector = f"{DATACENTER_LABEL}={dc.name}"
     pods = a.list_objects("v1", "Pod", dc.namespace, selector)
     volumes = a.list_objects("v1", "PersistentVolumeClaim", dc.namespace, selector)
     stateful_sets = {r.name: a.get("apps/v1", "StatefulSet", dc.sts_name(r.name), dc.namespace) for r in dc.racks}
     claim = a.get(SERVICE_CLAIM.api_version, SERVICE_CLAIM.kind, dc.name, dc.namespace)
-    stale = stale_views(pods, previous)
     rack_of = {p["metadata"]["name"]: (dc.rack_of(p["metadata"]["name"]) or ("",))[0] for p in pods}
     try:
-        ring = probe.ring(pods, dc.name, rack_of, stale)
+        ring = probe.ring(pods, dc.name, rack_of, stale_views(pods, previous))
     except ProbeError as exc:  # no node is trusted, so no gate opens
         rec.warn("ProbeFailed", str(exc))
         ring = []
-    info, failures = None, ()
-    source = answering_node(ring, stale)
-    if source is not None:
-        try:
-            info = probe.describe_cluster(source)
-        except Exception as exc:  # any exec or parse error: every gate stays closed
-            rec.warn("ProbeFailed", f"nodetool describecluster on {source}: {exc}")
-            failures = (f"nodetool describecluster on {source} failed",)
-    return Observed.of(dc, stateful_sets, pods, volumes, ring, claim=claim, info=info, probe_failures=failures,
-                       previous=previous, generation=body["metadata"]["generation"])
+    return Observed.of(dc, stateful_sets, pods, volumes, ring, claim=claim, previous=previous,
+                       generation=body["metadata"]["generation"])
+
+
+def _with_cluster_info(probe: Probe, rec: Recorder, seen: Observed) -> Observed:
+    """``seen`` with ``nodetool describecluster`` from a node whose view is fresh (none: unchanged); a failure
+    becomes a probe failure, which closes every gate."""
+    source = answering_node(seen.ring.values(), stale_views(list(seen.pods.values()), seen.previous))
+    if source is None:
+        return seen
+    try:
+        return replace(seen, info=probe.describe_cluster(source))
+    except Exception as exc:  # any exec or parse error: every gate stays closed
+        rec.warn("ProbeFailed", f"nodetool describecluster on {source}: {exc}")
+        return replace(seen, probe_failures=(*seen.probe_failures, f"nodetool describecluster on {source} failed"))
 
 
 # --------------------------------------------------------------------------- act

@@ -6,8 +6,8 @@ object; the handler applies them. Layout for a datacenter ``dc1`` in namespace `
 * StatefulSets ``dc1-r1``, ``dc1-r2``, ``dc1-r3`` (``updateStrategy: OnDelete``, pods created and
   restarted one at a time by the operator), each pinned to its rack's zone by the ServiceClaim grant;
 * headless Service ``dc1-nodes``: stable DNS ``dc1-r1-0.dc1-nodes.ns.svc`` for every node;
-* headless Service ``dc1-seeds``: the Ready pods labelled ``cassandra.smack.dev/seed=true``, which
-  every node's SimpleSeedProvider resolves;
+* headless Service ``dc1-seeds``: the pods labelled ``cassandra.smack.dev/seed=true`` (Ready ones, or the
+  first node while none is), which every node's SimpleSeedProvider resolves;
 * Service ``dc1-client``: CQL (9042) on Ready nodes, for clients;
 * ConfigMaps ``dc1-r1-config``, …: cassandra.yaml, cassandra-rackdc.properties (GossipingPropertyFileSnitch),
   jvm.options, start.sh, and ``<pod>.replace-address`` while a node is being replaced;
@@ -17,11 +17,11 @@ object; the handler applies them. Layout for a datacenter ``dc1`` in namespace `
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
 from kubernetes.utils import parse_quantity
 
 from ..scheduling.api import Constraint, PodSet, ServiceClaimSpec
@@ -38,6 +38,7 @@ from ..sdk.builders import (
 )
 from ..sdk.objects import object_meta, standard_labels
 from ..sdk.templates import render
+from . import config
 from .api import CASSANDRA_DATACENTER, GROUP, CassandraDatacenterSpec, Rack
 
 DATACENTER_LABEL = f"{GROUP}/datacenter"
@@ -119,31 +120,74 @@ def replication_factor(dc: Datacenter) -> int:
     return min(3, dc.spec.size)
 
 
+def operator_config(dc: Datacenter) -> dict[str, Any]:
+    """The cassandra.yaml keys the operator sets (:data:`~.api.OWNED_CONFIG_KEYS`); ``@POD_IP@`` is replaced at start.
+
+    Seeds are the seed Service's one DNS name; Cassandra 5.0 takes every address it resolves to
+    (``resolve_multiple_ip_addresses_per_dns_record``), 4.x the first, and ignores the parameter.
+    """
+    return {
+        "cluster_name": dc.spec.cluster_name,
+        "num_tokens": dc.spec.num_tokens,
+        "allocate_tokens_for_local_replication_factor": replication_factor(dc),
+        "endpoint_snitch": "GossipingPropertyFileSnitch",
+        "seed_provider": [{"class_name": "org.apache.cassandra.locator.SimpleSeedProvider", "parameters": [
+            {"seeds": f"{dc.seed_service}.{dc.namespace}.svc.cluster.local",
+             "resolve_multiple_ip_addresses_per_dns_record": "true"}]}],
+        "listen_address": "@POD_IP@",
+        "broadcast_address": "@POD_IP@",
+        "rpc_address": "0.0.0.0",
+        "broadcast_rpc_address": "@POD_IP@",
+        "storage_port": INTERNODE_PORT,
+        "native_transport_port": CQL_PORT,
+        "auto_bootstrap": True,
+        "data_file_directories": [f"{DATA_DIR}/data"],
+        "commitlog_directory": f"{DATA_DIR}/commitlog",
+        "hints_directory": f"{DATA_DIR}/hints",
+        "saved_caches_directory": f"{DATA_DIR}/saved_caches",
+        "cdc_raw_directory": f"{DATA_DIR}/cdc_raw",
+    }
+
+
 def cassandra_yaml(dc: Datacenter, rack: str) -> str:
-    """The rendered cassandra.yaml of a rack's nodes; ``@POD_IP@`` is replaced at start."""
-    config = yaml.safe_dump(dict(sorted(dc.spec.config.items())), sort_keys=False).strip() if dc.spec.config else ""
-    return render("operators.cassandra", "cassandra.yaml.j2", datacenter=dc.name, rack=rack,
-                  cluster_name=dc.spec.cluster_name, num_tokens=dc.spec.num_tokens,
-                  replication_factor=replication_factor(dc),
-                  seeds=f"{dc.seed_service}.{dc.namespace}.svc.cluster.local", data_dir=DATA_DIR, config=config)
+    """The complete cassandra.yaml of a rack's nodes (:func:`~.config.render`); ``@POD_IP@`` is replaced at start."""
+    header = (f"# Rendered by smack-operators for rack {rack} of CassandraDatacenter {dc.name}. Do not edit: the\n"
+              "# operator rewrites this file from the CassandraDatacenter spec. @POD_IP@ is the pod IP, set at start.")
+    return config.render(dc.spec.server_version, operator_config(dc), dc.spec.config, header)
 
 
-def _mebibytes(quantity: str) -> str:
-    return f"{int(parse_quantity(quantity) // 2**20)}M"
+MiB = 2**20
+
+
+def heap_sizes(spec: CassandraDatacenterSpec) -> tuple[int, int]:
+    """``-Xmx``/``-Xms`` and ``-Xmn`` of each node, in MiB: ``jvm.heapSize`` (young generation a quarter of it), else
+    Cassandra's own sizing (conf/cassandra-env.sh ``calculate_heap_sizes``) applied to the container instead of
+    the machine: the heap is max(min(½ memory, 1 GiB), min(¼ memory, 8 GiB)) and the young generation
+    min(100 MiB per core, ¼ heap), where memory and cores are the container's limits, else its requests.
+
+    A pod never sizes itself from the node's memory: three nodes with small requests fit on one small machine.
+    """
+    if spec.jvm.heap_size:
+        heap = int(parse_quantity(spec.jvm.heap_size) // MiB)
+        return heap, heap // 4
+    resources = spec.resources
+    memory = resources.limits.get("memory") or resources.requests.get("memory") or "4Gi"
+    cores = max(1, math.ceil(parse_quantity(resources.limits.get("cpu") or resources.requests.get("cpu") or "1")))
+    total = int(parse_quantity(memory) // MiB)
+    heap = max(min(total // 2, 1024), min(total // 4, 8192))
+    return heap, min(100 * cores, heap // 4)
 
 
 def config_map(dc: Datacenter, rack: str, replacing: Mapping[str, str]) -> dict[str, Any]:
     """The rack's ConfigMap. ``replacing`` maps a pod of the rack being replaced to the dead node's IP."""
-    jvm = dc.spec.jvm
-    heap = _mebibytes(jvm.heap_size) if jvm.heap_size else ""
+    heap, young = heap_sizes(dc.spec)
     data = {
         "cassandra.yaml": cassandra_yaml(dc, rack),
         "cassandra-rackdc.properties": render("operators.cassandra", "cassandra-rackdc.properties.j2",
                                               datacenter=dc.name, rack=rack),
-        "jvm.options": render("operators.cassandra", "jvm.options.j2", options=jvm.options),
+        "jvm.options": render("operators.cassandra", "jvm.options.j2", options=dc.spec.jvm.options),
         "start.sh": render("operators.cassandra", "start.sh.j2", datacenter=dc.name, rack=rack,
-                           config_dir=CONFIG_DIR, heap=heap,
-                           heap_new=_mebibytes(str(parse_quantity(jvm.heap_size) / 4)) if jvm.heap_size else ""),
+                           config_dir=CONFIG_DIR, heap=f"{heap}M", heap_new=f"{young}M"),
     }
     data |= {f"{pod}{REPLACE_SUFFIX}": ip for pod, ip in sorted(replacing.items())
              if dc.rack_of(pod) and dc.rack_of(pod)[0] == rack}
@@ -250,13 +294,18 @@ def stateful_set(dc: Datacenter, rack: Rack, replicas: int, config_digest: str, 
 
 
 def services(dc: Datacenter) -> list[dict[str, Any]]:
-    """Per-node DNS (not-ready nodes included, so a joining node resolves), seeds, and the clients' Service."""
+    """Per-node DNS (not-ready nodes included, so a joining node resolves), seeds, and the clients' Service.
+
+    The seed Service lists its pods before they are Ready: the label alone says who seeds (:func:`seeds`). The
+    first node is labelled before it can be Ready (CQL listens only once it joined), and a node whose seed
+    name resolves to nothing exits at start ("The seed provider lists no seeds").
+    """
     common = {"namespace": dc.namespace, "labels": dc.labels(), "owner": dc.owner}
     return [
         service(name=dc.nodes_service, selector=dc.selector(), ports=[("internode", INTERNODE_PORT), ("cql", CQL_PORT)],
                 headless=True, publish_not_ready=True, **common),
         service(name=dc.seed_service, selector=dc.selector() | {SEED_LABEL: "true"},
-                ports=[("internode", INTERNODE_PORT)], headless=True, **common),
+                ports=[("internode", INTERNODE_PORT)], headless=True, publish_not_ready=True, **common),
         service(name=dc.client_service, selector=dc.selector(), ports=[("cql", CQL_PORT)], **common),
     ]
 

@@ -7,7 +7,11 @@
 
 * ``KafkaPythonAdmin`` over kafka-python's ``KafkaAdminClient`` (the only Python client on PyPI
   with DescribeMetadataQuorum); the ``*_from_kafka_python`` functions convert that library's
-  result dicts, so recorded results are testable without a broker;
+  result dicts, so recorded results are testable without a broker. It reaches the brokers on the
+  operator's own PLAINTEXT listener (REPLICATION, 9091), never a client listener (which may be TLS),
+  and resolves their advertised names to the pod IPs the API server reports
+  (:func:`operators.kafka.resources.pod_addresses`), so it works in a pod and on a host that does
+  not resolve cluster DNS (``make run``);
 * ``SimulatedAdmin`` for a cluster where no broker runs (kwok nodes, the e2e suite): partitions
   from the ConfigMap ``<cluster>-simulated-partitions``, no quorum, Admin steps that do nothing
   and say so in their events.
@@ -16,13 +20,14 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from ..sdk.apply import Client
-from .gates import Metadata, PartitionState, QuorumState, ReplicaState
-from .resources import Cluster, bootstrap_servers
+from .gates import BrokerState, Metadata, PartitionState, QuorumState, ReplicaState
+from .resources import CLUSTER_LABEL, Cluster, admin_bootstrap, pod_addresses
 
 ADMIN_ENV = "SMACK_KAFKA_ADMIN"
 SIMULATED_NOTE = f"(simulated: {ADMIN_ENV}=none)"
@@ -37,12 +42,23 @@ class KafkaAdmin(Metadata, Protocol):
 
     note: str
 
-    def alter_broker_configs(self, broker_id: int, set_: Mapping[str, str], delete: Iterable[str] = ()) -> None:
-        """incrementalAlterConfigs on ``BROKER/<broker_id>``: SET ``set_``, DELETE ``delete``."""
+    def alter_broker_configs(self, broker_id: int | None, set_: Mapping[str, str],
+                             delete: Iterable[str] = ()) -> dict[str, str]:
+        """incrementalAlterConfigs on ``BROKER/<broker_id>`` (None: the cluster default, resource ``""``,
+        kafka-configs ``--entity-default``): SET ``set_``, DELETE ``delete``.
+
+        Kafka applies a resource's request all or nothing, so a refused key is retried alone and the
+        others still go through. Returns the keys Kafka refused, each with its error; raises when
+        Kafka could not be asked (connection, timeout).
+        """
         ...
 
     def update_features(self, features: Mapping[str, int]) -> None:
         """UpdateFeatures (KIP-584): raise each finalized feature to its level, e.g. ``metadata.version``."""
+        ...
+
+    def cluster_default_keys(self) -> list[str]:
+        """The keys set on the cluster default BROKER resource ``""`` (DescribeConfigs), sorted."""
         ...
 
 
@@ -111,6 +127,13 @@ def quorum_from_kafka_python(described: Mapping[str, Any]) -> QuorumState:
                        observers=tuple(replica(r) for r in partition.get("observers", [])))
 
 
+def brokers_from_kafka_python(described: Mapping[str, Any]) -> tuple[BrokerState, ...]:
+    """Convert ``KafkaAdminClient.describe_cluster()`` (DescribeClusterResponse as a dict, fenced brokers
+    included): ``{"brokers": [{"broker_id", "host", "port", "rack", "is_fenced"}, ...], ...}``."""
+    return tuple(sorted((BrokerState(b["broker_id"], bool(b.get("is_fenced", False)))
+                         for b in described["brokers"]), key=lambda b: b.node_id))
+
+
 class KafkaPythonAdmin:
     """``KafkaAdmin`` over kafka-python's ``KafkaAdminClient`` (``pip install kafka-python>=3.0``).
 
@@ -126,16 +149,17 @@ class KafkaPythonAdmin:
     @classmethod
     @contextlib.contextmanager
     def connect(cls, cluster: Cluster, kube: Client) -> Iterator[KafkaPythonAdmin]:
-        """A client on the cluster's first listener (the bootstrap Service), closed on exit.
-        Raises on connect errors. ``kube`` is not needed: the cluster answers for itself."""
-        from kafka.admin import KafkaAdminClient
+        """A client on the brokers' REPLICATION listener, closed on exit. ``kube`` lists the cluster's
+        pods, whose IPs the advertised names resolve to. Raises on connect errors (no broker pod has
+        an IP yet: kafka-python's NoBrokersAvailable)."""
+        from .client import admin_client
 
-        client = KafkaAdminClient(bootstrap_servers=bootstrap_servers(cluster)[cluster.spec.listeners[0].name],
-                                  request_timeout_ms=REQUEST_TIMEOUT_MS)
-        try:
+        pods = kube.list_objects("v1", "Pod", cluster.namespace, f"{CLUSTER_LABEL}={cluster.name}")
+        addresses = pod_addresses(cluster, pods)
+        if not admin_bootstrap(cluster, addresses):
+            raise ConnectionError(f"no broker pod of {cluster.name} has an IP yet")
+        with admin_client(admin_bootstrap(cluster, addresses), addresses, REQUEST_TIMEOUT_MS) as client:
             yield cls(client)
-        finally:
-            client.close()
 
     def describe_partitions(self) -> tuple[list[PartitionState], int | None]:
         from kafka.admin import ConfigResource, ConfigResourceType
@@ -150,21 +174,59 @@ class KafkaPythonAdmin:
     def describe_quorum(self) -> QuorumState:
         return quorum_from_kafka_python(self._client.describe_metadata_quorum())
 
-    def alter_broker_configs(self, broker_id: int, set_: Mapping[str, str], delete: Iterable[str] = ()) -> None:
-        # kafka-python addresses BROKER resources by node id only (no "" cluster default), so
-        # cluster-wide keys are set per broker, which Kafka allows for every dynamic key.
-        from kafka.admin import AlterConfigOp, ConfigResource, ConfigResourceType
+    def describe_brokers(self) -> tuple[BrokerState, ...]:
+        return tuple(b if b.fenced else dataclasses.replace(b, answers=self._answers(b.node_id))
+                     for b in brokers_from_kafka_python(self._client.describe_cluster()))
 
-        configs: dict[str, Any] = {k: (AlterConfigOp.SET, str(v)) for k, v in set_.items()}
-        configs |= {k: (AlterConfigOp.DELETE, None) for k in delete}
-        result = self._client.alter_configs([ConfigResource(ConfigResourceType.BROKER, str(broker_id), configs)],
-                                            incremental=True)
-        outcome = result.get("broker", {}).get(str(broker_id))
-        if outcome != "OK":
-            raise RuntimeError(f"incrementalAlterConfigs on broker {broker_id} failed: {outcome}")
+    def _answers(self, node_id: int) -> bool:
+        """Whether broker ``node_id`` answers describeConfigs of itself (kafka-python sends a BROKER
+        resource to the broker it names)."""
+        from kafka.admin import ConfigResource, ConfigResourceType
+
+        try:
+            self._client.describe_configs([ConfigResource(ConfigResourceType.BROKER, str(node_id),
+                                                          {"broker.rack": None})])
+        except Exception:  # refused, reset or timed out: the broker does not serve
+            return False
+        return True
+
+    def alter_broker_configs(self, broker_id: int | None, set_: Mapping[str, str],
+                             delete: Iterable[str] = ()) -> dict[str, str]:
+        from kafka.admin import AlterConfigOp
+
+        ops: dict[str, Any] = {k: (AlterConfigOp.SET, str(v)) for k, v in set_.items()}
+        ops |= {k: (AlterConfigOp.DELETE, None) for k in delete}
+        refused = self._alter(broker_id, ops)
+        if refused is None or len(ops) == 1:
+            return {k: refused for k in ops} if refused else {}
+        # All or nothing: find the refused keys one by one, so the others are applied.
+        return {k: why for k, op in ops.items() if (why := self._alter(broker_id, {k: op}))}
+
+    def _alter(self, broker_id: int | None, ops: Mapping[str, Any]) -> str | None:
+        """One incrementalAlterConfigs request; None when Kafka accepted it, else Kafka's refusal."""
+        from kafka.admin import ConfigResource, ConfigResourceType
+
+        name = "" if broker_id is None else str(broker_id)
+        try:
+            # raise_on_unknown: kafka-python refuses, before sending, a key the broker does not
+            # describe as dynamic (a read-only key); that is a refusal like Kafka's own.
+            result = self._client.alter_configs([ConfigResource(ConfigResourceType.BROKER, name, dict(ops))],
+                                                incremental=True, raise_on_unknown=broker_id is not None)
+        except ValueError as exc:
+            return str(exc)
+        outcome = result.get("broker", {}).get(name)
+        return None if outcome == "OK" else str(outcome)
 
     def update_features(self, features: Mapping[str, int]) -> None:
         self._client.update_features(dict(features))
+
+    def cluster_default_keys(self) -> list[str]:
+        from kafka.admin import ConfigResource, ConfigResourceType
+
+        # config_filter "modified" leaves the cluster default's own keys out (kafka-python 3.0.12).
+        described = self._client.describe_configs([ConfigResource(ConfigResourceType.BROKER, "")], config_filter="all")
+        return sorted(k for k, v in described.get("broker", {}).get("", {}).items()
+                      if v.get("config_source") == "DYNAMIC_DEFAULT_BROKER_CONFIG")
 
 
 # --------------------------------------------------------------------------- simulated
@@ -200,7 +262,7 @@ class SimulatedAdmin:
 
     The partition assignment is the ConfigMap ``<cluster>-simulated-partitions`` (key
     ``partitions``, see :func:`partitions_from_text`), which tests write; none when it is absent.
-    There is no quorum to describe (None). Admin steps do nothing and succeed; their events
+    There is no quorum and no broker registration to describe (None). Admin steps do nothing and succeed; their events
     carry :data:`SIMULATED_NOTE`.
     """
 
@@ -223,8 +285,15 @@ class SimulatedAdmin:
     def describe_quorum(self) -> None:
         return None
 
-    def alter_broker_configs(self, broker_id: int, set_: Mapping[str, str], delete: Iterable[str] = ()) -> None:
+    def describe_brokers(self) -> None:
         return None
+
+    def alter_broker_configs(self, broker_id: int | None, set_: Mapping[str, str],
+                             delete: Iterable[str] = ()) -> dict[str, str]:
+        return {}
 
     def update_features(self, features: Mapping[str, int]) -> None:
         return None
+
+    def cluster_default_keys(self) -> list[str]:
+        return []

@@ -84,6 +84,14 @@ def _owned_key_rules() -> list[dict[str, str]]:
 ONE_PER_HOST = [Constraint(field="@hostname", operator="UNIQUE")]
 
 
+_HEAP = r"^[1-9][0-9]{0,6}[mMgG]$"
+_HEAP_DESCRIPTION = (
+    "JVM heap of each node (-Xms and -Xmx), in Java's units, e.g. 512m or 2g. Default: half the container's "
+    "memory limit, else of its memory request, at most 5g (Strimzi's default for Kafka); with neither, the "
+    "image's default (kafka-server-start.sh: 1g). Keep it well under the limit: Kafka also needs off-heap "
+    "memory and the page cache.")
+
+
 class Placement(Model):
     """Where a role's pods may run, as the meta-controller's ServiceClaim states it."""
 
@@ -98,6 +106,7 @@ class BrokerSet(Placement):
 
     replicas: Annotated[int, Field(ge=1, le=200, description="Number of brokers.")] = 3
     resources: Resources = Resources()
+    heap: Annotated[str | None, Field(pattern=_HEAP, max_length=8, description=_HEAP_DESCRIPTION)] = None
     storage: Storage = Storage()
 
 
@@ -107,6 +116,7 @@ class ControllerSet(Placement):
     replicas: Annotated[Literal[1, 3, 5], Field(
         description="Voters in the KRaft quorum: 1 (no fault tolerance), 3 or 5 (an odd number).")] = 3
     resources: Resources = Resources()
+    heap: Annotated[str | None, Field(pattern=_HEAP, max_length=8, description=_HEAP_DESCRIPTION)] = None
     storage: Storage = Storage(size="2Gi")
 
 
@@ -257,6 +267,9 @@ class KafkaClusterStatus(Model):
     metadata_version: str | None = Field(default=None, description="The finalized KRaft metadata.version.")
     dynamic_config_hash: str | None = Field(default=None, description=(
         "Digest of the dynamically updatable broker config last applied (in the files or by the Admin API)."))
+    refused_config: dict[str, str] = Field(default={}, description=(
+        "Dynamic broker keys Kafka refused to change without a restart, with the value it refused: the "
+        "brokers are restarted to apply them instead."))
     bootstrap_servers: str | None = Field(default=None, description="host:port of the first listener.")
     listeners: list[ListenerStatus] = []
     brokers: NodeSetStatus = NodeSetStatus()

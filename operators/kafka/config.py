@@ -5,7 +5,8 @@ Pure, over the validated spec. The roller asks two questions of it: ``update_mod
 key applied through incrementalAlterConfigs, or does it need a restart?) and ``roles_to_restart``
 (which roles read the keys that need one?). ``role_config`` keeps a key only brokers read off the
 controllers, so changing it rolls only brokers; ``dynamic_config`` is what the operator sets
-through the Admin API (status records its ``operators.sdk.builders.digest``).
+through the Admin API (status records its ``operators.sdk.builders.digest``): the cluster-wide keys
+on the cluster default (``cluster_default_config``), the per-broker ones on each broker.
 """
 
 from __future__ import annotations
@@ -206,6 +207,32 @@ def role_config(spec: KafkaClusterSpec, role: Role) -> dict[str, int | str]:
 def dynamic_config(spec: KafkaClusterSpec) -> dict[str, str]:
     """Broker keys a running broker takes through incrementalAlterConfigs, without a restart."""
     return {k: str(v) for k, v in role_config(spec, "broker").items() if update_mode(k) != "read-only"}
+
+
+def cluster_default_config(values: dict[str, str]) -> dict[str, str]:
+    """The cluster-wide keys of ``values``: set once, on the cluster default BROKER resource ``""``
+    (kafka-configs ``--entity-default``), which every broker reads.
+
+    Kafka 4.1 with eligible leader replicas (``eligible.leader.replicas.version=1``, on in a new 4.1
+    cluster) refuses a broker-level ``min.insync.replicas`` ("Broker-level min.insync.replicas cannot
+    be altered while ELR is enabled") and takes the cluster default from the controllers, which write
+    it when storage is formatted; the cluster default is the only place a later change takes effect
+    (shared/anchors/real-services.md, Findings 1 and 2). The other cluster-wide keys follow it, as
+    their scope says.
+    """
+    return {k: v for k, v in values.items() if update_mode(k) == "cluster-wide"}
+
+
+def stale_defaults(current: Iterable[str], wanted: dict[str, str]) -> list[str]:
+    """The keys set on the cluster default (``current``) that the operator manages (cluster-wide)
+    and the spec no longer sets: deleted, so the brokers fall back to their files (Strimzi's roller
+    deletes such keys too). Without it a key removed from ``spec.config`` would keep its last value."""
+    return sorted(k for k in current if update_mode(k) == "cluster-wide" and k not in wanted)
+
+
+def per_broker_config(values: dict[str, str]) -> dict[str, str]:
+    """The per-broker keys of ``values`` (listener security): set on each broker's own resource."""
+    return {k: v for k, v in values.items() if update_mode(k) == "per-broker"}
 
 
 def broker_min_insync_replicas(spec: KafkaClusterSpec) -> int:

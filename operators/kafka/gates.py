@@ -5,7 +5,10 @@ hurt clients or the metadata quorum? The answer is a list of blockers, one sente
 each; an empty list means go. The rules are Strimzi's (KafkaRoller, see
 shared/anchors/kafka-anchors.md b1-b3):
 
-* brokers: ``broker_restart_blockers`` (Strimzi ``KafkaAvailability.wouldAffectAvailability``);
+* brokers: ``broker_restart_blockers`` (Strimzi ``KafkaAvailability.wouldAffectAvailability``), and
+  ``registration_blockers``: every other broker registered and unfenced, which closes the window
+  right after a broker dies, while the metadata still shows it in every ISR (for
+  ``broker.session.timeout.ms``, 9 s by default; shared/anchors/real-services.md, Findings 4);
 * controllers: ``controller_restart_blockers`` (Strimzi ``KafkaQuorumCheck.isQuorumHealthyWithoutNode``),
   and the active controller goes last (``active_controller``; operators.kafka.plans orders the plan);
 * scale-down: ``replicas_on`` names the partitions that still have a replica on brokers to remove.
@@ -58,6 +61,19 @@ class PartitionState:
     def name(self) -> str:
         """``<topic>-<partition>``, as Kafka names partitions in logs and tools."""
         return f"{self.topic}-{self.partition}"
+
+
+@dataclass(frozen=True)
+class BrokerState:
+    """A broker registered with the controllers (Admin ``describeCluster`` with fenced brokers).
+    ``fenced``: the controllers stopped counting it (no heartbeat within broker.session.timeout.ms,
+    or still starting). ``answers``: it answered a request of the operator's just now (Strimzi's
+    roller asks each node ``describeConfigs`` for the same reason: a broker killed a moment ago is
+    still registered, unfenced and in every ISR until its session times out)."""
+
+    node_id: int
+    fenced: bool = False
+    answers: bool = True
 
 
 @dataclass(frozen=True)
@@ -148,6 +164,26 @@ def broker_restart_blockers(broker_id: int, partitions: Iterable[PartitionState]
             continue
         blockers.append((p.topic, p.partition, message))
     return [m for _, _, m in sorted(blockers)]
+
+
+def registration_blockers(broker_id: int, expected: Iterable[int], registered: Iterable[BrokerState]) -> list[str]:
+    """Why restarting ``broker_id`` must wait for the other brokers of ``expected`` (node ids) to be
+    registered and unfenced; [] when they all are.
+
+    A broker that died a moment ago still leads and sits in every ISR it held until the controllers
+    fence it, so the ISR rule alone would let a second broker go down with it; a broker that is
+    registered but fenced is not serving either.
+    """
+    state = {b.node_id: b for b in registered}
+    out = []
+    for other in sorted(set(expected) - {broker_id}):
+        if other not in state:
+            out.append(f"broker {other} is not registered with the controllers")
+        elif state[other].fenced:
+            out.append(f"broker {other} is fenced (not heartbeating to the controllers)")
+        elif not state[other].answers:
+            out.append(f"broker {other} does not answer on its replication listener")
+    return out
 
 
 # --------------------------------------------------------------------------- controller gate
@@ -249,6 +285,11 @@ class Metadata(Protocol):
         there is no quorum to describe (a simulated cluster, where no controller runs)."""
         ...
 
+    def describe_brokers(self) -> tuple[BrokerState, ...] | None:
+        """The registered brokers, fenced ones included (DescribeCluster); None where no broker
+        registers (a simulated cluster)."""
+        ...
+
 
 class Unanswered(LookupError):
     """A question to the cluster that was not asked this pass, or that failed; the message says which."""
@@ -280,12 +321,14 @@ class Answer(Generic[T]):
 class Answers:
     """The cluster's answers of one pass, each asked at most once, replayed as :class:`Metadata`.
 
-    ``partitions`` is describe_partitions' answer and ``quorum`` describe_quorum's; None where the
-    pass did not need to ask (then replaying it raises :class:`Unanswered`).
+    ``partitions`` is describe_partitions' answer, ``quorum`` describe_quorum's and ``brokers``
+    describe_brokers'; None where the pass did not need to ask (then replaying it raises
+    :class:`Unanswered`).
     """
 
     partitions: Answer[tuple[list[PartitionState], int | None]] | None = None
     quorum: Answer[QuorumState | None] | None = None
+    brokers: Answer[tuple[BrokerState, ...] | None] | None = None
 
     def describe_partitions(self) -> tuple[list[PartitionState], int | None]:
         if self.partitions is None:
@@ -297,19 +340,30 @@ class Answers:
             raise Unanswered("the quorum was not asked this pass")
         return self.quorum.get("describe the KRaft quorum")
 
+    def describe_brokers(self) -> tuple[BrokerState, ...] | None:
+        if self.brokers is None:
+            raise Unanswered("the registered brokers were not asked this pass")
+        return self.brokers.get("describe the registered brokers")
 
-def restart_blockers(admin: Metadata, role: Role, node_id: int, default_min_isr: int) -> list[str]:
+
+def restart_blockers(admin: Metadata, role: Role, node_id: int, default_min_isr: int,
+                     brokers: Iterable[int] = ()) -> list[str]:
     """Ask the cluster whether node ``node_id`` may restart now: the broker or the controller gate.
 
     ``default_min_isr`` is the brokers' configured ``min.insync.replicas``, used for topics
-    whose own value is unknown. A cluster with no quorum to describe (None) leaves nothing for
-    the controller gate to protect. Returns the blockers ([] means go). Raises whatever
+    whose own value is unknown. For a broker, every other broker of ``brokers`` (node ids; none:
+    not checked) must also be registered and unfenced (:func:`registration_blockers`), where the
+    cluster registers brokers (not None). A cluster with no quorum to describe (None) leaves nothing
+    for the controller gate to protect. Returns the blockers ([] means go). Raises whatever
     ``admin`` raises; the caller treats an unanswerable question as a blocker.
     """
     if role == "broker":
         partitions, broker_default = admin.describe_partitions()
-        return broker_restart_blockers(node_id, partitions,
-                                       broker_default if broker_default is not None else default_min_isr)
+        blockers = broker_restart_blockers(node_id, partitions,
+                                           broker_default if broker_default is not None else default_min_isr)
+        expected = tuple(brokers)
+        registered = admin.describe_brokers() if expected else None
+        return blockers + (registration_blockers(node_id, expected, registered) if registered is not None else [])
     quorum = admin.describe_quorum()
     return [] if quorum is None else controller_restart_blockers(node_id, quorum)
 

@@ -29,6 +29,7 @@ from ..sdk.rollout import RestartReason
 from ..sdk.service import ServiceContext
 from .admin import KafkaAdmin
 from .api import KAFKA_CLUSTER, KafkaClusterSpec, KafkaClusterStatus, Role
+from .config import stale_defaults
 from .gates import Answer, Answers
 from .plans import (
     Action,
@@ -43,10 +44,21 @@ from .plans import (
     gated_roles,
     hold_brokers,
     metadata_downgrade,
+    missing_racks,
     nodes_to_check,
     scaling_down,
+    unlabelled_brokers,
 )
-from .resources import CLUSTER_LABEL, POD_SET_FIELDS, ROLE_LABEL, Cluster, build, claim_spec, service_claim
+from .resources import (
+    CLUSTER_LABEL,
+    POD_SET_FIELDS,
+    ROLE_LABEL,
+    ZONE_LABEL,
+    Cluster,
+    build,
+    claim_spec,
+    service_claim,
+)
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -88,8 +100,8 @@ def reconcile(body: dict[str, Any], *, settings: Settings) -> Result:
     controls = ctx.plan_controls(previous.update_revision, observed.target,
                                  halted="no pod is restarted until it is fixed")
     decision = decide(observed, controls, datetime.now(UTC))
-    if decision.action is not None and _act(ctx.recorder, settings, observed.cluster, decision.action):
-        decision = decision.succeeded or decision
+    if decision.action is not None:
+        decision = _act(ctx.recorder, settings, observed.cluster, decision)
     _report(ctx, previous, decision)
     return Result(ReconcileOutcome.PROGRESSING if decision.progressing else ReconcileOutcome.OK, decision.requeue_after)
 
@@ -127,15 +139,28 @@ def _observe(settings: Settings, body: dict[str, Any], previous: KafkaClusterSta
     pods = client().list_objects("v1", "Pod", cluster.namespace, f"{CLUSTER_LABEL}={cluster.name}")
     nodes = {n: client().get("v1", "Node", n, None) for n in nodes_to_check(pods, previous)}
     failures = {n: f for n, node in nodes.items() if (f := node_failure(n, node))}
+    _warn_missing_racks(cluster, pods, nodes)
     gated = gated_roles(live, pods)
     if partitions is None and "broker" in gated:
         partitions = _ask(settings, cluster, lambda a: a.describe_partitions())
+    brokers = _ask(settings, cluster, lambda a: a.describe_brokers()) if "broker" in gated else None
     quorum = _ask(settings, cluster, lambda a: a.describe_quorum()) if "controller" in gated else None
     if quorum is not None and quorum.error is not None:
         log.warning("cannot describe the KRaft quorum of %s/%s: %s", cluster.namespace, cluster.name, quorum.error)
     return Observed(cluster=cluster, generation=body["metadata"]["generation"], previous=previous,
                     stateful_sets=live, grants=grants(claim), admission=admission_condition(claim), pods=pods,
-                    failures=failures, answers=Answers(partitions, quorum), scale_down=shape)
+                    failures=failures, answers=Answers(partitions, quorum, brokers), scale_down=shape)
+
+
+def _warn_missing_racks(cluster: Cluster, pods: list[dict[str, Any]], nodes: dict[str, Any]) -> None:
+    """Log the brokers without a rack on a zoned node (:func:`operators.kafka.plans.missing_racks`);
+    ``nodes`` are those already read this pass, the others are read here (none when every broker
+    carries its zone, as on Kubernetes 1.35+)."""
+    def zone(name: str) -> str | None:
+        node = nodes.get(name) or client().get("v1", "Node", name, None) or {}
+        return (node.get("metadata", {}).get("labels") or {}).get(ZONE_LABEL)
+    for gap in missing_racks(pods, {n: zone(n) for n in unlabelled_brokers(pods)}):
+        log.warning("KafkaCluster %s/%s: %s", cluster.namespace, cluster.name, gap)
 
 
 def _ask(settings: Settings, cluster: Cluster, question: Callable[[KafkaAdmin], T]) -> Answer[T]:
@@ -146,21 +171,47 @@ def _ask(settings: Settings, cluster: Cluster, question: Callable[[KafkaAdmin], 
     return Answer.ask(asked)
 
 
-def _act(recorder: Recorder, settings: Settings, cluster: Cluster, action: Action) -> bool:
-    """Carry out this pass's one action; True when it was done (an Admin step can fail, then its
-    step stays Pending and the next pass tries again)."""
+def _act(recorder: Recorder, settings: Settings, cluster: Cluster, decision: Next) -> Next:
+    """Carry out this pass's one action; the Next to report once it was done, ``decision`` itself when
+    an Admin step failed (its step stays Pending and the next pass tries again)."""
+    action: Action | None = decision.action
     match action:
         case RecoverPods():
             _recover(recorder, cluster, action)
         case RaiseMetadataVersion():
-            return _admin_step(recorder, settings, cluster, action,
-                               lambda a: a.update_features({"metadata.version": action.level}))
+            if not _admin_step(recorder, settings, cluster, action,
+                               lambda a: a.update_features({"metadata.version": action.level})):
+                return decision
         case ApplyDynamicConfig():
-            return _admin_step(recorder, settings, cluster, action,
-                               lambda a: [a.alter_broker_configs(b, action.values) for b in action.brokers])
+            return _apply_config(recorder, settings, cluster, decision, action)
         case RestartPod():
             _restart(recorder, cluster, action)
-    return True
+    return decision.succeeded or decision
+
+
+def _apply_config(recorder: Recorder, settings: Settings, cluster: Cluster, decision: Next,
+                  action: ApplyDynamicConfig) -> Next:
+    """Set the dynamic config: the cluster-wide keys on the cluster default, the per-broker keys on
+    each broker. A key Kafka refuses does not hold back the others: it is reported and applied by a
+    rolling restart instead (as Strimzi's roller does)."""
+    refused: dict[str, str] = {}
+
+    def call(admin: KafkaAdmin) -> None:
+        stale = stale_defaults(admin.cluster_default_keys(), action.values)
+        if action.cluster_default or stale:
+            refused.update(admin.alter_broker_configs(None, action.cluster_default, delete=stale))
+        for broker in action.brokers if action.per_broker else ():
+            for key, why in admin.alter_broker_configs(broker, action.per_broker).items():
+                refused.setdefault(key, f"broker {broker}: {why}")
+
+    if not _admin_step(recorder, settings, cluster, action, call):
+        return decision
+    if not refused or decision.refused is None:
+        return decision.succeeded or decision
+    recorder.warn("DynamicConfigRefused", "Kafka refused to change " + "; ".join(
+        f"{k}={action.values.get(k, '(delete)')} ({why})" for k, why in sorted(refused.items()))
+        + " without a restart: the brokers roll to apply it")
+    return decision.refused(refused)
 
 
 def _recover(recorder: Recorder, cluster: Cluster, action: RecoverPods) -> None:

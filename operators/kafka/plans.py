@@ -22,7 +22,7 @@ The plans are dcos-commons' (operators.sdk.plans): ``deploy`` (parallel, a step 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cached_property
@@ -46,9 +46,17 @@ from ..sdk.recovery import NodeFailure, Recovery, completed_steps, recover, reco
 from ..sdk.rollout import PodView, RestartReason, controller_lag, pod_step, restart_allowed
 from . import gates
 from .api import METADATA_LEVELS, ROLES, KafkaClusterSpec, KafkaClusterStatus, ListenerStatus, NodeSetStatus, Role
-from .config import broker_min_insync_replicas, dynamic_config
+from .config import broker_min_insync_replicas, cluster_default_config, dynamic_config, per_broker_config
 from .gates import Answer, Answers, PartitionState, Unanswered, replicas_on, restart_blockers
-from .resources import CONFIG_HASH_ANNOTATION, ROLE_LABEL, VERSION_ANNOTATION, Cluster, bootstrap_servers
+from .resources import (
+    CONFIG_HASH_ANNOTATION,
+    ROLE_LABEL,
+    START_REFUSED,
+    VERSION_ANNOTATION,
+    ZONE_LABEL,
+    Cluster,
+    bootstrap_servers,
+)
 
 # Requeue policy: how soon to look again when no watch event may come.
 PROGRESSING_REQUEUE_SECONDS = 5.0  # while Progressing: a gate may open without an event
@@ -110,11 +118,15 @@ def metadata_downgrade(finalized: str | None, spec: dict[str, Any]) -> str | Non
 
 
 def config_step(cluster: Cluster, applied: str | None) -> Step:
-    """Apply changed values of dynamically updatable broker keys to the running brokers."""
-    wanted = dynamic_config(cluster.spec)
+    """Apply changed values of dynamically updatable broker keys to the running brokers. Keys Kafka
+    refused at their value (``cluster.refused_config``) are not set again: a restart applies them."""
+    wanted = cluster.dynamic_config
+    refused = {k: v for k, v in cluster.refused_config.items() if k not in wanted}
+    rolled = f"; Kafka refused {', '.join(sorted(refused))} without a restart: the brokers roll" if refused else ""
     if applied is None or applied == digest(wanted):
-        return Step(CONFIG_STEP, Status.COMPLETE)
-    return Step(CONFIG_STEP, Status.PENDING, f"set {', '.join(sorted(wanted))} on every broker without a restart")
+        return Step(CONFIG_STEP, Status.COMPLETE, rolled.removeprefix("; "))
+    return Step(CONFIG_STEP, Status.PENDING,
+                f"set {', '.join(sorted(wanted))} on every broker without a restart{rolled}")
 
 
 def deploy_plan(cluster: Cluster, pods: list[dict[str, Any]], grants: dict[str, Grant],
@@ -148,7 +160,7 @@ def deploy_plan(cluster: Cluster, pods: list[dict[str, Any]], grants: dict[str, 
 def update_revision(cluster: Cluster, stateful_sets: dict[Role, dict[str, Any] | None]) -> str:
     """A digest of what the update plan rolls toward: each role's config hash and version, the
     dynamic broker config and the target metadata.version. A new value means a new update."""
-    return digest([{r: _wanted(stateful_sets.get(r)) for r in ROLES}, dynamic_config(cluster.spec),
+    return digest([{r: _wanted(stateful_sets.get(r)) for r in ROLES}, cluster.dynamic_config,
                    cluster.spec.target_metadata_version])
 
 
@@ -216,7 +228,7 @@ def derive(cluster: Cluster, generation: int, *, stateful_sets: dict[Role, dict[
     updated = all(s.updated >= s.desired for s in sets.values())
     admitted = _admitted_condition(sets, admission)
     conditions = previous.conditions
-    for c in (_ready_condition(sets, admitted), admitted,
+    for c in (_ready_condition(sets, admitted, start_refusals(pods)), admitted,
               _progressing_condition(cluster, sets, admitted, plan, recovery, waiting, scale_down_blocked),
               _scaling_down_condition(cluster, previous, scale_down_blocked)):
         if c is not None:
@@ -231,7 +243,9 @@ def derive(cluster: Cluster, generation: int, *, stateful_sets: dict[Role, dict[
         metadata_version=finalized or previous.metadata_version or (
             cluster.spec.target_metadata_version if ready else None),
         dynamic_config_hash=applied or previous.dynamic_config_hash or (
-            digest(dynamic_config(cluster.spec)) if ready else None),
+            digest(cluster.dynamic_config) if ready else None),
+        # A refusal is kept while the spec asks for the refused value; a new value is tried dynamically.
+        refused_config={k: v for k, v in cluster.refused_config.items() if dynamic_config(cluster.spec).get(k) == v},
         bootstrap_servers=next(iter(servers.values())),
         listeners=[ListenerStatus(name=n, bootstrap_servers=s) for n, s in servers.items()],
         brokers=sets["broker"],
@@ -259,14 +273,34 @@ def _admitted_condition(sets: dict[Role, NodeSetStatus], admission: Condition | 
                      message=f"{granted} admitted: {admission.message}")
 
 
-def _ready_condition(sets: dict[Role, NodeSetStatus], admitted: Condition) -> Condition:
-    """Ready: every desired controller and broker pod is Ready."""
+def _ready_condition(sets: dict[Role, NodeSetStatus], admitted: Condition, refusals: Sequence[str]) -> Condition:
+    """Ready: every desired controller and broker pod is Ready; else why not, with the start
+    script's refusals (:func:`start_refusals`) first."""
     counts = _counts(sets)
     if all(s.ready >= s.desired for s in sets.values()):
         return Condition(type="Ready", status="True", reason="AllNodesReady", message=counts)
     if admitted.status != "True":
         return Condition(type="Ready", status="False", reason="NotAdmitted", message=f"{counts}; {admitted.message}")
+    if refusals:
+        return Condition(type="Ready", status="False", reason="StartRefused", message="; ".join([counts, *refusals]))
     return Condition(type="Ready", status="False", reason="NodesNotReady", message=counts)
+
+
+def start_refusals(pods: Sequence[dict[str, Any]]) -> list[str]:
+    """``<pod>: <why>`` for every pod whose start script refused to start Kafka (the ``kafka``
+    container's termination message, current or last, carries :data:`START_REFUSED`). Sorted."""
+    out = []
+    for p in pods:
+        for c in (p.get("status") or {}).get("containerStatuses") or []:
+            if c.get("name") != "kafka":
+                continue
+            for state in (c.get("state") or {}, c.get("lastState") or {}):
+                message = (state.get("terminated") or {}).get("message") or ""
+                line = next((ln for ln in message.splitlines() if ln.startswith(START_REFUSED)), None)
+                if line:
+                    out.append(f"{p['metadata']['name']}: {line}")
+                    break
+    return sorted(out)
 
 
 def _progressing_condition(cluster: Cluster, sets: dict[Role, NodeSetStatus], admitted: Condition,
@@ -414,6 +448,31 @@ class Observed:
         return ordinal if role == "controller" else None
 
 
+def missing_racks(pods: Sequence[dict[str, Any]],
+                  zones: dict[str, str | None]) -> list[str]:
+    """The broker pods bound to a node with a zone (``zones``: node name -> its
+    ``topology.kubernetes.io/zone``) that do not carry it: their ``broker.rack`` is unset, so Kafka
+    may put every replica of a partition in one zone. Sorted messages, one per pod."""
+    out = []
+    for p in pods:
+        labels = p["metadata"].get("labels") or {}
+        node = (p.get("spec") or {}).get("nodeName")
+        if labels.get(ROLE_LABEL) != "broker" or not node or ZONE_LABEL in labels or not zones.get(node):
+            continue
+        out.append(f"{p['metadata']['name']} on node {node} (zone {zones[node]}) has no {ZONE_LABEL} label, so "
+                   "broker.rack is unset: the API server copies it at binding only with the PodTopologyLabels "
+                   "admission plugin (Kubernetes 1.35+)")
+    return sorted(out)
+
+
+def unlabelled_brokers(pods: Sequence[dict[str, Any]]) -> list[str]:
+    """The nodes of bound broker pods without a zone label: the nodes :func:`missing_racks` needs. Sorted."""
+    return sorted({p["spec"]["nodeName"] for p in pods
+                   if (p["metadata"].get("labels") or {}).get(ROLE_LABEL) == "broker"
+                   and (p.get("spec") or {}).get("nodeName")
+                   and ZONE_LABEL not in (p["metadata"].get("labels") or {})})
+
+
 def nodes_to_check(pods: Sequence[dict[str, Any]], previous: KafkaClusterStatus) -> list[str]:
     """The nodes whose failure a recovery may depend on: those of pods that were deployed (the last
     status showed their deploy step Complete) and are not Ready now. Sorted, each once."""
@@ -463,7 +522,9 @@ class RaiseMetadataVersion:
 
 @dataclass(frozen=True)
 class ApplyDynamicConfig:
-    """Set the dynamically updatable ``values`` on every broker of ``brokers`` (incrementalAlterConfigs)."""
+    """Set the dynamically updatable ``values`` (incrementalAlterConfigs): the cluster-wide keys once on
+    the cluster default (:attr:`cluster_default`), the per-broker keys on every broker of ``brokers``
+    (:attr:`per_broker`)."""
 
     values: dict[str, str]
     brokers: tuple[int, ...]
@@ -471,7 +532,16 @@ class ApplyDynamicConfig:
     reason = "DynamicConfigApplied"
 
     @property
+    def cluster_default(self) -> dict[str, str]:
+        return cluster_default_config(self.values)
+
+    @property
+    def per_broker(self) -> dict[str, str]:
+        return per_broker_config(self.values)
+
+    @property
     def what(self) -> str:
+        """What every broker of ``brokers`` takes (through the cluster default or its own resource)."""
         return (f"set {', '.join(f'{k}={v}' for k, v in sorted(self.values.items()))} on brokers "
                 f"{', '.join(map(str, self.brokers))}")
 
@@ -503,7 +573,10 @@ class Next:
     (``waiting`` says for what). ``status`` is the status to write, ``requeue_after`` seconds to
     look again sooner than the resync (None: on the next event). For an Admin step,
     ``succeeded`` is the Next once it succeeded (its outcome is recorded in status:
-    ``metadataVersion``, ``dynamicConfigHash``); on failure ``status`` keeps the step Pending.
+    ``metadataVersion``, ``dynamicConfigHash``); on failure ``status`` keeps the step Pending. For
+    :class:`ApplyDynamicConfig`, ``refused`` gives the Next once Kafka took some keys and refused the
+    others (key -> Kafka's error): the refused values are recorded in ``refusedConfig`` and applied by
+    a rolling restart, and the step completes with the rest.
     """
 
     action: Action | None
@@ -511,6 +584,7 @@ class Next:
     requeue_after: float | None
     waiting: tuple[str, ...] = ()
     succeeded: Next | None = None
+    refused: Callable[[Mapping[str, str]], Next] | None = None
 
     @property
     def progressing(self) -> bool:
@@ -533,7 +607,7 @@ def decide(o: Observed, controls: PlanControls, now: datetime) -> Next:
     elif (METADATA_PHASE, METADATA_STEP) in plan.next_steps:
         action = RaiseMetadataVersion(finalized, o.cluster.spec.target_metadata_version)
     elif (CONFIG_PHASE, CONFIG_STEP) in plan.next_steps:
-        action = ApplyDynamicConfig(dynamic_config(o.cluster.spec), tuple(range(o.cluster.replicas("broker"))))
+        action = ApplyDynamicConfig(o.cluster.dynamic_config, tuple(range(o.cluster.replicas("broker"))))
     else:
         action, waiting = _restart_next(o, plan, views)
     next_ = _next(o, action, plan, deploy, recovery, recoveries, waiting, finalized, applied)
@@ -541,9 +615,15 @@ def decide(o: Observed, controls: PlanControls, now: datetime) -> Next:
         done, _ = _update(o, controls, now, action.target, applied)
         return replace(next_, succeeded=_next(o, None, done, deploy, recovery, recoveries, (), action.target, applied))
     if isinstance(action, ApplyDynamicConfig):
-        done, _ = _update(o, controls, now, finalized, digest(action.values))
-        return replace(next_, succeeded=_next(o, None, done, deploy, recovery, recoveries, (), finalized,
-                                              digest(action.values)))
+        def after(refused: Mapping[str, str]) -> Next:
+            cluster = replace(o.cluster, refused_config={**o.cluster.refused_config,
+                                                         **{k: action.values[k] for k in refused
+                                                            if k in action.values}})
+            taken = replace(o, cluster=cluster)
+            applied = digest(cluster.dynamic_config)
+            done, _ = _update(taken, controls, now, finalized, applied)
+            return _next(taken, None, done, deploy, recovery, recoveries, (), finalized, applied)
+        return replace(next_, succeeded=after({}), refused=after)
     return next_
 
 
@@ -584,7 +664,8 @@ def _restart_next(o: Observed, plan: Plan, views: list[PodView]) -> tuple[Restar
     if not blockers and view is not None and view.ready:
         try:
             blockers = restart_blockers(o.answers, role, o.cluster.node_id(role, ordinal),
-                                        broker_min_insync_replicas(o.cluster.spec))
+                                        broker_min_insync_replicas(o.cluster.spec),
+                                        brokers=range(o.grants["broker"].count if "broker" in o.grants else 0))
         except Unanswered as exc:
             blockers = [f"cannot ask the cluster whether {name} may restart: {exc}"]
     if blockers:

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import shlex
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +37,7 @@ from ..sdk.builders import (
     volume_owner_init,
 )
 from ..sdk.objects import object_meta, standard_labels
+from ..sdk.quantities import to_base_units
 from ..sdk.templates import render
 from .api import (
     CONTROLLER_PORT,
@@ -47,7 +50,7 @@ from .api import (
     KafkaClusterSpec,
     Role,
 )
-from .config import dynamic_config, role_config
+from .config import cluster_default_config, dynamic_config, role_config
 
 CLUSTER_LABEL = f"{GROUP}/cluster"
 ROLE_LABEL = f"{GROUP}/role"
@@ -62,14 +65,36 @@ LOG_DIR = f"{DATA_DIR}/kafka-log"
 CONFIG_DIR = "/opt/kafka/smack/config"
 CERTS_DIR = "/opt/kafka/smack/certs"
 KAFKA_UID = 1000  # the apache/kafka image runs as appuser (uid 1000)
+# The first words of the message start.sh exits with when it refuses to start Kafka (its
+# termination message, which the operator reports: operators.kafka.plans.start_refusals).
+START_REFUSED = "not starting Kafka"
 
 
 @dataclass(frozen=True)
 class Cluster(ServiceObject[KafkaClusterSpec]):
-    """A KafkaCluster as the builders see it: identity plus the validated spec."""
+    """A KafkaCluster as the builders see it: identity plus the validated spec.
+
+    ``refused_config`` is what Kafka refused to take dynamically (key -> value, from
+    ``status.refusedConfig``): those values are applied by a restart instead (:attr:`dynamic_config`).
+    """
 
     RESOURCE = KAFKA_CLUSTER
     SPEC = KafkaClusterSpec
+
+    refused_config: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> Cluster:
+        """Parse a KafkaCluster object (and what Kafka refused, from its status). Raises
+        pydantic.ValidationError for an invalid spec."""
+        refused = dict((body.get("status") or {}).get("refusedConfig") or {})
+        return dataclasses.replace(super().from_body(body), refused_config=refused)
+
+    @property
+    def dynamic_config(self) -> dict[str, str]:
+        """The broker keys the operator sets through the Admin API without a restart
+        (:func:`operators.kafka.config.dynamic_config`), less those Kafka refused at their current value."""
+        return {k: v for k, v in dynamic_config(self.spec).items() if self.refused_config.get(k) != v}
 
     def keeping_brokers(self, count: int) -> Cluster:
         """This cluster with ``count`` brokers: what runs while a scale-down waits for its brokers to empty."""
@@ -142,6 +167,32 @@ def bootstrap_servers(cluster: Cluster) -> dict[str, str]:
     return {lst.name: f"{host}:{lst.port}" for lst in cluster.spec.listeners}
 
 
+def pod_addresses(cluster: Cluster, pods: list[dict[str, Any]]) -> dict[str, str]:
+    """``{advertised host name: pod IP}`` of every pod of ``cluster`` that has an IP.
+
+    The one place the operator chooses how it reaches a node: by the pod IP the API server reports
+    under the name the node advertises (:meth:`Cluster.pod_host`), so it needs no cluster DNS and
+    works from a pod and from a host that routes pod IPs (``make run`` beside the real nodes).
+    """
+    out = {}
+    for pod in pods:
+        labels = pod["metadata"].get("labels") or {}
+        ip = (pod.get("status") or {}).get("podIP")
+        name = pod["metadata"]["name"]
+        role = labels.get(ROLE_LABEL)
+        if ip and role in ROLES and name.startswith(f"{cluster.sts_name(role)}-"):
+            out[f"{name}.{cluster.headless_service}.{cluster.namespace}.svc"] = ip
+    return out
+
+
+def admin_bootstrap(cluster: Cluster, addresses: dict[str, str]) -> list[str]:
+    """The operator's bootstrap servers: every broker with an address (:func:`pod_addresses`), on the
+    REPLICATION listener, which is always PLAINTEXT and the operator's own (a client listener may be
+    TLS, or missing from a broker that is still starting). Empty when no broker pod has an IP."""
+    hosts = (cluster.pod_host("broker", i) for i in range(cluster.replicas("broker")))
+    return [f"{h}:{REPLICATION_PORT}" for h in hosts if h in addresses]
+
+
 def kafka_uuid(seed: str, name: str) -> str:
     """A Kafka Uuid string (22 URL-safe base64 characters) derived from ``seed`` and ``name``.
 
@@ -163,7 +214,10 @@ def directory_id(cluster: Cluster, node_id: int) -> str:
 
 def _tls_listeners(cluster: Cluster) -> list[dict[str, str]]:
     return [{"name": lst.name, "secret": lst.certificate_secret, "secret_dir": f"{CERTS_DIR}/{lst.name}",
-             "keystore": f"/tmp/{lst.name}-keystore.pem"}
+             "keystore": f"/tmp/{lst.name}-keystore.pem", "refusal": shlex.quote(
+                 f"{START_REFUSED}: listener {lst.name}: tls.key of Secret {lst.certificate_secret} cannot be "
+                 "read by Kafka's PEM keystore, which needs an unencrypted PKCS#8 key (BEGIN PRIVATE KEY; "
+                 "cert-manager: spec.privateKey.encoding: PKCS8)")}
             for lst in cluster.spec.listeners if lst.tls]
 
 
@@ -229,12 +283,37 @@ def config_hash(cluster: Cluster, role: Role, config_map_: dict[str, Any]) -> st
     """The digest of what only a restart applies; pods carry it, so a changed digest means a roll.
 
     Values of keys brokers take dynamically are left out (the operator applies them through
-    the Admin API); their names stay in, because removing a dynamic key needs a restart:
+    the Admin API; a value Kafka refused dynamically stays in, so it rolls the brokers); their names
+    stay in, because removing a dynamic key needs a restart:
     deleting the dynamic value would fall back to the one the broker started with.
     """
-    dynamic = dynamic_config(cluster.spec) if role == "broker" else {}
+    # Controllers read the cluster-wide keys they share with brokers (min.insync.replicas,
+    # unclean.leader.election.enable) from the cluster default the operator sets, as brokers do;
+    # their own file only seeds it when storage is formatted, so a change needs no restart there either.
+    dynamic = cluster.dynamic_config if role == "broker" else cluster_default_config(cluster.dynamic_config)
     return digest({name: [line.split("=", 1)[0] if line.split("=", 1)[0] in dynamic else line
                           for line in text.splitlines()] for name, text in config_map_["data"].items()})
+
+
+# Strimzi's default heap when jvmOptions sets none: 50% of the container's memory (limit, else
+# request), at most 5 GiB (strimzi-kafka-operator KafkaCluster / ModelUtils.heapOptions; Streams for
+# Apache Kafka API reference, "jvmOptions", default heap table). The rest is Kafka's off-heap memory
+# (network buffers, metaspace) and, above all, the page cache its logs are read from.
+HEAP_FRACTION = 0.5
+HEAP_MAX_MIB = 5 * 1024
+
+
+def heap_options(node_set: ControllerSet | BrokerSet) -> str | None:
+    """``KAFKA_HEAP_OPTS`` of a role's nodes: ``-Xms<h> -Xmx<h>`` with ``node_set.heap``, else
+    :data:`HEAP_FRACTION` of the memory limit (else request) in MiB, at most :data:`HEAP_MAX_MIB`;
+    None when none of them is set (the image's default applies)."""
+    if node_set.heap:
+        return f"-Xms{node_set.heap} -Xmx{node_set.heap}"
+    memory = node_set.resources.limits.get("memory") or node_set.resources.requests.get("memory")
+    if memory is None:
+        return None
+    mib = max(1, min(HEAP_MAX_MIB, int(to_base_units("memory", memory) * HEAP_FRACTION) // 2**20))
+    return f"-Xms{mib}m -Xmx{mib}m"
 
 
 def _ports(cluster: Cluster, role: Role) -> list[dict[str, Any]]:
@@ -286,10 +365,14 @@ def stateful_set(cluster: Cluster, role: Role, config_digest: str, grant: Grant 
         "image": cluster.spec.image_ref,
         "command": ["/bin/bash", f"{CONFIG_DIR}/start.sh"],
         "ports": _ports(cluster, role),
+        # The API server copies the node's zone onto the pod at binding (PodTopologyLabels
+        # admission, Kubernetes 1.35+, KEP-4742), so the downward API reads the node's zone with
+        # no API access from the pod (Strimzi's init container needs a ClusterRole on nodes).
         "env": [{"name": "KAFKA_BROKER_RACK",
                  "valueFrom": {"fieldRef": {"fieldPath": f"metadata.labels['{ZONE_LABEL}']"}}}] + (
             [{"name": "KAFKA_RELEASE_VERSION", "value": cluster.spec.target_metadata_version}]
-            if role == "controller" else []),
+            if role == "controller" else []) + (
+            [{"name": "KAFKA_HEAP_OPTS", "value": heap}] if (heap := heap_options(node_set)) else []),
         "resources": node_set.resources.wire(),
         "volumeMounts": mounts,
         "readinessProbe": {"tcpSocket": {"port": probe_port}, "periodSeconds": 5, "failureThreshold": 3},
@@ -297,6 +380,8 @@ def stateful_set(cluster: Cluster, role: Role, config_digest: str, grant: Grant 
         "startupProbe": {"tcpSocket": {"port": probe_port}, "periodSeconds": 10, "failureThreshold": 60},
         "livenessProbe": {"tcpSocket": {"port": probe_port}, "periodSeconds": 10, "failureThreshold": 6},
         "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+        # A refusal of start.sh (its last log line) becomes the container's termination message.
+        "terminationMessagePolicy": "FallbackToLogsOnError",
     }
     pod_labels = cluster.labels(role) | {CLAIM_LABEL: cluster.name, POD_SET_LABEL: role}
     pod_spec: dict[str, Any] = {

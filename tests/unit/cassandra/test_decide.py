@@ -19,6 +19,7 @@ from operators.cassandra.plans import (
     Wait,
     decide,
     held_by_apply,
+    needs_cluster_info,
     stale_views,
     update_revision,
 )
@@ -273,3 +274,26 @@ def test_a_kept_volume_of_a_decommissioned_node_blocks_its_bootstrap_with_a_reas
                               ("volume data-dc1-r1-1 holds a decommissioned node's data",))
     progressing = next(c for c in nxt.status.conditions if c.type == "Progressing")
     assert "volume data-dc1-r1-1 holds the data of a node that was decommissioned" in progressing.message
+
+
+def test_describecluster_is_asked_only_before_acting_on_a_node():
+    d = dc(size=3)
+    settled = seen_of(d, [node(d, n) for n in THREE], records(THREE))
+    assert not needs_cluster_info(settled, decide(settled, NO_CONTROLS, NOW)), "a settled datacenter asks nothing"
+
+    pods = [node(d, n, version="4.1.8") for n in THREE]
+    outdated = seen_of(d, pods, records(THREE))
+    nxt = decide(outdated, NO_CONTROLS, NOW)
+    assert isinstance(nxt.action, Restart) and needs_cluster_info(outdated, nxt), "a restart is about to run"
+    info = ClusterInfo("demo", {"a": ("10.0.0.1",), "b": ("10.0.0.2",)}, {}, 0)
+    asked = replace(outdated, info=info)
+    again = decide(asked, NO_CONTROLS, NOW)
+    assert again.action == Wait("dc1-r1-0", "update plan, phase r1", ("nodes disagree on the schema (2 versions)",))
+    assert not needs_cluster_info(asked, again), "asked once per pass"
+    failed = replace(outdated, probe_failures=("nodetool describecluster on dc1-r1-0 failed",))
+    assert not needs_cluster_info(failed, decide(failed, NO_CONTROLS, NOW))
+
+    pods[1] = node(d, "dc1-r2-0", ready=False, version="4.1.8")
+    waiting = seen_of(d, pods, records(THREE))
+    nxt = decide(waiting, NO_CONTROLS, NOW)
+    assert isinstance(nxt.action, Wait) and not needs_cluster_info(waiting, nxt), "a closed gate stays closed"

@@ -103,6 +103,15 @@ def test_a_config_change_changes_the_pods_config_hash():
     assert get(before) != get(after)
 
 
+def test_the_seed_service_lists_seeds_before_they_are_ready():
+    services = by_kind(build(dc(), {}, GRANTS, {}), "Service")
+    seeds_ = services["dc1-seeds"]["spec"]
+    assert seeds_["clusterIP"] == "None" and seeds_["publishNotReadyAddresses"] is True, (
+        "the first node seeds itself before it is Ready; an empty seed list stops Cassandra at start")
+    assert seeds_["selector"] == {"cassandra.smack.dev/datacenter": "dc1", "cassandra.smack.dev/seed": "true"}
+    assert "publishNotReadyAddresses" not in services["dc1-client"]["spec"]
+
+
 def test_seeds_are_ready_pods_round_robin_over_the_racks():
     d = dc(size=9)
     assert seeds(d, ["dc1-r1-1", "dc1-r1-0", "dc1-r2-2", "dc1-r3-0", "dc1-r1-2"]) == [

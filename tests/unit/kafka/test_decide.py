@@ -8,7 +8,7 @@ import pytest
 
 from operators.kafka.api import KafkaClusterSpec, KafkaClusterStatus
 from operators.kafka.config import dynamic_config
-from operators.kafka.gates import Answer, Answers, PartitionState, QuorumState, ReplicaState
+from operators.kafka.gates import Answer, Answers, BrokerState, PartitionState, QuorumState, ReplicaState
 from operators.kafka.plans import (
     PROGRESSING_REQUEUE_SECONDS,
     SCALE_DOWN_REQUEUE_SECONDS,
@@ -88,7 +88,9 @@ def leader(node_id: int) -> Answer:
     return Answer(QuorumState(node_id, 1, 10, VOTERS))
 
 
-HEALTHY = Answers(partitions(), leader(1000))  # no partition at risk, a caught-up quorum led by controller 0
+REGISTERED = Answer(tuple(BrokerState(b) for b in range(3)))  # every broker registered and unfenced
+# no partition at risk, a caught-up quorum led by controller 0, every broker registered
+HEALTHY = Answers(partitions(), leader(1000), REGISTERED)
 
 
 def test_a_settled_cluster_does_nothing_and_waits_for_events():
@@ -126,7 +128,8 @@ def test_requested_restarts_and_replacements_carry_their_reason():
 
 def test_the_broker_gate_holds_a_restart_that_would_drop_a_partition_below_min_isr():
     at_min = PartitionState("orders", 0, 0, (0, 1, 2), (0, 1))  # min.insync.replicas defaults to 2 for 3 brokers
-    n = decide(observed(pods(broker_0={"hash_": "old"}), answers=Answers(partitions(at_min))), NO_CONTROLS, NOW)
+    n = decide(observed(pods(broker_0={"hash_": "old"}), answers=Answers(partitions(at_min), brokers=REGISTERED)),
+               NO_CONTROLS, NOW)
     assert n.action is None
     assert n.waiting == ("prod-broker-0 waits: orders-0: ISR [0, 1] would drop to [1], below min.insync.replicas=2",)
     assert progressing(n.status)[2].endswith(n.waiting[0])
@@ -168,11 +171,12 @@ def test_a_restart_waits_for_the_stateful_set_controller():
 def test_a_canary_waits_for_approval_then_proceeds():
     canary = Cluster("prod", "ns", UID, KafkaClusterSpec.model_validate({"rollout": {"canary": 1}}))
     outdated = pods(**{f"broker_{i}": {"hash_": "old"} for i in range(3)})
-    held = decide(observed(outdated, cluster=canary, answers=Answers(partitions())), NO_CONTROLS, NOW)
+    answers = Answers(partitions(), brokers=REGISTERED)
+    held = decide(observed(outdated, cluster=canary, answers=answers), NO_CONTROLS, NOW)
     assert held.action is None and progressing(held.status)[:2] == ("False", "CanaryWaiting")
     assert held.requeue_after is None
     proceed = parse_controls({"smack.dev/plan-proceed": "update/brokers=1"})
-    approved = decide(observed(outdated, cluster=canary, answers=Answers(partitions())), proceed, NOW)
+    approved = decide(observed(outdated, cluster=canary, answers=answers), proceed, NOW)
     assert approved.action.name == "prod-broker-0"
 
 
@@ -310,3 +314,58 @@ def test_node_ids_and_their_inverse():
     for role in ("controller", "broker"):
         for ordinal in (0, 7):
             assert CLUSTER.node_of(CLUSTER.node_id(role, ordinal)) == (role, ordinal)
+
+
+def test_a_dynamic_key_kafka_refuses_rolls_the_brokers_and_the_other_keys_are_applied():
+    from operators.kafka.resources import build
+    spec = {"config": {"log.retention.ms": 3600000, "min.insync.replicas": 2}}
+    cluster = Cluster("prod", "ns", UID, KafkaClusterSpec.model_validate(spec))
+    n = decide(observed(cluster=cluster, previous=SETTLED.model_copy(update={"dynamic_config": "older"})),
+               NO_CONTROLS, NOW)
+    assert n.action.cluster_default == {"log.retention.ms": "3600000", "min.insync.replicas": "2"}
+    assert n.action.per_broker == {}
+    after = n.refused({"log.retention.ms": "[Error 42] InvalidRequestError"})
+    assert after.status.refused_config == {"log.retention.ms": "3600000"}
+    assert after.status.dynamic_config_hash == digest({"min.insync.replicas": "2"})
+    # The next pass reads the refusal from status: the value moves into the brokers' config hash.
+    body = {"metadata": {"name": "prod", "namespace": "ns", "uid": UID}, "spec": spec,
+            "status": after.status.wire()}
+    refused = Cluster.from_body(body)
+    assert refused.dynamic_config == {"min.insync.replicas": "2"}
+
+    def hashes(c: Cluster) -> dict:
+        return {o["metadata"]["name"]: o["spec"]["template"]["metadata"]["annotations"][CONFIG_HASH_ANNOTATION]
+                for o in build(c, GRANTS) if o["kind"] == "StatefulSet"}
+    assert hashes(refused)["prod-broker"] != hashes(cluster)["prod-broker"]
+    assert hashes(refused)["prod-controller"] == hashes(cluster)["prod-controller"]  # a key only brokers read
+    settled = decide(observed(cluster=refused, previous=after.status), NO_CONTROLS, NOW)
+    step = next(s for p in settled.status.plans if p.name == "update" for ph in p.phases for s in ph.steps
+                if s.name == "dynamic")
+    assert step.status == "Complete" and "refused log.retention.ms" in step.message
+    # A new value of the refused key is tried without a restart again; the old refusal is dropped.
+    changed = Cluster("prod", "ns", UID, KafkaClusterSpec.model_validate(
+        {"config": {"log.retention.ms": 7200000, "min.insync.replicas": 2}}), {"log.retention.ms": "3600000"})
+    again = decide(observed(cluster=changed, previous=after.status), NO_CONTROLS, NOW)
+    assert again.action.values == {"log.retention.ms": "7200000", "min.insync.replicas": "2"}
+    assert again.status.refused_config == {}
+
+
+def test_a_start_script_refusal_is_the_reason_the_cluster_is_not_ready():
+    from operators.kafka.resources import START_REFUSED
+    refusing = pods(broker_1={"ready": False})
+    refusing[4]["status"]["containerStatuses"] = [{"name": "kafka", "lastState": {"terminated": {
+        "exitCode": 78, "message": f"no zone\n{START_REFUSED}: listener tls: tls.key of Secret certs ...\n"}}}]
+    ready = get_condition(decide(observed(refusing), NO_CONTROLS, NOW).status.conditions, "Ready")
+    assert (ready.status, ready.reason) == ("False", "StartRefused")
+    assert ready.message.endswith(f"prod-broker-1: {START_REFUSED}: listener tls: tls.key of Secret certs ...")
+
+
+def test_a_broker_on_a_zoned_node_without_the_zone_label_is_named():
+    from operators.kafka.plans import missing_racks, unlabelled_brokers
+    the_pods = pods()
+    the_pods[3]["metadata"]["labels"]["topology.kubernetes.io/zone"] = "zone-a"
+    assert unlabelled_brokers(the_pods) == ["a"]
+    assert missing_racks(the_pods, {"a": "zone-a"})[0].startswith(
+        "prod-broker-1 on node a (zone zone-a) has no topology.kubernetes.io/zone label")
+    assert len(missing_racks(the_pods, {"a": "zone-a"})) == 2
+    assert missing_racks(the_pods, {"a": None}) == []  # a node without zones: nothing to copy

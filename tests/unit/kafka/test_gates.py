@@ -11,6 +11,7 @@ from operators.kafka.gates import (
     PartitionState,
     QuorumState,
     ReplicaState,
+    Unanswered,
     active_controller,
     broker_restart_blockers,
     controller_restart_blockers,
@@ -214,3 +215,22 @@ def test_one_pass_of_answers_replays_to_the_gates_without_asking_again():
         Answers(Answer.ask(refused)).describe_partitions()
     with pytest.raises(Unanswered, match="the quorum was not asked this pass"):
         Answers().describe_quorum()
+
+
+def test_a_broker_that_just_died_blocks_the_others_before_the_isrs_shrink():
+    from operators.kafka.gates import Answer, Answers, BrokerState, registration_blockers, restart_blockers
+    full = [PartitionState("orders", 0, 2, (0, 1, 2), (0, 1, 2))]  # broker 2 killed: the ISR still shows it
+    fenced = (BrokerState(0), BrokerState(1), BrokerState(2, fenced=True))
+    assert broker_restart_blockers(1, full, 2) == []  # the ISR rule alone would allow it
+    assert registration_blockers(1, range(3), fenced) == ["broker 2 is fenced (not heartbeating to the controllers)"]
+    assert registration_blockers(1, range(3), fenced[:2]) == ["broker 2 is not registered with the controllers"]
+    assert registration_blockers(2, range(3), fenced) == []  # the dead broker itself may restart
+    silent = (BrokerState(0), BrokerState(1), BrokerState(2, answers=False))  # killed a moment ago
+    assert registration_blockers(1, range(3), silent) == ["broker 2 does not answer on its replication listener"]
+    answers = Answers(Answer((full, None)), brokers=Answer(fenced))
+    assert restart_blockers(answers, "broker", 0, 2, brokers=range(3)) == [
+        "broker 2 is fenced (not heartbeating to the controllers)"]
+    assert restart_blockers(Answers(Answer((full, None)), brokers=Answer(None)), "broker", 0, 2,
+                            brokers=range(3)) == []  # a simulated cluster registers no broker
+    with pytest.raises(Unanswered, match="the registered brokers were not asked"):
+        restart_blockers(Answers(Answer((full, None))), "broker", 0, 2, brokers=range(3))

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
 
 import pytest
 
@@ -16,6 +19,7 @@ from operators.kafka.resources import (
     kafka_uuid,
     server_properties,
     service_claim,
+    start_script,
     stateful_set,
 )
 from operators.scheduling.claims import Grant
@@ -198,3 +202,107 @@ def test_changing_a_dynamic_value_needs_no_restart():
         after, "broker", config_map(after, "broker"))
     assert "log.retention.hours=12" in config_map(after, "broker")["data"]["prod-broker-0.properties"]
     assert dynamic_config(after.spec) == {"log.retention.hours": "12", "min.insync.replicas": "2"}
+
+
+def test_min_insync_replicas_is_changed_on_the_cluster_default_without_rolling_either_role():
+    before, after = cluster(), cluster(config={"min.insync.replicas": 1})
+    for role in ("broker", "controller"):
+        assert config_hash(before, role, config_map(before, role)) == config_hash(after, role, config_map(after, role))
+        assert "min.insync.replicas=1" in config_map(after, role)["data"][f"prod-{role}-0.properties"]
+
+
+def test_the_operator_reaches_brokers_on_the_replication_listener_by_pod_ip():
+    from operators.kafka.resources import admin_bootstrap, pod_addresses
+    c = cluster(listeners=[{"name": "tls", "port": 9093, "tls": True, "certificateSecret": "certs"}])
+
+    def pod(name: str, role: str, ip: str | None) -> dict:
+        return {"metadata": {"name": name, "labels": {"kafka.smack.dev/role": role}},
+                "status": {"podIP": ip} if ip else {}}
+    pods = [pod("prod-broker-0", "broker", "10.201.1.4"), pod("prod-broker-1", "broker", None),
+            pod("prod-broker-2", "broker", "10.201.3.9"), pod("prod-controller-0", "controller", "10.201.2.2")]
+    addresses = pod_addresses(c, pods)
+    assert addresses == {"prod-broker-0.prod-nodes.ns.svc": "10.201.1.4", "prod-broker-2.prod-nodes.ns.svc":
+                         "10.201.3.9", "prod-controller-0.prod-nodes.ns.svc": "10.201.2.2"}
+    # Never the first listener (TLS here): the operator's own PLAINTEXT one, under the advertised names.
+    assert admin_bootstrap(c, addresses) == ["prod-broker-0.prod-nodes.ns.svc:9091",
+                                             "prod-broker-2.prod-nodes.ns.svc:9091"]
+    assert props(server_properties(c, "broker", 0))["advertised.listeners"].startswith(
+        "REPLICATION://prod-broker-0.prod-nodes.ns.svc:9091,")
+    assert admin_bootstrap(c, {}) == []
+
+
+@pytest.mark.parametrize(("node_set", "heap"), [
+    ({"heap": "768m"}, "-Xms768m -Xmx768m"),
+    ({"resources": {"requests": {"memory": "1Gi"}}}, "-Xms512m -Xmx512m"),
+    ({"resources": {"requests": {"memory": "1Gi"}, "limits": {"memory": "3Gi"}}}, "-Xms1536m -Xmx1536m"),
+    ({"resources": {"limits": {"memory": "64Gi"}}}, "-Xms5120m -Xmx5120m"),  # at most 5 GiB
+    ({}, None),  # the image's default
+])
+def test_kafka_heap_from_the_spec_or_half_the_container_memory(node_set, heap):
+    c = cluster(brokers=node_set, controllers=node_set)
+    for role in ("broker", "controller"):
+        (container,) = stateful_set(c, role, "h", Grant(3, ("a",)))["spec"]["template"]["spec"]["containers"]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env.get("KAFKA_HEAP_OPTS") == heap
+        assert "KAFKA_HEAP_OPTS" in env or heap is None
+
+
+def test_the_heap_field_takes_java_units_only():
+    from pydantic import ValidationError
+    with pytest.raises(ValidationError, match="String should match pattern"):
+        KafkaClusterSpec.model_validate({"brokers": {"heap": "1Gi"}})
+
+
+def _tls_section(tmp_path, monkeypatch, key: str, path: str) -> subprocess.CompletedProcess:
+    """Run the TLS part of a broker's start.sh over a Secret mounted at tmp_path/certs/tls."""
+    import operators.kafka.resources as resources
+    monkeypatch.setattr(resources, "CERTS_DIR", str(tmp_path / "certs"))
+    c = cluster(listeners=[{"name": "tls", "port": 9093, "tls": True, "certificateSecret": "prod-kafka-tls"}])
+    script = start_script(c, "broker")
+    section = script[script.index("# Kafka's PEM keystore"):script.index('if [ ! -f "')]
+    secret = tmp_path / "certs" / "tls"
+    secret.mkdir(parents=True)
+    (secret / "tls.key").write_text(key)
+    (secret / "tls.crt").write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    body = "set -euo pipefail\n" + section.replace("/tmp/tls-keystore.pem", str(tmp_path / "keystore.pem"))
+    return subprocess.run([shutil.which("bash"), "-c", body], capture_output=True, text=True, env={"PATH": path})
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl to make keys")
+@pytest.mark.parametrize("encoding", ["traditional", "pkcs8"])
+def test_a_pkcs1_key_becomes_pkcs8_before_kafka_reads_it(tmp_path, monkeypatch, encoding):
+    args = ["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:1024"]
+    pkcs8 = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    key = pkcs8 if encoding == "pkcs8" else subprocess.run(
+        ["openssl", "rsa", "-traditional"], input=pkcs8, capture_output=True, text=True, check=True).stdout
+    assert ("BEGIN RSA PRIVATE KEY" in key) == (encoding == "traditional")
+    run = _tls_section(tmp_path, monkeypatch, key, os.environ["PATH"])
+    assert run.returncode == 0, run.stderr
+    keystore = (tmp_path / "keystore.pem").read_text()
+    assert keystore.startswith("-----BEGIN PRIVATE KEY-----") and "BEGIN CERTIFICATE" in keystore
+    converted = subprocess.run(["openssl", "pkey", "-pubout"], input=keystore, capture_output=True, text=True)
+    original = subprocess.run(["openssl", "pkey", "-pubout"], input=pkcs8, capture_output=True, text=True)
+    assert converted.stdout == original.stdout  # the same key
+
+
+def test_a_key_kafka_cannot_read_stops_the_broker_before_kafka_starts_and_says_why(tmp_path, monkeypatch):
+    tools = tmp_path / "bin"  # bash's builtins and grep, but no openssl
+    tools.mkdir()
+    for tool in ("grep", "cat"):
+        (tools / tool).symlink_to(shutil.which(tool))
+    run = _tls_section(tmp_path, monkeypatch, "-----BEGIN RSA PRIVATE KEY-----\nMIIC\n-----END RSA PRIVATE KEY-----\n",
+                       str(tools))
+    assert run.returncode == 78
+    assert run.stderr.strip().endswith(
+        "not starting Kafka: listener tls: tls.key of Secret prod-kafka-tls cannot be read by Kafka's PEM keystore, "
+        "which needs an unencrypted PKCS#8 key (BEGIN PRIVATE KEY; cert-manager: spec.privateKey.encoding: PKCS8): "
+        "it is PKCS#1/SEC1 and this image has no openssl to convert it")
+    assert not (tmp_path / "keystore.pem").exists()
+    encrypted = "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIC\n-----END ENCRYPTED PRIVATE KEY-----\n"
+    run = _tls_section(tmp_path / "again", monkeypatch, encrypted, str(tools))
+    assert run.returncode == 78 and run.stderr.strip().endswith("it is not an unencrypted PEM private key")
+
+
+def test_a_refusal_of_the_start_script_becomes_the_termination_message():
+    (container,) = stateful_set(cluster(), "broker", "h", Grant(3, ("a",)))["spec"]["template"]["spec"]["containers"]
+    assert container["terminationMessagePolicy"] == "FallbackToLogsOnError"

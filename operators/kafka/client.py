@@ -1,0 +1,69 @@
+"""kafka-python's ``KafkaAdminClient`` as the operator opens it (imported only where a real cluster is asked).
+
+Two things the library does not do by itself:
+
+* **pod addresses**: brokers advertise cluster DNS names (``<pod>.<cluster>-nodes.<ns>.svc``), which a
+  host outside the cluster does not resolve (the operator under ``make run``). kafka-python picks the
+  socket factory of a connection by the scheme of ``proxy_url`` (the ``KafkaNetSocket`` registry its
+  SOCKS5 and HTTP CONNECT proxies use); :class:`PodAddresses` connects directly and looks each name
+  up in the operator's table first (pod IPs from the API server), then in the system resolver;
+* **the cluster default BROKER resource** ``""`` (kafka-configs ``--entity-default``): kafka-python 3.0
+  sends BROKER resources to the broker they name and refuses a name that is not a number
+  (``ConfigAdminMixin._group_config_resources``); :class:`AdminClient` sends it to any broker, which
+  forwards it to the controllers, as for every resource that is not a broker's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from kafka.admin import ConfigResourceType, KafkaAdminClient
+from kafka.net.inet import KafkaNetSocket
+
+SCHEME = "smack-pod-addresses"
+# proxy_url -> {host name: address} of the clients open now (kafka-python builds a socket factory
+# from the URL alone, once per connection).
+_TABLES: dict[str, Mapping[str, str]] = {}
+
+
+class PodAddresses(KafkaNetSocket):
+    """A direct connection whose host names resolve through the table registered for its ``proxy_url``."""
+
+    SCHEMES = (SCHEME,)
+
+    def __init__(self, proxy_url: str | None = None) -> None:
+        self._table = _TABLES.get(proxy_url or "", {})
+
+    def dns_lookup(self, host: str, port: int, raise_error: bool = False) -> list[Any]:
+        return super().dns_lookup(self._table.get(host, host), port, raise_error)
+
+
+class AdminClient(KafkaAdminClient):
+    """``KafkaAdminClient`` that also addresses the cluster default BROKER resource ``""``."""
+
+    @staticmethod
+    def _group_config_resources(config_resources: Sequence[Any]) -> tuple[Any, list[Any]]:
+        default = [r for r in config_resources if r.resource_type is ConfigResourceType.BROKER and r.name == ""]
+        brokers, others = KafkaAdminClient._group_config_resources(
+            [r for r in config_resources if all(r is not d for d in default)])
+        return brokers, others + default
+
+
+@contextlib.contextmanager
+def admin_client(bootstrap: Sequence[str], addresses: Mapping[str, str],
+                 request_timeout_ms: int) -> Iterator[AdminClient]:
+    """An :class:`AdminClient` on ``bootstrap`` (``host:port``) whose connections resolve ``addresses``
+    (host name -> IP) first; closed on exit. Raises kafka-python's errors (NoBrokersAvailable)."""
+    url = f"{SCHEME}://{id(addresses):x}"
+    _TABLES[url] = addresses
+    try:
+        client = AdminClient(bootstrap_servers=list(bootstrap), request_timeout_ms=request_timeout_ms,
+                             proxy_url=url)
+        try:
+            yield client
+        finally:
+            client.close()
+    finally:
+        _TABLES.pop(url, None)
