@@ -114,15 +114,16 @@ YAML
     log "the client pod did not succeed"
     return 1
   }
-  "$KUBECTL" logs demo-client | tail -1 | "$ROOT_DIR/.venv/bin/python" -c '
-import json, sys
-r = json.load(sys.stdin)
-print(f"round trip: {r[\"produced\"]} produced, {r[\"acked\"]} acknowledged (acks=all), {r[\"received\"]} consumed, "
-      f"{r[\"lost\"]} lost, in {r[\"produce_s\"]} s + {r[\"consume_s\"]} s")
+  RESULT=$("$KUBECTL" logs demo-client | tail -1) "$ROOT_DIR/.venv/bin/python" - <<'PY'
+import json, os
+r = json.loads(os.environ["RESULT"])
+print(f"round trip: {r['produced']} produced, {r['acked']} acknowledged (acks=all), {r['received']} consumed, "
+      f"{r['lost']} lost, in {r['produce_s']} s + {r['consume_s']} s")
 for p, (first, last) in r["offsets"].items():
     print(f"  partition {p}: offsets {first}..{last}")
 lat = r["latency_ms"]
-print(f"  acknowledgement latency p50 {lat[\"p50\"]} ms, p99 {lat[\"p99\"]} ms, max {lat[\"max\"]} ms")'
+print(f"  acknowledgement latency p50 {lat['p50']} ms, p99 {lat['p99']} ms, max {lat['max']} ms")
+PY
 }
 
 case "${1:-start}" in
