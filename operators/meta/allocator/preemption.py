@@ -10,10 +10,16 @@ its ancestors) from at-or-above its guarantee to below it. Choice is greedy: one
 single one makes room (lowest priority, then newest, first); otherwise victims are added in
 that order until the preemptor fits, then every victim whose release is not needed is
 dropped again (Kueue's minimisation pass). The preemptor stays pending until the victims are
-gone; its request is counted against its tenant for the rest of the pass so that it does not
-trigger more preemption. In later passes the caller marks it ``preempting``, and it is
-decided before every other claim, so that no other claim takes the capacity its victims
-released (YuniKorn reserves the node for the same reason).
+gone; for the rest of the pass its minimum is booked twice: against its tenant's quota (so it
+does not trigger more preemption) and on the nodes it will use, the room its victims hold plus
+any free room it counted on (Kueue's scheduler reserves a preempting workload's quota and
+topology usage in the cycle's snapshot, ``resourcesToReserve`` in pkg/scheduler/scheduler.go;
+YuniKorn reserves the node). Without the node booking a claim decided later in the pass could
+take that free room, the preemptor would not fit once its victims were gone, preempt the
+newcomer, and the first victim would come back into the room: a ping-pong that never
+settles. In later passes the caller marks the preemptor ``preempting``, and it is decided
+before every other claim, so that no other claim takes the capacity its victims released.
+A victim can never preempt back: victims are preemptible and preemptible claims never preempt.
 """
 
 from __future__ import annotations
@@ -84,27 +90,35 @@ class Preemption:
                     losses[a] = add(losses.get(a, ZERO), r.usage)
         return chosen
 
-    def fits_without(self, claim: Claim, state: TenantState, shapes: list[Shape],
-                      victims: Sequence[Running]) -> bool:
-        """Whether the claim's minimum would be admitted once ``victims`` release what they hold."""
+    def room_without(self, claim: Claim, state: TenantState, shapes: list[Shape],
+                     victims: Sequence[Running]) -> list[dict[int, int]] | None:
+        """Where the claim's minimum would be placed (per shape, node index -> pods) once ``victims``
+        release what they hold, or None when quota or placement would still refuse it."""
         released: dict[TenantState, Vector] = {}
         free = self.cluster.free_total
         for v in victims:
             released[v.tenant] = add(released.get(v.tenant, ZERO), v.usage)
             free = add(free, v.frees)
         if self.quota.check(state, claim.minimum, free, released):
-            return False
+            return None
         overlay: dict[int, Vector] = {}
         for v in victims:
             for i, held in v.holdings.items():
                 overlay[i] = sub(overlay.get(i, ZERO), held)
         view = View(self.cluster, overlay)
+        placements = []
         for shape in shapes:
             placed = place(view, shape, shape.pod_set.minimum, shape.pod_set.minimum)
             if isinstance(placed, str):
-                return False
+                return None
             view.use(placed, shape.per_pod)
-        return True
+            placements.append(placed)
+        return placements
+
+    def fits_without(self, claim: Claim, state: TenantState, shapes: list[Shape],
+                     victims: Sequence[Running]) -> bool:
+        """Whether the claim's minimum would be admitted once ``victims`` release what they hold."""
+        return self.room_without(claim, state, shapes, victims) is not None
 
     def preempt(self, claim: Claim, state: TenantState, shapes: list[Shape],
                  refusal: Refusal) -> Preempt | str:
@@ -120,10 +134,15 @@ class Preemption:
         if not self.fits_without(claim, state, shapes, candidates):
             return f"preempting all {len(candidates)} eligible claims would not make room"
         victims = self.fewest_victims(claim, state, shapes, candidates)
+        room = self.room_without(claim, state, shapes, victims)
         for v in victims:
             self.taken.add(v.claim.key)
             self.doomed[v.tenant] = add(self.doomed.get(v.tenant, ZERO), v.usage)
         self.quota.admit(state, claim.minimum, nominated=True)
+        # Book the nodes too: the victims still hold their part in this pass, so those nodes go below
+        # zero free, and no claim decided later in the pass takes the room the preemptor counts on.
+        for shape, placed in zip(shapes, room, strict=True):
+            self.cluster.commit(placed, shape.per_pod)
         names = tuple(v.claim.key for v in victims)
         return Preempt(claim.key, names, f"preempting {', '.join(names)} to make room within tenant "
                                          f"{state.name}'s guarantee")

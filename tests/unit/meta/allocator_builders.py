@@ -3,6 +3,7 @@ readers of an Allocation. Amounts are given in cores and GiB."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 
 from operators.meta.allocator import (
@@ -12,6 +13,7 @@ from operators.meta.allocator import (
     Constraint,
     Node,
     PodSet,
+    Preempt,
     Taint,
 )
 
@@ -70,3 +72,18 @@ def nodes_of(result: Allocation, key: str, pod_set_name: str = "main") -> dict[s
 def as_admitted(c: Claim, d: Admit) -> Claim:
     return Claim(c.key, c.tenant, c.pod_sets, c.priority, c.preemptible, c.created,
                  {p.name: dict(p.nodes) for p in d.pod_sets})
+
+
+def next_snapshot(claims: Sequence[Claim], result: Allocation) -> list[Claim]:
+    """What the handler does with a pass: admitted claims run, victims are evicted and requeued,
+    preemptors are marked as waiting for their victims."""
+    by_key = {c.key: c for c in claims}
+    for d in result.decisions:
+        c = by_key[d.claim]
+        if isinstance(d, Admit):
+            by_key[d.claim] = as_admitted(c, d)
+        elif isinstance(d, Preempt):
+            by_key[d.claim] = dataclasses.replace(c, preempting=True)
+            for v in d.victims:
+                by_key[v] = dataclasses.replace(by_key[v], admission=None)
+    return list(by_key.values())

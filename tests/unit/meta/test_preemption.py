@@ -18,6 +18,7 @@ from tests.unit.meta.allocator_builders import (
     claim,
     cores,
     decision,
+    next_snapshot,
     node,
     pod_set,
 )
@@ -137,6 +138,42 @@ def test_a_claim_waiting_for_its_victims_gets_their_capacity_first():
     marked = dataclasses.replace(waiting, preempting=True)
     result = allocate(nodes, tenants, [*running, marked, rival])
     assert [d.claim for d in result.decisions][0] == "k/1" and isinstance(decision(result, "k/1"), Admit)
+
+
+def test_the_room_a_preemptor_counts_on_is_not_taken_by_a_later_claim_of_the_pass():
+    # The smallest case of the ping-pong hypothesis found (test_properties, repeated passes). k/1 needs
+    # all 4 CPU of n1: the 2 that are free and the 2 b/old holds. It preempts b/old; if the free 2 were
+    # left on the node, b/new (decided later in the same pass) would take 1 of them. Next pass b/old is
+    # gone but only 3 CPU are free, so k/1 preempts b/new, and b/old comes back into the room; the
+    # pass after that is the first one again, for ever. A preemptor books the nodes it will use.
+    nodes = [node("n1", cpu=4, memory=64)]
+    tenants = [Tenant("kafka", guarantee={"cpu": cores(4)}), Tenant("batch")]
+    claims = [spark("b/old", 2), claim("k/1", "kafka", pod_set(1, cpu=4), created="2024-01-01T00:00:01Z"),
+              claim("b/new", "batch", pod_set(1, cpu=1), preemptible=True, created="2024-01-01T00:00:02Z")]
+    first = allocate(nodes, tenants, claims)
+    assert decision(first, "k/1").victims == ("b/old",)
+    assert isinstance(decision(first, "b/new"), Pending)
+    claims = next_snapshot(claims, first)
+    second = allocate(nodes, tenants, claims)
+    assert isinstance(decision(second, "k/1"), Admit) and second.victims == set()
+    assert [d for d in second.decisions if isinstance(d, Admit)] == [decision(second, "k/1")]
+
+
+def test_two_preemptors_of_a_pass_never_count_on_the_same_free_room():
+    # n1 has 2 CPU free and two 3-CPU borrowers; k/1 and o/1 need 5 CPU each. k/1 takes the free 2 and
+    # b/2's 3. Were the free 2 not booked for k/1, o/1 would count on them too and evict b/1 for
+    # nothing: once both victims were gone only one preemptor would fit.
+    nodes = [node("n1", cpu=8, memory=64)]
+    tenants = [Tenant("kafka", guarantee={"cpu": cores(5)}), Tenant("other", guarantee={"cpu": cores(5)}),
+               Tenant("batch")]
+    claims = [spark("b/1", 3, created="2024-01-01T00:00:00Z"), spark("b/2", 3, created="2024-01-01T00:00:01Z"),
+              claim("k/1", "kafka", pod_set(1, cpu=5), created="2024-01-01T00:00:02Z"),
+              claim("o/1", "other", pod_set(1, cpu=5), created="2024-01-01T00:00:03Z")]
+    result = allocate(nodes, tenants, claims)
+    assert decision(result, "k/1").victims == ("b/2",)
+    d = decision(result, "o/1")
+    assert isinstance(d, Pending) and "would not make room" in d.message
+    assert result.victims == {"b/2"}
 
 
 def test_preemption_respects_placement_constraints():

@@ -3,7 +3,6 @@ allocator's own code) of what it promises."""
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -33,6 +32,7 @@ from tests.unit.meta.allocator_builders import (
     ZONE,
     G,
     as_admitted,
+    next_snapshot,
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -482,21 +482,6 @@ def test_property_preemption_takes_only_allowed_victims(scenario):
     claims = running + services
     result = allocate(nodes, after, claims, POOLS)
     check_allocation(nodes, POOLS, after, claims, result)
-
-
-def next_snapshot(claims: Sequence[Claim], result: Allocation) -> list[Claim]:
-    """What the handler does with a pass: admitted claims run, victims are evicted and requeued,
-    preemptors are marked as waiting for their victims."""
-    by_key = {c.key: c for c in claims}
-    for d in result.decisions:
-        c = by_key[d.claim]
-        if isinstance(d, Admit):
-            by_key[d.claim] = as_admitted(c, d)
-        elif isinstance(d, Preempt):
-            by_key[d.claim] = dataclasses.replace(c, preempting=True)
-            for v in d.victims:
-                by_key[v] = dataclasses.replace(by_key[v], admission=None)
-    return list(by_key.values())
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
