@@ -64,7 +64,7 @@ def test_chart_operators_on_real_pods_bring_a_kafka_cluster_to_ready(
                          "spec": {"brokers": {"replicas": 4, "nodePool": "real"}, "controllers": {"nodePool": "real"}}}
                 answer = real_ns.apply(json.dumps(never), check=False)
                 if answer.returncode == 0:
-                    real_ns.run("delete", "kafkacluster", "never", "--wait=false")
+                    real_ns.run("delete", "kafkacluster", "never")
                     return None
                 return answer
 
