@@ -119,13 +119,14 @@ def volume_owner_init(*, image: str, volume: str, mount_path: str, uid: int) -> 
     kube-controller-manager's hostPath provisioner, as on the local real nodes) and some NFS servers
     keep ``root:root 0750``, which a non-root service cannot write. Only the mount's own directory
     changes, once (``chown`` of what it already owns is a no-op), with CAP_CHOWN alone; the service's
-    files are its own."""
+    files are its own. It asks for no resources: a pod's request is the larger of its init containers'
+    and the sum of its containers' (Kubernetes, "Init containers: resources"), so any request here could
+    exceed what the meta-controller admitted for a pod that asks for none, and leave it unschedulable."""
     return {
         "name": "volume-owner",
         "image": image,
         "command": ["chown", f"{uid}:{uid}", mount_path],
         "volumeMounts": [{"name": volume, "mountPath": mount_path}],
-        "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "64Mi"}},
         "securityContext": {"runAsUser": 0, "runAsNonRoot": False, "allowPrivilegeEscalation": False,
                             "capabilities": {"drop": ["ALL"], "add": ["CHOWN"]}},
     }

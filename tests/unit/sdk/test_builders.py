@@ -67,3 +67,10 @@ def test_the_volume_owner_init_container_chowns_only_the_mount_with_cap_chown_al
     assert init["volumeMounts"] == [{"name": "data", "mountPath": "/var/lib/kafka/data"}]
     assert init["securityContext"]["capabilities"] == {"drop": ["ALL"], "add": ["CHOWN"]}
     assert init["securityContext"]["allowPrivilegeEscalation"] is False
+
+
+def test_the_volume_owner_init_container_adds_nothing_to_the_pods_request() -> None:
+    # A pod asking for nothing (as the meta-controller admitted it) must stay so: the larger of the init
+    # containers' and the containers' requests is the pod's.
+    init = volume_owner_init(image="apache/kafka:4.1.1", volume="data", mount_path="/var/lib/kafka/data", uid=1000)
+    assert "resources" not in init
