@@ -210,19 +210,24 @@ def operator(kube: Kubectl, tmp_path_factory: pytest.TempPathFactory,
     assert code == 0, f"operator did not shut down cleanly on SIGTERM (exit {code}):\n{op.log_tail()}"
 
 
+def new_namespace(kube: Kubectl, prefix: str) -> Kubectl:
+    """A new namespace ``<prefix>-<random>``, once its default ServiceAccount exists (pods need it)."""
+    k = Kubectl(kube.kubeconfig, f"{prefix}-{uuid.uuid4().hex[:8]}")
+    kube.run("create", "namespace", k.namespace)
+    wait_for(lambda: k.run("get", "serviceaccount", "default", check=False).returncode == 0,
+             timeout=30, what="default ServiceAccount")
+    return k
+
+
 @pytest.fixture
 def ns(kube: Kubectl, operator: OperatorProcess, request: pytest.FixtureRequest) -> Iterator[Kubectl]:
     """A fresh namespace for one test; deleted afterwards. Prints the operator log if the test failed."""
-    name = f"e2e-{uuid.uuid4().hex[:8]}"
-    kube.run("create", "namespace", name)
-    k = Kubectl(kube.kubeconfig, name)
-    wait_for(lambda: k.run("get", "serviceaccount", "default", check=False).returncode == 0,
-             timeout=30, what="default ServiceAccount")
+    k = new_namespace(kube, "e2e")
     yield k
     report = getattr(request.node, "rep_call", None)
     if report is not None and report.failed:
         print(f"--- operator log ---\n{operator.log_tail()}")
-    kube.run("delete", "namespace", name, "--wait=false", check=False)
+    kube.run("delete", "namespace", k.namespace, "--wait=false", check=False)
 
 
 # The real nodes (hack/nodes-up.sh): a pod selects and tolerates them; a service runs there through the
@@ -265,11 +270,8 @@ def real_ns(kube: Kubectl, operator: OperatorProcess, real_images: None, pytestc
     namespace is deleted and waited for, so the next service finds the nodes free. Prints the operator
     log if the test failed."""
     kube.run("apply", "-f", str(REAL_POOL))
-    name = f"real-{uuid.uuid4().hex[:8]}"
-    kube.run("create", "namespace", name)
-    k = Kubectl(kube.kubeconfig, name)
-    wait_for(lambda: k.run("get", "serviceaccount", "default", check=False).returncode == 0,
-             timeout=30, what="default ServiceAccount")
+    k = new_namespace(kube, "real")
+    name = k.namespace
     yield k
     report = getattr(request.node, "rep_call", None)
     if report is not None and report.failed:
