@@ -110,6 +110,11 @@ test: venv binaries helm ## unit tests, then e2e: the simulated suite, then the 
 	$(PY) -m pytest tests/unit -q
 	hack/e2e.sh
 
+.PHONY: test-full
+test-full: venv binaries helm ## make test, plus the tests marked `full` (further proofs of claims make test proves once)
+	$(PY) -m pytest tests/unit -q
+	SMACK_TEST_FULL=1 hack/e2e.sh
+
 .PHONY: unit
 unit: venv helm ## unit tests only (no cluster; helm lint/template included)
 	$(PY) -m pytest tests/unit -q
