@@ -16,12 +16,11 @@ CLIENTS = ROOT / "hack" / "clients"
 CLIENT_IMAGE = "smack-client:dev"
 
 
-def run_client(k: Kubectl, name: str, program: str, *args: str, timeout: float = 600) -> dict[str, Any]:
-    """Run ``hack/clients/<program>`` with ``args`` in a pod of the client image on a real node and
-    return the JSON line it printed last. Fails with the pod's log when it does not succeed."""
-    source = CLIENTS / program
+def start_client(k: Kubectl, name: str, program: str, *args: str) -> None:
+    """Start ``hack/clients/<program>`` with ``args`` in pod ``name`` of the client image on a real node
+    (``traffic.py`` mounted beside it); returns once the pod is created."""
     k.apply(json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name},
-                        "data": {program: source.read_text()}}))
+                        "data": {p: (CLIENTS / p).read_text() for p in (program, "traffic.py")}}))
     k.apply(json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": {
         **REAL, "restartPolicy": "Never", "terminationGracePeriodSeconds": 1,
         "volumes": [{"name": "program", "configMap": {"name": name}}],
@@ -29,14 +28,58 @@ def run_client(k: Kubectl, name: str, program: str, *args: str, timeout: float =
                         "command": ["python", f"/client/{program}", *args],
                         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}},
                         "volumeMounts": [{"name": "program", "mountPath": "/client"}]}]}}))
+
+
+def client_result(k: Kubectl, name: str, timeout: float = 600) -> dict[str, Any]:
+    """The JSON line client pod ``name`` printed last, once it finished. Fails with its log when it did
+    not succeed."""
     def finished() -> str | None:
         phase = k.json("get", "pod", name)["status"].get("phase")
         return phase if phase in ("Succeeded", "Failed") else None
 
     phase = wait_for(finished, timeout=timeout, interval=1, what=f"client pod {name} finished")
     log = k.run("logs", name).stdout
-    assert phase == "Succeeded", f"client {program} failed:\n{log}"
+    assert phase == "Succeeded", f"client {name} failed:\n{log[-4000:]}"
     return json.loads(log.strip().splitlines()[-1])
+
+
+def run_client(k: Kubectl, name: str, program: str, *args: str, timeout: float = 600) -> dict[str, Any]:
+    """Run ``hack/clients/<program>`` with ``args`` to its end in a client pod; its last JSON line."""
+    start_client(k, name, program, *args)
+    return client_result(k, name, timeout)
+
+
+class Traffic:
+    """A traffic client (hack/clients/kafka_traffic.py or cql_traffic.py) running through an operation::
+
+        with Traffic(k, "traffic", "kafka_traffic.py", bootstrap, "orders") as traffic:
+            ...  # the operation
+        report = traffic.report  # traffic.Ledger's counts (hack/clients/traffic.py)
+
+    It starts the pod and waits for its first acknowledgement (traffic flows before the operation);
+    on leaving, it asks the client to stop (``touch /tmp/stop``) and reads its report.
+    """
+
+    def __init__(self, k: Kubectl, name: str, program: str, *args: str):
+        self.k, self.name, self.program, self.args = k, name, program, args
+        self.report: dict[str, Any] = {}
+
+    def _flowing(self) -> bool:
+        pod = self.k.json("get", "pod", self.name)
+        if pod["status"].get("phase") in ("Succeeded", "Failed"):
+            raise AssertionError(f"traffic client {self.name} ended early:\n{self.k.run('logs', self.name).stdout}")
+        log = self.k.run("logs", self.name, check=False).stdout
+        return any(line.startswith("sent ") and " acknowledged 0 " not in line for line in log.splitlines())
+
+    def __enter__(self) -> Traffic:
+        start_client(self.k, self.name, self.program, *self.args)
+        wait_for(self._flowing, timeout=300, interval=1, what=f"traffic from {self.name} acknowledged")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.k.run("exec", self.name, "--", "touch", "/tmp/stop", check=False)
+        if exc[0] is None:
+            self.report = client_result(self.k, self.name, timeout=600)
 
 
 def _time(stamp: str) -> datetime:
