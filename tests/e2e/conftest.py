@@ -320,6 +320,7 @@ class PodWatch:
                "-w", "--output-watch-events", "-o", "go-template", "--template", self.TEMPLATE]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         self.events: list[tuple[str, str, bool, bool]] = []
+        self.stamps: list[float] = []  # time.time() at which each event was read, in step with events
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
 
@@ -327,6 +328,7 @@ class PodWatch:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             kind, name, deleting, *ready = line.split()
+            self.stamps.append(time.time())
             self.events.append((kind, name, deleting == "deleting", ready == ["True"]))
 
     def stop(self) -> None:
@@ -353,6 +355,23 @@ class PodWatch:
             if ready and not deleting and kind != "DELETED":
                 ready_since.add(name)
         return order
+
+    def outages(self) -> list[tuple[str, float, float | None]]:
+        """``(pod, down_at, ready_at)`` for each time a pod went from Ready to deleting, gone or not Ready,
+        in order; ``ready_at`` is when it (or its replacement of the same name) was Ready again, None if
+        never (unix seconds, as the watch read the events)."""
+        ready: dict[str, bool] = {}
+        open_: dict[str, int] = {}
+        out: list[list] = []
+        for (kind, name, deleting, is_ready), at in zip(self.events, self.stamps, strict=True):
+            now = kind != "DELETED" and not deleting and is_ready
+            if ready.get(name) and not now and name not in open_:
+                open_[name] = len(out)
+                out.append([name, at, None])
+            elif now and name in open_:
+                out[open_.pop(name)][2] = at
+            ready[name] = now
+        return [tuple(o) for o in out]
 
     def max_unavailable(self) -> int:
         """The most pods that were at once deleting, gone or not Ready, replaying the events."""

@@ -110,3 +110,38 @@ def pod_figures(k: Kubectl, selector: str, container: str) -> list[str]:
         lines.append(f"{name} on {pod['spec'].get('nodeName')}: start→Ready {start_to_ready(pod)} s, "
                      f"RSS {rss_mib(k, name, container)} MiB")
     return lines
+
+
+def roll_figures(outages: list[tuple[str, float, float | None]], actions: list[float] | None = None) -> dict[str, Any]:
+    """Figures of a rolling operation from :meth:`PodWatch.outages` (seconds):
+
+    * ``total``: first pod down → last pod Ready again;
+    * ``steps``: ``{pod: down → Ready}`` per restart, in order (a pod restarted twice appears as ``pod#2``);
+    * ``floor``: the sum of the steps — the physical floor, the nodes' own restart times one after another;
+    * ``overhead``: the gaps between one pod Ready and the next pod going down (the operator's own time:
+      its gates, its pass interval, its waits), their sum and ``overhead_share`` of the total.
+
+    Figures only: a test prints them with :func:`conftest.figure` and asserts nothing on them.
+    """
+    done = [(pod, down, up) for pod, down, up in outages if up is not None]
+    if not done:
+        return {"total": 0.0, "steps": {}, "floor": 0.0, "overhead": [], "overhead_sum": 0.0, "overhead_share": 0.0}
+    steps: dict[str, float] = {}
+    for pod, down, up in done:
+        key = pod if pod not in steps else f"{pod}#{sum(k.split('#')[0] == pod for k in steps) + 1}"
+        steps[key] = round(up - down, 1)
+    gaps = [round(max(0.0, done[i + 1][1] - done[i][2]), 1) for i in range(len(done) - 1)]
+    total = round(max(up for _, _, up in done) - done[0][1], 1)
+    return {"total": total, "steps": steps, "floor": round(sum(steps.values()), 1), "overhead": gaps,
+            "overhead_sum": round(sum(gaps), 1), "overhead_share": round(sum(gaps) / total, 2) if total else 0.0}
+
+
+def rate_figures(report: dict[str, Any], start: float, end: float) -> dict[str, float]:
+    """Acknowledged per second before ``start`` and between ``start`` and ``end`` (unix seconds), from a
+    traffic report's ``acknowledged_per_second`` (hack/clients/traffic.py); the first and last seconds of
+    the run are left out (partial)."""
+    seconds = report.get("acknowledged_per_second", [])[1:-1]
+    def mean(pairs: list) -> float:
+        return round(sum(n for _, n in pairs) / len(pairs), 1) if pairs else 0.0
+    return {"before": mean([p for p in seconds if p[0] < start]),
+            "during": mean([p for p in seconds if start <= p[0] < end])}
