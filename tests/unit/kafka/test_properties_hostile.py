@@ -33,8 +33,8 @@ def _files(cluster: Cluster) -> dict[tuple[str, int], dict[str, str]]:
 
 
 CLEAN = _files(_cluster({}))
-CONFIGS = st.dictionaries(hostile_key(OWNED, KEY_PATTERN), st.one_of(hostile_text(), injection_value(OWNED), st.integers()),
-                          max_size=6)
+CONFIGS = st.dictionaries(hostile_key(OWNED, KEY_PATTERN),
+                          st.one_of(hostile_text(), injection_value(OWNED), st.integers()), max_size=6)
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
