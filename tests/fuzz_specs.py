@@ -10,10 +10,9 @@ the few lines of it the CRDs need.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
-
-import re
 
 import yaml
 from hypothesis import strategies as st

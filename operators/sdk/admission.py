@@ -10,6 +10,7 @@ reconcile loop still refuses the spec on its status.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import kopf
@@ -33,11 +34,17 @@ def refusal(exc: ValidationError) -> str:
     parts = []
     for e in exc.errors():
         path = ".".join(["spec", *map(str, e["loc"])])
-        msg = e["msg"].removeprefix("Value error, ")
         value = e.get("input")
         got = f" (got {value!r})" if isinstance(value, str | int | float) and not isinstance(value, bool) else ""
-        parts.append(f"{path}: {msg}{got}")
+        for msg in e["msg"].removeprefix("Value error, ").split("; "):
+            # A model's own check names the field under the model: "requests.cpu: ..." at spec.brokers.resources.
+            inner = _FIELD.match(msg)
+            parts.append(f"{path}.{msg}" if inner and not msg.startswith("spec.") else
+                         msg if msg.startswith("spec.") else f"{path}: {msg}{got}")
     return "; ".join(parts)
+
+
+_FIELD = re.compile(r"^[A-Za-z][\w.-]*: ")
 
 
 def register_spec_check(resource: CustomResource) -> None:
