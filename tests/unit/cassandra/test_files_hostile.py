@@ -49,7 +49,7 @@ VALUES = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), hostile
                       max_leaves=6)
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(config=st.dictionaries(hostile_key(list(OWNED_CONFIG_KEYS)), VALUES, max_size=5), options=OPTIONS)
 def test_hostile_config_and_options_never_change_an_owned_setting(config, options):
     try:

@@ -37,7 +37,7 @@ CONFIGS = st.dictionaries(hostile_key(OWNED, KEY_PATTERN),
                           st.one_of(hostile_text(), injection_value(OWNED), st.integers()), max_size=6)
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(CONFIGS)
 def test_hostile_config_never_changes_an_owned_key(config):
     try:

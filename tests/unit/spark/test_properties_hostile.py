@@ -32,7 +32,7 @@ CLEAN = _parsed(_app({}))
 STRINGS = st.one_of(hostile_text(), injection_value(OWNED))
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(conf=st.dictionaries(hostile_key(OWNED, KEY_PATTERN), STRINGS, max_size=6),
        labels=st.dictionaries(hostile_key([], QUALIFIED_NAME), st.one_of(STRINGS, st.from_regex(LABEL_VALUE)),
                               max_size=2),
