@@ -120,8 +120,11 @@ class Client:
         live = self.get(api_version, kind, meta["name"], meta.get("namespace"))
         if live is not None and contains(live, manifest):
             return Outcome.UNCHANGED, live
+        # Sent as UTF-8 JSON, not the client's ASCII JSON: that escapes a character outside the BMP (an
+        # emoji in an annotation) as a surrogate pair, which the API server's YAML decoder of an apply
+        # patch refuses ("found invalid Unicode character escape code"), so every apply would fail.
         applied = self.resource(api_version, kind).server_side_apply(
-            body=manifest, name=meta["name"], namespace=meta.get("namespace"),
+            body=json.dumps(manifest, ensure_ascii=False).encode(), name=meta["name"], namespace=meta.get("namespace"),
             field_manager=self.field_manager, force_conflicts=True, serialize=False,
         )
         applied = _json(applied)
