@@ -144,8 +144,8 @@ class Jvm(Model):
             "e.g. -XX:+UseG1GC."),
         json_schema_extra=validations(cel(
             "self.all(o, " + " && ".join(f"!o.lowerAscii().startsWith('{f}')" for f in FORBIDDEN_JVM_OPTIONS) + ")",
-            "the heap (-Xms, -Xmx, -Xmn, -XX:*HeapSize, -XX:*NewSize) and -Dcassandra.replace_address are set by "
-            "the operator (heapSize, node replacement)", reason="FieldValueForbidden")))] = []
+            "replace_address and -Xms/-Xmx are set by the operator (node replacement, heapSize): refused in any "
+            "case, with -Xmn, -XX:*HeapSize= and -XX:*NewSize=", reason="FieldValueForbidden")))] = []
 
     @model_validator(mode="after")
     def _forbidden(self) -> Jvm:
