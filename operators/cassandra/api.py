@@ -19,7 +19,7 @@ from ..sdk import api_types, properties
 from ..sdk.api_types import Storage
 from ..sdk.conditions import Conditions
 from ..sdk.crd import CustomResource, PrinterColumn
-from ..sdk.models import Model, Quantity, cel, validations
+from ..sdk.models import Model, PositiveQuantity, Quantity, cel, validations
 from ..sdk.names import REVISION_HASH_SUFFIX, object_name
 from ..sdk.plans import Plans
 
@@ -105,7 +105,7 @@ DEFAULT_RACKS = [Rack(name=f"r{i + 1}", zone=zone) for i, zone in enumerate(DEFA
 class Resources(api_types.Resources):
     """Compute resources of each Cassandra container; by default 1 CPU and 4Gi requested."""
 
-    requests: Annotated[dict[str, Quantity], Field(max_length=8)] = {"cpu": "1", "memory": "4Gi"}
+    requests: Annotated[dict[str, PositiveQuantity], Field(max_length=8)] = {"cpu": "1", "memory": "4Gi"}
 
 
 class Rollout(Model):

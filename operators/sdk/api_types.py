@@ -12,13 +12,9 @@ from typing import Annotated
 from kubernetes.utils import parse_quantity
 from pydantic import Field, model_validator
 
-from .models import Model, Quantity, cel, validations
+from .models import Model, PositiveQuantity, cel, validations
 from .names import object_name
 
-# A quantity that sizes something must be above zero: a pod asking for 0 memory or a 0Gi volume can never
-# be built (the API server refuses a PVC of size 0; a negative request is refused in the pod).
-_POSITIVE = cel("self.all(r, !isQuantity(self[r]) || quantity(self[r]).isGreaterThan(quantity('0')))",
-                "every quantity must be above zero", reason="FieldValueInvalid")
 _REQUESTS_WITHIN_LIMITS = cel(
     "!has(self.requests) || !has(self.limits) || self.limits.all(r, !(r in self.requests) || "
     "!isQuantity(self.requests[r]) || !isQuantity(self.limits[r]) || "
@@ -36,15 +32,12 @@ class Resources(Model):
 
     model_config = Model.model_config | {"json_schema_extra": validations(_REQUESTS_WITHIN_LIMITS)}
 
-    requests: Annotated[dict[str, Quantity], Field(max_length=8, json_schema_extra=validations(_POSITIVE))] = {}
-    limits: Annotated[dict[str, Quantity], Field(max_length=8, json_schema_extra=validations(_POSITIVE))] = {}
+    requests: Annotated[dict[str, PositiveQuantity], Field(max_length=8)] = {}
+    limits: Annotated[dict[str, PositiveQuantity], Field(max_length=8)] = {}
 
     @model_validator(mode="after")
     def _checks(self) -> Resources:
-        problems = [f"{field}.{r}: {v} is not allowed: it must be above zero"
-                    for field, values in (("requests", self.requests), ("limits", self.limits))
-                    for r, v in values.items() if parse_quantity(v) <= 0]
-        problems += [f"requests.{r}: {v} is above limits.{r} ({self.limits[r]}): a request must be at most its limit"
+        problems = [f"requests.{r}: {v} is above limits.{r} ({self.limits[r]}): a request must be at most its limit"
                      for r, v in self.requests.items() if r in self.limits
                      and parse_quantity(v) > parse_quantity(self.limits[r])]
         if problems:
@@ -82,19 +75,10 @@ class Storage(Model):
             reason="FieldValueForbidden"),
     )}
 
-    size: Annotated[Quantity, Field(description="Size of each pod's volume, e.g. 100Gi; above zero.", max_length=32,
-                                    json_schema_extra=validations(cel(
-                                        "!isQuantity(self) || quantity(self).isGreaterThan(quantity('0'))",
-                                        message_expression="'must be above zero, got: ' + self",
-                                        reason="FieldValueInvalid")))] = "10Gi"
+    size: Annotated[PositiveQuantity, Field(description="Size of each pod's volume, e.g. 100Gi; above zero.",
+                                            max_length=32)] = "10Gi"
     storage_class_name: Annotated[str | None, object_name(
         "StorageClass of the volumes; the cluster's default class when unset")] = None
     delete_claim: Annotated[bool, Field(description=(
         "Delete a pod's volume when a scale-down removes the pod (after its data has moved), and every volume "
         "when the resource is deleted. Default false: data outlives its pods."))] = False
-
-    @model_validator(mode="after")
-    def _positive(self) -> Storage:
-        if parse_quantity(self.size) <= 0:
-            raise ValueError(f"size: {self.size} is not allowed: a volume's size must be above zero")
-        return self

@@ -15,13 +15,12 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from kubernetes.utils import parse_quantity
 from pydantic import Field, field_validator, model_validator
 
 from ..sdk import properties
 from ..sdk.conditions import Conditions
 from ..sdk.crd import CustomResource, PrinterColumn
-from ..sdk.models import Model, Quantity, cel, validations
+from ..sdk.models import Model, PositiveQuantity, cel, validations
 from ..sdk.names import label_value_problem, name_length_rule, object_name, qualified_name_problem
 from .cron import CRON_PATTERN, Schedule
 
@@ -78,13 +77,8 @@ CONF_MAX_BYTES = 256 * 1024
 class PodSpecBase(Model):
     """What the driver and the executors have in common (Spark's spark.{driver,executor}.* sizes)."""
 
-    model_config = Model.model_config | {"json_schema_extra": validations(cel(
-        "!has(self.coreRequest) || !isQuantity(self.coreRequest) || "
-        "quantity(self.coreRequest).isGreaterThan(quantity('0'))",
-        "coreRequest must be above zero", field_path=".coreRequest", reason="FieldValueInvalid"))}
-
     cores: Annotated[int, Field(ge=1, le=256, description="CPU cores (spark.<role>.cores).")] = 1
-    core_request: Annotated[Quantity | None, Field(description=(
+    core_request: Annotated[PositiveQuantity | None, Field(description=(
         "CPU request of the pod, when it should differ from cores (e.g. 500m); "
         "spark.kubernetes.<role>.request.cores."))] = None
     memory: Annotated[Memory, Field(description="JVM heap (spark.<role>.memory), e.g. 512m or 2g.")] = "1g"
@@ -105,8 +99,6 @@ class PodSpecBase(Model):
 
     @model_validator(mode="after")
     def _metadata(self) -> PodSpecBase:
-        if self.core_request is not None and parse_quantity(self.core_request) <= 0:
-            raise ValueError(f"coreRequest: {self.core_request} is not allowed: a CPU request must be above zero")
         # Labels and annotations reach the pods and, as spark.kubernetes.executor.label.<key>, spark.properties.
         problems = [p for k, v in self.labels.items() for p in (
             qualified_name_problem("labels", k), label_value_problem(f"labels.{k}", v)) if p]

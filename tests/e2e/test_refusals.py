@@ -29,7 +29,7 @@ CASES = [
      r"spec\.jvm\.options: Forbidden: replace_address and -Xms/-Xmx are set by the operator .*refused in any case"),
     # part 4: what can never be built
     ("zero memory request", "KafkaCluster", "bad", {"brokers": {"resources": {"requests": {"memory": "0"}}}},
-     r"spec\.brokers\.resources\.requests: Invalid value: .*every quantity must be above zero"),
+     r"spec\.brokers\.resources\.requests\[memory\]: Invalid value: \"0\": must be above zero, got: 0"),
     ("request above limit", "KafkaCluster", "bad",
      {"brokers": {"resources": {"requests": {"cpu": "2"}, "limits": {"cpu": "1"}}}},
      r"spec\.brokers\.resources\.requests: Invalid value: .*every request must be at most its limit"),
