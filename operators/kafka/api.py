@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from ..scheduling.api import Constraint
+from ..scheduling.api import Constraint, PodSet
 from ..sdk import properties
 from ..sdk.api_types import Resources, Storage
 from ..sdk.conditions import Conditions
@@ -105,8 +105,19 @@ class Placement(Model):
 
     constraints: Annotated[list[Constraint], Field(max_length=16, description=(
         "Marathon placement constraints (e.g. @hostname UNIQUE, @zone GROUP_BY 3); default: one pod per host. "
-        "Set [] to allow several pods of the role on one host (a single-node test cluster)."))] = ONE_PER_HOST
+        "Set [] to allow several pods of the role on one host (a single-node test cluster). At most one "
+        "GROUP_BY or value-less CLUSTER, as the ServiceClaim's pod set takes them."),
+        # The pod set's own rule, so a role's constraints are refused at apply, not when the claim is built.
+        json_schema_extra=PodSet.model_fields["constraints"].json_schema_extra)] = ONE_PER_HOST
     node_pool: Annotated[str | None, object_name("NodePool the pods run in")] = None
+
+    @model_validator(mode="after")
+    def _one_grouping(self) -> Placement:
+        groupings = [f"{c.field} {c.operator}" for c in self.constraints if c.groups]
+        if len(groupings) > 1:
+            raise ValueError(f"constraints: at most one GROUP_BY or value-less CLUSTER constraint, got "
+                             f"{', '.join(groupings)}")
+        return self
 
 
 class BrokerSet(Placement):

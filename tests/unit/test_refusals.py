@@ -36,6 +36,10 @@ CASES = [
     (SPARK_APPLICATION, SCALA | {"executor": {"labels": {"team name": "x"}}}, ["labels", "'team name'",
                                                                              "qualified name"]),
     (SPARK_APPLICATION, SCALA | {"executor": {"labels": {"team": "a b"}}}, ["labels.team", "'a b'", "label value"]),
+    # placement the claim could never take (found by the fuzzer)
+    (KAFKA_CLUSTER, {"brokers": {"constraints": [{"field": "@hostname", "operator": "CLUSTER"},
+                                                 {"field": "@zone", "operator": "GROUP_BY", "value": "3"}]}},
+     ["spec.brokers.constraints", "at most one GROUP_BY or value-less CLUSTER", "@zone GROUP_BY"]),
     # size caps
     (KAFKA_CLUSTER, {"config": {"log.cleaner.threads": "x" * 5000}}, ["config.log.cleaner.threads", "at most 4096"]),
     (KAFKA_CLUSTER, {"brokers": {"replicas": 200}, "config": {f"k{i}": "x" * 4000 for i in range(1)}},
