@@ -115,16 +115,16 @@ def test_fuzzed_specs_are_refused_at_apply_or_reconciled_without_an_exception(ns
 
 
 def test_a_character_outside_the_bmp_reaches_a_child_object(ns: Kubectl, operator):
-    """What the e2e fuzzer found: a string with a character outside the BMP (here in spec.image) made every
-    server-side apply of the child fail (the client's ASCII JSON escapes it as a surrogate pair, which the
-    API server's YAML decoder of an apply patch refuses), and the reconcile raised forever."""
+    """What the e2e fuzzer found: a string with a character outside the BMP or a C1 control character (here
+    in spec.image) made every server-side apply of the child fail (the API server's YAML decoder of an apply
+    patch refuses a surrogate-pair escape and a raw control character), and the reconcile raised forever."""
     log_start = len(operator.log_path.read_text())
     manifest = {"apiVersion": "kafka.smack.dev/v1alpha1", "kind": "KafkaCluster", "metadata": {"name": "bmp"},
-                "spec": {"image": "apache/kafka:4.1.1-\U0001F600", "brokers": {"replicas": 1},
+                "spec": {"image": "apache/kafka:4.1.1-\U0001F600\x84\u2028", "brokers": {"replicas": 1},
                          "controllers": {"replicas": 1}}}
     ns.apply(json.dumps(manifest))
     wait_for(lambda: (o := ns.json("get", "kafkacluster", "bmp")).get("status", {}).get("observedGeneration")
              == o["metadata"]["generation"], timeout=120, what="the cluster reconciled")
     sts = ns.json("get", "statefulset", "bmp-broker")
-    assert sts["spec"]["template"]["spec"]["containers"][0]["image"] == "apache/kafka:4.1.1-\U0001F600"
+    assert sts["spec"]["template"]["spec"]["containers"][0]["image"] == "apache/kafka:4.1.1-\U0001F600\x84\u2028"
     assert "Traceback" not in operator.log_path.read_text()[log_start:]
