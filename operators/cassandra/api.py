@@ -105,7 +105,9 @@ DEFAULT_RACKS = [Rack(name=f"r{i + 1}", zone=zone) for i, zone in enumerate(DEFA
 class Resources(api_types.Resources):
     """Compute resources of each Cassandra container; by default 1 CPU and 4Gi requested."""
 
-    requests: Annotated[dict[str, PositiveQuantity], Field(max_length=8)] = {"cpu": "1", "memory": "4Gi"}
+    requests: Annotated[dict[str, PositiveQuantity], Field(
+        max_length=8, json_schema_extra=api_types.Resources.model_fields["requests"].json_schema_extra)] = {
+        "cpu": "1", "memory": "4Gi"}
 
 
 class Rollout(Model):

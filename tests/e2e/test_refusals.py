@@ -30,6 +30,8 @@ CASES = [
     # part 4: what can never be built
     ("zero memory request", "KafkaCluster", "bad", {"brokers": {"resources": {"requests": {"memory": "0"}}}},
      r"spec\.brokers\.resources\.requests\[memory\]: Invalid value: \"0\": must be above zero, got: 0"),
+    ("unknown resource name", "KafkaCluster", "bad", {"brokers": {"resources": {"limits": {"gpu": "1"}}}},
+     r"spec\.brokers\.resources\.limits: Invalid value: .*resource names are cpu, memory, ephemeral-storage"),
     ("request above limit", "KafkaCluster", "bad",
      {"brokers": {"resources": {"requests": {"cpu": "2"}, "limits": {"cpu": "1"}}}},
      r"spec\.brokers\.resources\.requests: Invalid value: .*every request must be at most its limit"),

@@ -22,6 +22,9 @@ CASES = [
     (KAFKA_CLUSTER, {"brokers": {"storage": {"size": "0Gi"}}}, ["spec.brokers.storage", "0Gi", "above zero"]),
     (SPARK_APPLICATION, SCALA | {"driver": {"coreRequest": "-1"}}, ["coreRequest: -1", "above zero"]),
     (SPARK_APPLICATION, SCALA | {"executor": {"memory": "0m"}}, ["executor.memory", "0m", "above zero"]),
+    # resource names the pod template can carry (found by the e2e fuzzer)
+    (KAFKA_CLUSTER, {"brokers": {"resources": {"limits": {"gpu": "1"}}}},
+     ["spec.brokers.resources.limits", "'gpu' is not a resource name", "nvidia.com/gpu"]),
     # requests within limits
     (CASSANDRA_DATACENTER, DC | {"resources": {"requests": {"memory": "8Gi"}, "limits": {"memory": "4Gi"}}},
      ["requests.memory: 8Gi is above limits.memory (4Gi)"]),
@@ -74,6 +77,8 @@ def test_unbuildable_specs_are_refused_naming_field_and_value(resource, spec, wo
 
 def test_the_specs_they_vary_from_are_accepted():
     assert problems(KAFKA_CLUSTER.spec, {"recovery": {"nodeFailureTimeoutSeconds": 30}}) is None
+    assert problems(KAFKA_CLUSTER.spec, {"brokers": {"resources": {"limits": {
+        "cpu": "2", "nvidia.com/gpu": "1", "hugepages-2Mi": "1Gi"}}}}) is None
     assert problems(SCHEDULED_SPARK_APPLICATION.spec, {"schedule": "*/5 * * * *", "template": SCALA}) is None
     assert problems(CASSANDRA_DATACENTER.spec, DC | {"jvm": {"options": ["-XX:+UseG1GC"]}}) is None
     assert problems(SPARK_APPLICATION.spec, SCALA | {"executor": {"labels": {"example.com/team": "a-b"}}}) is None
