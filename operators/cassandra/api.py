@@ -20,7 +20,7 @@ from ..sdk.api_types import Storage
 from ..sdk.conditions import Conditions
 from ..sdk.crd import CustomResource, PrinterColumn
 from ..sdk.models import Model, PositiveQuantity, Quantity, cel, validations
-from ..sdk.names import REVISION_HASH_SUFFIX, object_name
+from ..sdk.names import REVISION_HASH_SUFFIX, image_field, object_name
 from ..sdk.plans import Plans
 
 GROUP = "cassandra.smack.dev"
@@ -209,8 +209,7 @@ class CassandraDatacenterSpec(Model):
         ))] = DEFAULT_RACKS
     server_version: Annotated[ServerVersion, Field(description=(
         "Apache Cassandra version every node runs; bump it to upgrade rack by rack."))] = DEFAULT_VERSION
-    image: Annotated[str | None, Field(description="Container image; default cassandra:<serverVersion>.",
-                                       max_length=512)] = None
+    image: Annotated[str | None, image_field("Container image; default cassandra:<serverVersion>.")] = None
     num_tokens: Annotated[int, Field(ge=1, le=1024, description=(
         "Tokens per node (vnodes), fixed at creation. Default 16, Cassandra 4's; a datacenter that came "
         "from 3.x sets its 256."))] = DEFAULT_NUM_TOKENS

@@ -17,7 +17,7 @@ from ..sdk.api_types import Resources, Storage
 from ..sdk.conditions import Conditions
 from ..sdk.crd import CustomResource, PrinterColumn
 from ..sdk.models import Model, cel, validations
-from ..sdk.names import REVISION_HASH_SUFFIX, name_length_rule, object_name
+from ..sdk.names import REVISION_HASH_SUFFIX, image_field, name_length_rule, object_name
 from ..sdk.plans import Plans
 
 GROUP = "kafka.smack.dev"
@@ -225,8 +225,7 @@ class KafkaClusterSpec(Model):
         "to that version's latest. Set: it is raised to this value and no further. It is never lowered."))] = None
     priority: Annotated[int | None, Field(ge=-2147483648, le=1000000000, description=(
         "Priority of the cluster's ServiceClaim within its tenant; default: the tenant's."))] = None
-    image: Annotated[str | None, Field(
-        description="Container image; default apache/kafka:<version>.", max_length=512)] = None
+    image: Annotated[str | None, image_field("Container image; default apache/kafka:<version>.")] = None
     brokers: BrokerSet = BrokerSet()
     controllers: ControllerSet = ControllerSet()
     listeners: Annotated[list[Listener], Field(

@@ -67,3 +67,15 @@ def name_length_rule(maximum: int, why: str) -> dict[str, str]:
     return {"rule": f"size(self.metadata.name) <= {maximum}",
             "message": f"metadata.name is too long: at most {maximum} characters are allowed: {why}",
             "reason": "FieldValueInvalid"}
+
+
+# A container image reference: no whitespace or control character (the API server refuses an image with
+# leading or trailing whitespace in the pod template; one inside it, or a control character, can only
+# fail the pull, or break a file the image is written to, such as spark.properties).
+IMAGE_PATTERN = r"^[^\x00-\x20\x7f-\x9f]+$"
+
+
+def image_field(description: str) -> FieldInfo:
+    """The ``Field`` of an optional container image, with ``description``."""
+    return Field(pattern=IMAGE_PATTERN, max_length=512,
+                 description=f"{description} No whitespace or control characters.")

@@ -21,7 +21,7 @@ from ..sdk import properties
 from ..sdk.conditions import Conditions
 from ..sdk.crd import CustomResource, PrinterColumn
 from ..sdk.models import Model, PositiveQuantity, cel, validations
-from ..sdk.names import label_value_problem, name_length_rule, object_name, qualified_name_problem
+from ..sdk.names import image_field, label_value_problem, name_length_rule, object_name, qualified_name_problem
 from .cron import CRON_PATTERN, Schedule
 
 GROUP = "spark.smack.dev"
@@ -208,8 +208,8 @@ class SparkApplicationSpec(Model):
     type: Annotated[Literal["Scala", "Java", "Python"], Field(description="Language of the application.")]
     spark_version: Annotated[str, Field(max_length=32, pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$", description=(
         "Spark version the image runs, e.g. 3.5.3."))] = DEFAULT_SPARK_VERSION
-    image: Annotated[str | None, Field(max_length=512, description=(
-        "Image of the driver and executors; default apache/spark:<sparkVersion>."))] = None
+    image: Annotated[str | None, image_field(
+        "Image of the driver and executors; default apache/spark:<sparkVersion>.")] = None
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = None
     main_class: Annotated[str | None, Field(max_length=512, pattern=r"^[A-Za-z_$][A-Za-z0-9_$.]*$", description=(
         "Main class of a Scala or Java application, e.g. org.apache.spark.examples.SparkPi."))] = None

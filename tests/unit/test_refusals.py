@@ -25,6 +25,8 @@ CASES = [
     # resource names the pod template can carry (found by the e2e fuzzer)
     (KAFKA_CLUSTER, {"brokers": {"resources": {"limits": {"gpu": "1"}}}},
      ["spec.brokers.resources.limits", "'gpu' is not a resource name", "nvidia.com/gpu"]),
+    (SPARK_APPLICATION, SCALA | {"image": "apache/spark:3.5.3\nspark.master=local"}, ["spec.image", "pattern"]),
+    (KAFKA_CLUSTER, {"image": " apache/kafka:4.1.1"}, ["spec.image", "' apache/kafka:4.1.1'"]),
     # requests within limits
     (CASSANDRA_DATACENTER, DC | {"resources": {"requests": {"memory": "8Gi"}, "limits": {"memory": "4Gi"}}},
      ["requests.memory: 8Gi is above limits.memory (4Gi)"]),
