@@ -115,6 +115,15 @@ test-full: venv binaries helm ## make test, plus the tests marked `full` (furthe
 	$(PY) -m pytest tests/unit -q
 	SMACK_TEST_FULL=1 hack/e2e.sh
 
+# The spec fuzzer (tests/fuzz_specs.py) with more cases than make test gives it; kwok nodes only.
+FUZZ_EXAMPLES ?= 1000
+FUZZ_CASES ?= 200
+.PHONY: fuzz
+fuzz: venv binaries ## fuzz every kind: FUZZ_EXAMPLES specs per kind built (unit), FUZZ_CASES applied and reconciled (e2e)
+	SMACK_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/unit/test_fuzz.py -q -s
+	SMACK_REAL_NODES=0 SMACK_FUZZ_CASES=$(FUZZ_CASES) $(PY) -m pytest tests/e2e/test_fuzz.py -q -s -m "not real" \
+		-k fuzzed_specs
+
 .PHONY: unit
 unit: venv helm ## unit tests only (no cluster; helm lint/template included)
 	$(PY) -m pytest tests/unit -q

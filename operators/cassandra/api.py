@@ -8,17 +8,19 @@ CassandraDatacenter where one exists (``clusterName``, ``size``, ``racks``, ``se
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from kubernetes.utils import parse_quantity
 from pydantic import Field, model_validator
 
-from ..sdk import api_types
+from ..sdk import api_types, properties
 from ..sdk.api_types import Storage
 from ..sdk.conditions import Conditions
 from ..sdk.crd import CustomResource, PrinterColumn
-from ..sdk.models import Model, Quantity, cel, validations
+from ..sdk.models import Model, PositiveQuantity, Quantity, cel, validations
+from ..sdk.names import REVISION_HASH_SUFFIX, image_field, object_name
 from ..sdk.plans import Plans
 
 GROUP = "cassandra.smack.dev"
@@ -79,7 +81,9 @@ def owned_config_problems(config: Mapping[str, Any]) -> list[str]:
     Checked by the admission webhook (the API server's CEL cannot look into a free-form YAML map) and
     by the model, so a spec that reached the operator never sets one.
     """
-    return [f"spec.config: {key} cannot be set: {why}" for key, why in OWNED_CONFIG_KEYS.items() if key in config]
+    owned = {properties.normalise(k): k for k in OWNED_CONFIG_KEYS}
+    return [f"spec.config: {key} cannot be set: {OWNED_CONFIG_KEYS[owned[properties.normalise(key)]]}"
+            for key in config if isinstance(key, str) and properties.normalise(key) in owned]
 
 
 _LABEL_VALUE = r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
@@ -101,7 +105,9 @@ DEFAULT_RACKS = [Rack(name=f"r{i + 1}", zone=zone) for i, zone in enumerate(DEFA
 class Resources(api_types.Resources):
     """Compute resources of each Cassandra container; by default 1 CPU and 4Gi requested."""
 
-    requests: Annotated[dict[str, Quantity], Field(max_length=8)] = {"cpu": "1", "memory": "4Gi"}
+    requests: Annotated[dict[str, PositiveQuantity], Field(
+        max_length=8, json_schema_extra=api_types.Resources.model_fields["requests"].json_schema_extra)] = {
+        "cpu": "1", "memory": "4Gi"}
 
 
 class Rollout(Model):
@@ -112,18 +118,43 @@ class Rollout(Model):
         "with the annotation smack.dev/plan-proceed=update=1 (kubectl smack plan proceed). 0: no canary."))] = 0
 
 
+# JVM options the operator sets, compared after normalising (trimmed, case-folded): the heap and young
+# generation (spec.jvm.heapSize, or sized from the container) and the node replacement address.
+FORBIDDEN_JVM_OPTIONS = ("-xms", "-xmx", "-xmn", "-xx:maxheapsize=", "-xx:initialheapsize=", "-xx:minheapsize=",
+                         "-xx:newsize=", "-xx:maxnewsize=", "-dcassandra.replace_address")
+# One option per item: start.sh joins the lines of jvm.options with spaces into JVM_EXTRA_OPTS, which
+# cassandra-env.sh splits on whitespace, so a space or a line break would add an option. Printable ASCII only.
+JVM_OPTION_PATTERN = r"^-[A-Za-z][!-~]*$"
+
+
+def jvm_option_problems(options: list[str]) -> list[str]:
+    """One message per option the operator sets itself, naming it (compared after normalising)."""
+    return [f"jvm.options: {o!r} cannot be set: the operator sets the heap (jvm.heapSize) and replace_address "
+            f"(node replacement); refused: {', '.join(FORBIDDEN_JVM_OPTIONS)} (any case)"
+            for o in options if o.strip().casefold().startswith(FORBIDDEN_JVM_OPTIONS)]
+
+
 class Jvm(Model):
     """JVM settings of each node (jvm-server.options)."""
 
     heap_size: Annotated[Quantity | None, Field(description=(
         "-Xms and -Xmx, e.g. 2Gi; default: Cassandra's own sizing (cassandra-env.sh) applied to the container's "
         "memory limit, else its request: max(min(1/2, 1Gi), min(1/4, 8Gi))."))] = None
-    options: Annotated[list[Annotated[str, Field(pattern=r"^-[A-Za-z]", max_length=256)]], Field(
-        max_length=64, description="Extra JVM options, each starting with '-', e.g. -XX:+UseG1GC.",
+    options: Annotated[list[Annotated[str, Field(pattern=JVM_OPTION_PATTERN, max_length=256)]], Field(
+        max_length=64, description=(
+            "Extra JVM options, one option per item: '-' and a letter, then printable ASCII without spaces, "
+            "e.g. -XX:+UseG1GC."),
         json_schema_extra=validations(cel(
-            "self.all(o, !o.startsWith('-Dcassandra.replace_address') && !o.startsWith('-Xm'))",
-            "replace_address and -Xms/-Xmx are set by the operator (node replacement, heapSize)",
-            reason="FieldValueForbidden")))] = []
+            "self.all(o, " + " && ".join(f"!o.lowerAscii().startsWith('{f}')" for f in FORBIDDEN_JVM_OPTIONS) + ")",
+            "replace_address and -Xms/-Xmx are set by the operator (node replacement, heapSize): refused in any "
+            "case, with -Xmn, -XX:*HeapSize= and -XX:*NewSize=", reason="FieldValueForbidden")))] = []
+
+    @model_validator(mode="after")
+    def _forbidden(self) -> Jvm:
+        problems = jvm_option_problems(self.options)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
 
 ConfigMap = Annotated[dict[str, Any], Field(
@@ -134,6 +165,10 @@ ConfigMap = Annotated[dict[str, Any], Field(
                  "release's own defaults."),
     json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})]
 
+
+# spec.config's size cap: cassandra.yaml (the release defaults and the user's keys) shares the rack's
+# ConfigMap, which Kubernetes caps at 1 MiB (docs, "ConfigMaps").
+CONFIG_MAX_BYTES = 256 * 1024
 
 _HEAP_OVER_LIMIT = ("jvm.heapSize must be less than resources.limits.memory: the heap, Cassandra's off-heap "
                     "memory and the JVM's own share the container's limit")
@@ -174,8 +209,7 @@ class CassandraDatacenterSpec(Model):
         ))] = DEFAULT_RACKS
     server_version: Annotated[ServerVersion, Field(description=(
         "Apache Cassandra version every node runs; bump it to upgrade rack by rack."))] = DEFAULT_VERSION
-    image: Annotated[str | None, Field(description="Container image; default cassandra:<serverVersion>.",
-                                       max_length=512)] = None
+    image: Annotated[str | None, image_field("Container image; default cassandra:<serverVersion>.")] = None
     num_tokens: Annotated[int, Field(ge=1, le=1024, description=(
         "Tokens per node (vnodes), fixed at creation. Default 16, Cassandra 4's; a datacenter that came "
         "from 3.x sets its 256."))] = DEFAULT_NUM_TOKENS
@@ -186,13 +220,17 @@ class CassandraDatacenterSpec(Model):
     rollout: Rollout = Rollout()
     priority: Annotated[int | None, Field(ge=-2147483648, le=1000000000, description=(
         "Priority of the datacenter's ServiceClaim within its tenant; default: the tenant's."))] = None
-    node_pool: Annotated[str | None, Field(max_length=253, description="NodePool the nodes run in.")] = None
+    node_pool: Annotated[str | None, object_name("NodePool the nodes run in")] = None
 
     @model_validator(mode="after")
     def _checks(self) -> CassandraDatacenterSpec:
         owned = owned_config_problems(self.config)
         if owned:
             raise ValueError("; ".join(owned))
+        size = len(json.dumps(self.config))
+        if size > CONFIG_MAX_BYTES:
+            raise ValueError(f"spec.config: {size} bytes as JSON, at most {CONFIG_MAX_BYTES} are allowed: it is "
+                             f"written into each rack's ConfigMap, which holds 1 MiB in all")
         names = [r.name for r in self.racks]
         if len(names) != len(set(names)):
             raise ValueError("rack names must be unique")
@@ -262,12 +300,22 @@ class CassandraDatacenterStatus(Model):
     plans: Plans = []
 
 
+# The longest name with the longest rack name: each rack's StatefulSet <name>-<rack> carries a revision hash
+# label of at most 63 characters (tests/unit/cassandra/test_names.py builds every object at the limit).
+NAME_AND_RACK_MAX = 63 - REVISION_HASH_SUFFIX - 1
+
 CASSANDRA_DATACENTER = CustomResource(
     group=GROUP,
     kind="CassandraDatacenter",
     plural="cassandradatacenters",
     short_names=("cassdc", "cdc", "cassandra"),
     spec=CassandraDatacenterSpec,
+    object_validations=({
+        "rule": f"self.spec.racks.all(r, size(self.metadata.name) + size(r.name) <= {NAME_AND_RACK_MAX})",
+        "message": (f"metadata.name is too long for its racks: the name and each rack name together have at most "
+                    f"{NAME_AND_RACK_MAX} characters (the StatefulSet <name>-<rack> and the controller-revision-hash "
+                    "label of its pods, 63 at most)"),
+        "reason": "FieldValueInvalid"},),
     status=CassandraDatacenterStatus,
     printer_columns=(
         PrinterColumn("Cluster", ".spec.clusterName"),

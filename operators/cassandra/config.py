@@ -49,7 +49,9 @@ def generated_from(line: str) -> tuple[str, ...]:
 
 
 def _dump(values: Mapping[str, Any]) -> str:
-    return yaml.safe_dump(dict(values), sort_keys=False, width=120, allow_unicode=True) if values else ""
+    # ASCII only (non-ASCII escaped): PyYAML writes NEL, LS and PS raw into a quoted scalar with
+    # allow_unicode, where a YAML reader folds them into a space, so a key or value would not read back.
+    return yaml.safe_dump(dict(values), sort_keys=False, width=120, allow_unicode=False) if values else ""
 
 
 @cache

@@ -11,11 +11,13 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from ..scheduling.api import Constraint
+from ..scheduling.api import Constraint, PodSet
+from ..sdk import properties
 from ..sdk.api_types import Resources, Storage
 from ..sdk.conditions import Conditions
 from ..sdk.crd import CustomResource, PrinterColumn
 from ..sdk.models import Model, cel, validations
+from ..sdk.names import REVISION_HASH_SUFFIX, image_field, name_length_rule, object_name
 from ..sdk.plans import Plans
 
 GROUP = "kafka.smack.dev"
@@ -68,6 +70,9 @@ OWNED_CONFIG_KEYS: dict[str, str] = {
     "config.providers": "the operator owns the config providers",
 }
 OWNED_CONFIG_PREFIXES = ("listener.name.",)
+# Bytes of spec.config a role's ConfigMap may hold over all its pods' files: Kubernetes caps a ConfigMap at
+# 1 MiB (docs, "ConfigMaps"); the rest is the operator's own lines (~1 KiB a pod) and start.sh.
+CONFIG_MAP_BUDGET = 768 * 1024
 
 
 def _owned_key_rules() -> list[dict[str, str]]:
@@ -75,6 +80,9 @@ def _owned_key_rules() -> list[dict[str, str]]:
     # exceeds the API server's cost budget, and a rule per key names the key.
     rules = [cel(f"!('{key}' in self)", f"{key} cannot be set: {why}", reason="FieldValueForbidden")
              for key, why in OWNED_CONFIG_KEYS.items()]
+    rules.append(cel(f"self.all(k, k.matches('{properties.KEY_PATTERN}'))",
+                     f"config keys have {properties.KEY_ALLOWED}: server.properties cannot hold others "
+                     "unescaped", reason="FieldValueInvalid"))
     rules.append(cel("self.all(k, !k.startsWith('listener.name.'))",
                      "listener.name.* keys cannot be set: per-listener settings come from spec.listeners",
                      reason="FieldValueForbidden"))
@@ -97,8 +105,19 @@ class Placement(Model):
 
     constraints: Annotated[list[Constraint], Field(max_length=16, description=(
         "Marathon placement constraints (e.g. @hostname UNIQUE, @zone GROUP_BY 3); default: one pod per host. "
-        "Set [] to allow several pods of the role on one host (a single-node test cluster)."))] = ONE_PER_HOST
-    node_pool: Annotated[str | None, Field(max_length=253, description="NodePool the pods run in.")] = None
+        "Set [] to allow several pods of the role on one host (a single-node test cluster). At most one "
+        "GROUP_BY or value-less CLUSTER, as the ServiceClaim's pod set takes them."),
+        # The pod set's own rule, so a role's constraints are refused at apply, not when the claim is built.
+        json_schema_extra=PodSet.model_fields["constraints"].json_schema_extra)] = ONE_PER_HOST
+    node_pool: Annotated[str | None, object_name("NodePool the pods run in")] = None
+
+    @model_validator(mode="after")
+    def _one_grouping(self) -> Placement:
+        groupings = [f"{c.field} {c.operator}" for c in self.constraints if c.groups]
+        if len(groupings) > 1:
+            raise ValueError(f"constraints: at most one GROUP_BY or value-less CLUSTER constraint, got "
+                             f"{', '.join(groupings)}")
+        return self
 
 
 class BrokerSet(Placement):
@@ -136,7 +155,7 @@ class Listener(Model):
                                description="Listener name: lowercase letters and digits, e.g. plain or tls.")]
     port: Annotated[int, Field(ge=1024, le=65535)]
     tls: bool = False
-    certificate_secret: Annotated[str | None, Field(max_length=253)] = None
+    certificate_secret: Annotated[str | None, object_name("kubernetes.io/tls Secret of a tls listener")] = None
 
     @model_validator(mode="after")
     def _tls_needs_secret(self) -> Listener:
@@ -165,13 +184,20 @@ class Rollout(Model):
         "Progressing=False, reason RolloutStalled, and restarts nothing else until the pod is Ready."))] = 600
 
 
+# The shortest nodeFailureTimeoutSeconds: a node's NotReady for less than this is a blip (the node
+# controller's own grace period is 40s, kube-controller-manager --node-monitor-grace-period).
+MIN_NODE_FAILURE_TIMEOUT = 30
+
+
 class Recovery(Model):
     """What the operator does when a node fails."""
 
-    node_failure_timeout_seconds: Annotated[int | None, Field(ge=1, le=31536000, description=(
+    node_failure_timeout_seconds: Annotated[int | None, Field(ge=MIN_NODE_FAILURE_TIMEOUT, le=31536000, description=(
         "Seconds a broker's node may be NotReady before the broker is replaced on another node with a new, "
         "empty volume (Kafka re-replicates its partitions), e.g. 600. Unset (the default): wait for the node "
-        "to come back. Controllers are never replaced automatically: their data is the metadata quorum's."))] = None
+        "to come back. At least 30: a shorter NotReady blip (a kubelet restart, a slow heartbeat) would replace "
+        "a healthy broker and its data. Controllers are never replaced automatically: their data is the "
+        "metadata quorum's."))] = None
 
 
 class KafkaClusterSpec(Model):
@@ -199,8 +225,7 @@ class KafkaClusterSpec(Model):
         "to that version's latest. Set: it is raised to this value and no further. It is never lowered."))] = None
     priority: Annotated[int | None, Field(ge=-2147483648, le=1000000000, description=(
         "Priority of the cluster's ServiceClaim within its tenant; default: the tenant's."))] = None
-    image: Annotated[str | None, Field(
-        description="Container image; default apache/kafka:<version>.", max_length=512)] = None
+    image: Annotated[str | None, image_field("Container image; default apache/kafka:<version>.")] = None
     brokers: BrokerSet = BrokerSet()
     controllers: ControllerSet = ControllerSet()
     listeners: Annotated[list[Listener], Field(
@@ -219,10 +244,24 @@ class KafkaClusterSpec(Model):
 
     @model_validator(mode="after")
     def _checks(self) -> KafkaClusterSpec:
-        owned = [k for k in OWNED_CONFIG_KEYS if k in self.config]
-        owned += sorted(k for k in self.config if k.startswith(OWNED_CONFIG_PREFIXES))
+        problems = properties.key_problems("config", self.config)
+        problems += [f"config.{k}: a value has at most {properties.VALUE_MAX_LENGTH} characters, got {len(v)}"
+                     for k, v in self.config.items() if isinstance(v, str) and len(v) > properties.VALUE_MAX_LENGTH]
+        # Every pod's own server.properties is in its role's ConfigMap, which holds 1 MiB in all.
+        per_pod = sum(len(properties.line(k, str(v))) + 1 for k, v in self.config.items())
+        pods = max(self.brokers.replicas, self.controllers.replicas)
+        if per_pod * pods > CONFIG_MAP_BUDGET:
+            problems.append(f"config: {per_pod} bytes per server.properties × {pods} pods is above the "
+                            f"{CONFIG_MAP_BUDGET} bytes a role's ConfigMap may hold; at most "
+                            f"{CONFIG_MAP_BUDGET // pods} bytes of config with {pods} pods")
+        if problems:
+            raise ValueError("; ".join(problems))
+        # Compared after trimming and case-folding: Kafka's keys are lowercase, so NODE.ID is a mistake
+        # at best and an attempt at an owned key at worst.
+        owned = sorted(properties.owned_keys(self.config, OWNED_CONFIG_KEYS, OWNED_CONFIG_PREFIXES))
         if owned:
-            raise ValueError(f"keys owned by the operator cannot be set: {', '.join(owned)}")
+            raise ValueError(f"config: keys owned by the operator cannot be set: {', '.join(owned)} (owned: "
+                             f"{', '.join(OWNED_CONFIG_KEYS)} and {', '.join(OWNED_CONFIG_PREFIXES)}*)")
         if self.metadata_version and METADATA_LEVELS[self.metadata_version] > METADATA_LEVELS[
                 METADATA_VERSIONS[self.version]]:
             raise ValueError(f"metadataVersion {self.metadata_version} is newer than version {self.version} "
@@ -280,12 +319,19 @@ class KafkaClusterStatus(Model):
         "plan-force-complete annotations of the previous update are dropped."))
 
 
+# The longest name: the controllers' StatefulSet <name>-controller carries a revision hash label of at most
+# 63 characters (tests/unit/kafka/test_names.py builds every object at this length and checks each name).
+MAX_NAME_LENGTH = 63 - REVISION_HASH_SUFFIX - len("-controller")
+
 KAFKA_CLUSTER = CustomResource(
     group=GROUP,
     kind="KafkaCluster",
     plural="kafkaclusters",
     short_names=("kc", "kafka"),
     spec=KafkaClusterSpec,
+    object_validations=(name_length_rule(MAX_NAME_LENGTH, (
+        "the StatefulSet <name>-controller and the controller-revision-hash label (63 at most) "
+        "derive from it")),),
     status=KafkaClusterStatus,
     printer_columns=(
         PrinterColumn("Version", ".status.version"),

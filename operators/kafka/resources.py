@@ -26,7 +26,7 @@ from typing import Any
 
 from ..scheduling.api import PodSet, ServiceClaimSpec
 from ..scheduling.claims import CLAIM_LABEL, POD_SET_LABEL, Grant, claim_manifest, pod_scheduling
-from ..sdk import builders
+from ..sdk import builders, properties
 from ..sdk.builders import (
     ServiceObject,
     accounted_requests,
@@ -243,7 +243,8 @@ def server_properties(cluster: Cluster, role: Role, ordinal: int) -> str:
         protocol_map=",".join(f"{n}:{p}" for n, p in protocols.items()),
         log_dir=LOG_DIR,
         tls_listeners=_tls_listeners(cluster) if role == "broker" else [],
-        config=sorted(config.items()),
+        # Each line escaped as java.util.Properties reads it: a value can never start another key.
+        config=[properties.line(k, str(v)) for k, v in sorted(config.items())],
     )
 
 

@@ -9,16 +9,64 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field
+from kubernetes.utils import parse_quantity
+from pydantic import Field, model_validator
 
-from .models import Model, Quantity, cel, validations
+from .models import Model, PositiveQuantity, cel, validations
+from .names import object_name, qualified_name_problem
+
+_REQUESTS_WITHIN_LIMITS = cel(
+    "!has(self.requests) || !has(self.limits) || self.limits.all(r, !(r in self.requests) || "
+    "!isQuantity(self.requests[r]) || !isQuantity(self.limits[r]) || "
+    "!quantity(self.requests[r]).isGreaterThan(quantity(self.limits[r])))",
+    "every request must be at most its limit (requests.<r> <= limits.<r>)", field_path=".requests",
+    reason="FieldValueInvalid")
+
+
+# Container resource names Kubernetes takes: the standard ones, hugepages-<size>, or an extended resource with
+# a domain prefix (core/v1 validation, validateContainerResourceName; docs, "Resource Management for Pods and
+# Containers"). Any other name makes the API server refuse the pod template, on every pass.
+STANDARD_RESOURCES = ("cpu", "memory", "ephemeral-storage")
+_RESOURCE_NAMES = cel(
+    "self.all(r, r in " + str(list(STANDARD_RESOURCES)) + " || r.startsWith('hugepages-') || r.contains('/'))",
+    f"resource names are {', '.join(STANDARD_RESOURCES)}, hugepages-<size> or a domain-prefixed extended resource "
+    "(e.g. nvidia.com/gpu)", reason="FieldValueInvalid")
+
+
+def resource_name_problem(field: str, name: str) -> str | None:
+    """Why ``name`` cannot be a container resource name, or None."""
+    if name in STANDARD_RESOURCES or (name.startswith("hugepages-") and qualified_name_problem(field, name) is None):
+        return None
+    if "/" in name and qualified_name_problem(field, name) is None:
+        return None
+    return (f"{field}: {name!r} is not a resource name: {', '.join(STANDARD_RESOURCES)}, hugepages-<size> or a "
+            "domain-prefixed extended resource (e.g. nvidia.com/gpu)")
 
 
 class Resources(Model):
-    """Compute resources of each pod's main container, as in a container's ``resources``."""
+    """Compute resources of each pod's main container, as in a container's ``resources``.
 
-    requests: Annotated[dict[str, Quantity], Field(max_length=8)] = {}
-    limits: Annotated[dict[str, Quantity], Field(max_length=8)] = {}
+    Every quantity must be above zero and every request at most its limit: Kubernetes refuses a pod
+    whose request exceeds its limit (core/v1 validation, "must be less than or equal to ... limit").
+    """
+
+    model_config = Model.model_config | {"json_schema_extra": validations(_REQUESTS_WITHIN_LIMITS)}
+
+    requests: Annotated[dict[str, PositiveQuantity], Field(
+        max_length=8, json_schema_extra=validations(_RESOURCE_NAMES))] = {}
+    limits: Annotated[dict[str, PositiveQuantity], Field(
+        max_length=8, json_schema_extra=validations(_RESOURCE_NAMES))] = {}
+
+    @model_validator(mode="after")
+    def _checks(self) -> Resources:
+        problems = [p for field, values in (("requests", self.requests), ("limits", self.limits))
+                    for r in values if (p := resource_name_problem(field, r))]
+        problems += [f"requests.{r}: {v} is above limits.{r} ({self.limits[r]}): a request must be at most its limit"
+                     for r, v in self.requests.items() if r in self.limits
+                     and parse_quantity(v) > parse_quantity(self.limits[r])]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
 
 # Quantities are compared as quantities (10Gi == 10240Mi); a rule over a value that is not a quantity
@@ -51,9 +99,10 @@ class Storage(Model):
             reason="FieldValueForbidden"),
     )}
 
-    size: Annotated[Quantity, Field(description="Size of each pod's volume, e.g. 100Gi.", max_length=32)] = "10Gi"
-    storage_class_name: Annotated[str | None, Field(
-        description="StorageClass of the volumes; the cluster's default class when unset.", max_length=253)] = None
+    size: Annotated[PositiveQuantity, Field(description="Size of each pod's volume, e.g. 100Gi; above zero.",
+                                            max_length=32)] = "10Gi"
+    storage_class_name: Annotated[str | None, object_name(
+        "StorageClass of the volumes; the cluster's default class when unset")] = None
     delete_claim: Annotated[bool, Field(description=(
         "Delete a pod's volume when a scale-down removes the pod (after its data has moved), and every volume "
         "when the resource is deleted. Default false: data outlives its pods."))] = False

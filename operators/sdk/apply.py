@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 import json
 import logging
+import re
 from dataclasses import dataclass
 from functools import cache, cached_property
 from typing import Any
@@ -121,7 +122,7 @@ class Client:
         if live is not None and contains(live, manifest):
             return Outcome.UNCHANGED, live
         applied = self.resource(api_version, kind).server_side_apply(
-            body=manifest, name=meta["name"], namespace=meta.get("namespace"),
+            body=apply_body(manifest), name=meta["name"], namespace=meta.get("namespace"),
             field_manager=self.field_manager, force_conflicts=True, serialize=False,
         )
         applied = _json(applied)
@@ -210,6 +211,24 @@ class Client:
             serialize=False,
         )
         return _json(patched)
+
+
+# What the API server's YAML decoder of an apply patch takes raw: YAML's printable characters less the
+# ones a YAML reader treats as line breaks or a byte order mark (NEL, LS, PS, BOM).
+_NOT_RAW = re.compile("[^\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]")
+
+
+def apply_body(manifest: dict[str, Any]) -> bytes:
+    """``manifest`` as the body of a server-side apply (``application/apply-patch+yaml``): JSON, which is
+    YAML, with every character the decoder refuses raw escaped as ``\\uXXXX`` and the rest as UTF-8.
+
+    The client's own ASCII JSON escapes a character outside the BMP (an emoji in an annotation) as a
+    surrogate pair, which that decoder refuses ("found invalid Unicode character escape code"); plain
+    UTF-8 JSON would carry C1 control characters raw, which it refuses too ("control characters are
+    not allowed"). Either way every apply of the object failed, on every pass.
+    """
+    text = json.dumps(manifest, ensure_ascii=False)
+    return _NOT_RAW.sub(lambda m: f"\\u{ord(m[0]):04x}", text).encode()
 
 
 @cache

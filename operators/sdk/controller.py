@@ -29,6 +29,7 @@ from typing import Any
 
 import kopf
 
+from .admission import register_spec_check
 from .crd import CustomResource
 from .metrics import RECONCILE_DURATION, RECONCILE_TOTAL
 
@@ -115,10 +116,12 @@ def register(resource: CustomResource, reconcile: Callable[[dict[str, Any]], Res
     the object's body;
     it returns a :class:`Result`. An exception is logged, counted and retried
     after ``error_backoff`` seconds (the last value repeats); it never stops the loop.
-    ``owner_label`` is the label key whose value names the owning object on children.
+    ``owner_label`` is the label key whose value names the owning object on children. Also
+    registers the spec webhook (:func:`operators.sdk.admission.register_spec_check`).
     """
     wakeups = _Wakeups()
     kind = resource.kind
+    register_spec_check(resource)  # refuse at apply what the model refuses
 
     @kopf.on.event(resource.group, resource.version, resource.plural, id=f"{WAKE_PREFIX}self")
     async def _on_self(body: kopf.Body, type: str | None, **_: Any) -> None:  # async: on the loop of the events

@@ -91,3 +91,23 @@ Quantity = Annotated[
         reason="FieldValueInvalid",
     ))),
 ]
+
+
+def _check_positive_quantity(value: str) -> str:
+    if parse_quantity(_check_quantity(value)) <= 0:
+        raise ValueError(f"{value} is not allowed: it must be above zero")
+    return value
+
+
+# A quantity that sizes something (a request, a limit, a volume): above zero, or the object built from it
+# is refused (a PVC of 0) or meaningless (a pod asking for no memory). Both rules name the value.
+PositiveQuantity = Annotated[
+    str,
+    AfterValidator(_check_positive_quantity),
+    Field(max_length=64, json_schema_extra=validations(
+        cel("isQuantity(self)",
+            message_expression="'must be a Kubernetes quantity such as 10Gi or 500m, got: ' + self",
+            reason="FieldValueInvalid"),
+        cel("!isQuantity(self) || quantity(self).isGreaterThan(quantity('0'))",
+            message_expression="'must be above zero, got: ' + self", reason="FieldValueInvalid"))),
+]

@@ -17,16 +17,19 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from ..sdk import properties
 from ..sdk.conditions import Conditions
 from ..sdk.crd import CustomResource, PrinterColumn
-from ..sdk.models import Model, Quantity, cel, validations
+from ..sdk.models import Model, PositiveQuantity, cel, validations
+from ..sdk.names import image_field, label_value_problem, name_length_rule, object_name, qualified_name_problem
 from .cron import CRON_PATTERN, Schedule
 
 GROUP = "spark.smack.dev"
 DEFAULT_SPARK_VERSION = "3.5.3"
 
-# A Spark memory string: digits and an optional binary unit (k, m, g, t, p, optionally followed by b).
-MEMORY_PATTERN = r"^[0-9]{1,9}([kKmMgGtTpP][bB]?|[bB])?$"
+# A Spark memory string: a number above zero and an optional binary unit (k, m, g, t, p, optionally
+# followed by b).
+MEMORY_PATTERN = r"^0*[1-9][0-9]{0,8}([kKmMgGtTpP][bB]?|[bB])?$"
 _UNITS = {"": 2**20, "b": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40, "p": 2**50}
 
 
@@ -38,11 +41,6 @@ def memory_bytes(value: str) -> int:
         raise ValueError(f"{value!r} is not a Spark memory size (e.g. 512m, 2g)")
     digits, unit, b = match.groups()
     return int(digits) * (_UNITS[unit] if unit or not b else 1)
-
-
-def _check_memory(value: str) -> str:
-    memory_bytes(value)
-    return value
 
 
 Memory = Annotated[str, Field(max_length=16, json_schema_extra=validations(cel(
@@ -72,11 +70,15 @@ OWNED_CONF_KEYS: dict[str, str] = {
 }
 
 
+# sparkConf's size cap, escaped as written (the driver's ConfigMap holds 1 MiB: Kubernetes docs, "ConfigMaps").
+CONF_MAX_BYTES = 256 * 1024
+
+
 class PodSpecBase(Model):
     """What the driver and the executors have in common (Spark's spark.{driver,executor}.* sizes)."""
 
     cores: Annotated[int, Field(ge=1, le=256, description="CPU cores (spark.<role>.cores).")] = 1
-    core_request: Annotated[Quantity | None, Field(description=(
+    core_request: Annotated[PositiveQuantity | None, Field(description=(
         "CPU request of the pod, when it should differ from cores (e.g. 500m); "
         "spark.kubernetes.<role>.request.cores."))] = None
     memory: Annotated[Memory, Field(description="JVM heap (spark.<role>.memory), e.g. 512m or 2g.")] = "1g"
@@ -91,15 +93,27 @@ class PodSpecBase(Model):
     @field_validator("memory", "memory_overhead")
     @classmethod
     def _memory(cls, value: str | None) -> str | None:
-        return value if value is None else _check_memory(value)
+        if value is not None and memory_bytes(value) <= 0:
+            raise ValueError(f"{value} is not allowed: a memory size must be above zero")
+        return value
+
+    @model_validator(mode="after")
+    def _metadata(self) -> PodSpecBase:
+        # Labels and annotations reach the pods and, as spark.kubernetes.executor.label.<key>, spark.properties.
+        problems = [p for k, v in self.labels.items() for p in (
+            qualified_name_problem("labels", k), label_value_problem(f"labels.{k}", v)) if p]
+        problems += [p for k in self.annotations if (p := qualified_name_problem("annotations", k))]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
 
 class DriverSpec(PodSpecBase):
     """The driver pod, which the operator creates once the application is admitted."""
 
-    service_account: Annotated[str | None, Field(max_length=253, description=(
+    service_account: Annotated[str | None, object_name(
         "ServiceAccount of the driver; it must be allowed to create pods and services in the namespace "
-        "(spark.kubernetes.authenticate.driver.serviceAccountName)."))] = None
+        "(spark.kubernetes.authenticate.driver.serviceAccountName)")] = None
 
 
 class ExecutorSpec(PodSpecBase):
@@ -172,8 +186,11 @@ class Timeouts(Model):
 
 
 def _owned_conf_rules() -> list[dict[str, str]]:
-    return [cel(f"!('{key}' in self)", f"{key} cannot be set: {why}", reason="FieldValueForbidden")
-            for key, why in OWNED_CONF_KEYS.items()]
+    return [cel(f"self.all(k, k.matches('{properties.KEY_PATTERN}'))",
+                f"sparkConf keys have {properties.KEY_ALLOWED}: spark.properties cannot hold others unescaped",
+                reason="FieldValueInvalid")] + [
+        cel(f"!('{key}' in self)", f"{key} cannot be set: {why}", reason="FieldValueForbidden")
+        for key, why in OWNED_CONF_KEYS.items()]
 
 
 class SparkApplicationSpec(Model):
@@ -191,8 +208,8 @@ class SparkApplicationSpec(Model):
     type: Annotated[Literal["Scala", "Java", "Python"], Field(description="Language of the application.")]
     spark_version: Annotated[str, Field(max_length=32, pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$", description=(
         "Spark version the image runs, e.g. 3.5.3."))] = DEFAULT_SPARK_VERSION
-    image: Annotated[str | None, Field(max_length=512, description=(
-        "Image of the driver and executors; default apache/spark:<sparkVersion>."))] = None
+    image: Annotated[str | None, image_field(
+        "Image of the driver and executors; default apache/spark:<sparkVersion>.")] = None
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = None
     main_class: Annotated[str | None, Field(max_length=512, pattern=r"^[A-Za-z_$][A-Za-z0-9_$.]*$", description=(
         "Main class of a Scala or Java application, e.g. org.apache.spark.examples.SparkPi."))] = None
@@ -218,8 +235,7 @@ class SparkApplicationSpec(Model):
         "Priority of the application's ServiceClaim within its tenant; default: the tenant's."))] = None
     preemptible: Annotated[bool, Field(description=(
         "May be preempted to make room for another tenant's guaranteed services (batch work)."))] = True
-    node_pool: Annotated[str | None, Field(max_length=253, description=(
-        "NodePool the driver and the executors run in."))] = None
+    node_pool: Annotated[str | None, object_name("NodePool the driver and the executors run in")] = None
 
     @model_validator(mode="after")
     def _checks(self) -> SparkApplicationSpec:
@@ -227,9 +243,18 @@ class SparkApplicationSpec(Model):
             raise ValueError(f"mainClass is required for a {self.type} application")
         if self.type == "Python" and not self.main_application_file.endswith(".py"):
             raise ValueError("mainApplicationFile of a Python application must be a .py file")
-        owned = sorted(k for k in self.spark_conf if k in OWNED_CONF_KEYS)
+        problems = properties.key_problems("sparkConf", self.spark_conf)
+        size = sum(len(properties.line(k, v)) + 1 for k, v in self.spark_conf.items())
+        if size > CONF_MAX_BYTES:
+            problems.append(f"sparkConf: {size} bytes as spark.properties, at most {CONF_MAX_BYTES} are allowed "
+                            "(the driver's ConfigMap holds 1 MiB in all)")
+        if problems:
+            raise ValueError("; ".join(problems))
+        # Compared after trimming and case-folding (operators.sdk.properties.normalise).
+        owned = sorted(properties.owned_keys(self.spark_conf, OWNED_CONF_KEYS))
         if owned:
-            raise ValueError(f"sparkConf keys set by the operator cannot be set: {', '.join(owned)}")
+            raise ValueError(f"sparkConf keys set by the operator cannot be set: {', '.join(owned)} (owned: "
+                             f"{', '.join(OWNED_CONF_KEYS)})")
         return self
 
     @property
@@ -298,6 +323,7 @@ SPARK_APPLICATION = CustomResource(
     kind="SparkApplication",
     plural="sparkapplications",
     short_names=("sparkapp",),
+    object_validations=(name_length_rule(63, "the driver pod and the executors carry it as a label value"),),
     categories=("smack", "spark"),
     spec=SparkApplicationSpec,
     status=SparkApplicationStatus,
@@ -358,6 +384,9 @@ SCHEDULED_SPARK_APPLICATION = CustomResource(
     kind="ScheduledSparkApplication",
     plural="scheduledsparkapplications",
     short_names=("scheduledsparkapp",),
+    # Each run is a SparkApplication <name>-<unix time, 10 digits>, whose name is a label value.
+    object_validations=(name_length_rule(63 - 11, "each run is a SparkApplication <name>-<10-digit time>, "
+                                                  "whose name (a label value) has at most 63"),),
     categories=("smack", "spark"),
     spec=ScheduledSparkApplicationSpec,
     status=ScheduledSparkApplicationStatus,

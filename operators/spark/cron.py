@@ -23,7 +23,7 @@ _VALUE = ("[0-5]?[0-9]", "[01]?[0-9]|2[0-3]", "0?[1-9]|[12][0-9]|3[01]", "0?[1-9
 
 
 def _field_pattern(value: str) -> str:
-    item = f"([*]|({value})(-({value}))?)(/[0-9]{{1,2}})?"
+    item = f"([*]|({value})(-({value}))?)(/0?[1-9][0-9]?)?"  # a step of 0 never advances
     return f"{item}(,{item})*"
 
 

@@ -36,6 +36,7 @@ import yaml
 
 from ..scheduling.api import PodRequests, PodSet, ServiceClaimSpec
 from ..scheduling.claims import CLAIM_LABEL, POD_SET_LABEL, Grant, claim_manifest, pod_scheduling
+from ..sdk import properties
 from ..sdk.builders import ServiceObject, service
 from ..sdk.objects import object_meta, standard_labels
 from .api import GROUP, SPARK_APPLICATION, PodSpecBase, SparkApplicationSpec, memory_bytes
@@ -198,16 +199,10 @@ def executor_labels(app: Application, sub: Submission) -> dict[str, str]:
             POD_SET_LABEL: "executor"}
 
 
-def _escape(text: str, key: bool = False) -> str:
-    """Text as java.util.Properties reads it back: backslashes and line breaks escaped, and in a key
-    the separators ``=`` and ``:`` too."""
-    text = text.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
-    return text.replace("=", "\\=").replace(":", "\\:") if key else text
-
-
 def properties_text(conf: dict[str, str]) -> str:
-    """``spark.properties``: one ``key=value`` line per property."""
-    return "".join(f"{_escape(k, key=True)}={_escape(v)}\n" for k, v in conf.items())
+    """``spark.properties``: one ``key=value`` line per property, escaped as java.util.Properties reads it
+    (:mod:`operators.sdk.properties`), so no value can start another key."""
+    return properties.dumps(conf)
 
 
 def executor_pod_template(app: Application, sub: Submission, grant: Grant | None) -> dict[str, Any]:

@@ -449,7 +449,7 @@ def test_a_broker_whose_node_fails_is_replaced_after_the_timeout(ns: Kubectl, op
     stages (removing its kwok.x-k8s.io/node annotation) keeps kwok from reverting that.
     """
     ns.apply(manifest("heal", {"brokers": {"replicas": 3}, "controllers": {"replicas": 1},
-                               "recovery": {"nodeFailureTimeoutSeconds": 15}}))
+                               "recovery": {"nodeFailureTimeoutSeconds": 30}}))
     ready_cluster(ns, "heal")
     pods = {p["metadata"]["name"]: p for p in ns.json("get", "pods", "-l", "kafka.smack.dev/cluster=heal")["items"]}
     victim = next(n for n in sorted(pods) if "broker" in n

@@ -35,4 +35,4 @@ def test_importing_the_handlers_registers_nothing_and_setup_registers_the_loop_a
     assert {"wake-on-self", "wake-on-statefulsets-of-KafkaCluster", "wake-on-pods-of-KafkaCluster",
             "wake-on-serviceclaims-of-KafkaCluster"} <= set(after["_watching"])
     assert len(after["_spawning"]) == 1  # the reconcile daemon
-    assert after["_webhooks"] == ["kafka-metadata-version"]
+    assert after["_webhooks"] == ["kafka-metadata-version", "spec-kafkaclusters"]

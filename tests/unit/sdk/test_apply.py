@@ -34,3 +34,17 @@ def test_booleans_are_not_quantities():
 def test_empty_maps_and_lists_equal_absent_fields():
     assert contains({"resources": {}}, {"resources": {"requests": {}, "limits": {}}, "env": []})
     assert not contains({"resources": {}}, {"resources": {"requests": {"cpu": "1"}}})
+
+
+def test_apply_body_escapes_what_the_yaml_decoder_refuses_raw_and_keeps_the_rest():
+    import json
+    import re
+
+    from operators.sdk.apply import apply_body
+
+    value = "x\U0001F600\x00\x14\x7f\x84\x85\u2028\u2029\ufeff\ud7ff\ue000é\"\\y"
+    body = apply_body({"data": {"k": value}})
+    assert json.loads(body) == {"data": {"k": value}}
+    text = body.decode()
+    assert "\U0001F600" in text and "é" in text  # raw UTF-8, not a surrogate-pair escape
+    assert not re.search("[\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff]", text)
