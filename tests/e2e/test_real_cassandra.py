@@ -148,6 +148,10 @@ def test_bootstrap_3_racks_one_node_at_a_time_each_UN_before_the_next(
     assert watch.max_unavailable() <= 1
     final = ring(cass, "dc1-r2-0")
     assert sorted(final.values()) == ["UN"] * 3, final
+    racks = sorted(line.split()[-1] for line in nodetool(cass, "dc1-r2-0", "status").splitlines() if line[:2] == "UN")
+    assert racks == ["r1", "r2", "r3"], racks
+    nodes = {p["spec"]["nodeName"] for p in cass.json("get", "pods", "-l", SELECTOR)["items"]}
+    assert nodes == {"real-a", "real-b", "real-c"}, nodes  # one rack per zone, one zone per real node
     assert [n["pod"] for n in status["nodes"]] == BOOTSTRAP_ORDER
     figure(pytestconfig, f"cassandra bootstrap 3 nodes one at a time: {round(time.time() - started)} s; "
                          f"per node create→Ready: {[round(ready_at[p] - created_at[p]) for p in BOOTSTRAP_ORDER]} s")
@@ -217,6 +221,7 @@ def test_scale_up_with_cleanup_then_down_by_decommission_under_traffic(
                          f"{round(down - up)} s; writes/s {rate_figures(tr.report, start, down)}")
 
 
+@pytest.mark.full  # make test's budget (15 min) holds the three scenarios before it; measured 228 s
 def test_replace_a_node_on_a_new_volume_with_replace_address_first_boot(
         cass: Kubectl, pytestconfig: pytest.Config) -> None:
     wait_settled(cass, "dc1 settled before the replacement", size=3)
