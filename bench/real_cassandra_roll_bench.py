@@ -11,7 +11,9 @@ the nodes: hack/real-run.sh loads them) against the cluster in KUBECONFIG, and p
   (``total``), per node down → Ready (``steps``), their sum (``floor``: the physical floor, the nodes'
   own restart times one after another), the gaps between one node Ready and the next going down
   (``overhead``: the operator's drain, gate questions and pass interval) and its share of the total;
-* LOCAL_QUORUM writes acknowledged per second before vs during the upgrade, and the latencies.
+* LOCAL_QUORUM writes acknowledged per second before vs during the upgrade, and the latencies;
+* what the operator's nodetool calls cost (each starts a JVM in a pod): count, mean, max and sum of seconds
+  per command, from the operator log (operators/cassandra/nodetool.py logs each call).
 
 The scenario is the test's, so the bench measures exactly what CI proves; figures only, nothing asserted
 here beyond what the test asserts. On a shared cluster, hold its lock (flock FILE python bench/...).
@@ -20,22 +22,37 @@ here beyond what the test asserts. On a shared cluster, hold its lock (flock FIL
 from __future__ import annotations
 
 import os
+import re
+import statistics
 import subprocess
 import sys
+import tempfile
+from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTION = "figures (measured, not asserted)"
+NODETOOL = re.compile(r"nodetool (\w+).* on \S+: exit \S+ in ([0-9.]+) s")
+
+
+def nodetool_costs(log: str) -> list[str]:
+    """One line per nodetool command in the operator log: count, mean, max and sum of seconds."""
+    seconds: dict[str, list[float]] = defaultdict(list)
+    for match in NODETOOL.finditer(log):
+        seconds[match[1]].append(float(match[2]))
+    return [f"nodetool {cmd}: {len(v)} calls, mean {statistics.mean(v):.1f} s, max {max(v):.1f} s, "
+            f"sum {sum(v):.0f} s" for cmd, v in sorted(seconds.items())]
 
 
 def main(argv: list[str]) -> int:
     if not os.environ.get("KUBECONFIG"):
         print("set KUBECONFIG to a cluster with real nodes (type=real)", file=sys.stderr)
         return 2
+    basetemp = Path(tempfile.mkdtemp(prefix="cassandra-roll-bench-"))
     proc = subprocess.run(
         [str(ROOT / ".venv" / "bin" / "python"), "-m", "pytest", str(ROOT / "tests" / "e2e" / "test_real_cassandra.py"),
-         "-q", "-m", "real", "-k", "bootstrap or upgrade", "-p", "no:cacheprovider", *argv],
-        cwd=ROOT, capture_output=True, text=True)
+         "-q", "-m", "real", "-k", "bootstrap or upgrade", "-p", "no:cacheprovider", "--basetemp", str(basetemp),
+         *argv], cwd=ROOT, capture_output=True, text=True)
     lines = proc.stdout.splitlines()
     start = next((i for i, line in enumerate(lines) if SECTION in line), None)
     if proc.returncode != 0 or start is None:
@@ -45,6 +62,9 @@ def main(argv: list[str]) -> int:
         if line.startswith("=") or not line.strip():
             break
         print(line)
+    for log in basetemp.glob("operator*/operators.log"):
+        for line in nodetool_costs(log.read_text()):
+            print(line)
     return 0
 
 
