@@ -62,7 +62,7 @@ def main(argv: list[str]) -> int:
         if line.startswith("=") or not line.strip():
             break
         print(line)
-    for log in basetemp.glob("operator*/operators.log"):
+    for log in {p.resolve() for p in basetemp.glob("operator*/operators.log")}:  # operatorcurrent: a symlink
         for line in nodetool_costs(log.read_text()):
             print(line)
     return 0
