@@ -54,12 +54,37 @@ class ClusterInfo:
     unreachable: int
 
 
+class Blocker(str):
+    """One reason a gate is closed: the sentence a person reads, plus ``reason``, a short snake_case word
+    for the metric ``smack_gate_blocked_total{service="cassandra",reason=...}`` (one of :data:`REASONS`)."""
+
+    reason: str
+
+    def __new__(cls, text: str, reason: str) -> Blocker:
+        if reason not in REASONS:
+            raise ValueError(f"unknown gate reason {reason!r}; one of {', '.join(REASONS)}")
+        self = super().__new__(cls, text)
+        self.reason = reason
+        return self
+
+
+# Every reason a Cassandra gate gives (the metric's label values; README "Metrics").
+REASONS = ("node_missing", "node_not_up_normal", "schema_disagreement", "target_down", "no_room",
+           "no_other_node", "not_admitted", "decommissioned_volume", "pod_not_ready", "probe_failed",
+           "controller_lag", "not_joined")
+
+
+def reason_of(blocker: str) -> str:
+    """The metric reason of ``blocker``: its own for a :class:`Blocker`, else ``"other"``."""
+    return blocker.reason if isinstance(blocker, Blocker) else "other"
+
+
 def _name(node: RingNode) -> str:
     return node.pod or node.address
 
 
 def restart_blockers(target: str | None, ring: Sequence[RingNode], expected: Iterable[str],
-                     info: ClusterInfo | None = None) -> list[str]:
+                     info: ClusterInfo | None = None) -> list[Blocker]:
     """Why a node may not be stopped (or a new one bootstrapped) now; empty: go.
 
     ``target`` is the pod to restart (None: none, e.g. before a bootstrap); ``expected`` every pod
@@ -67,15 +92,18 @@ def restart_blockers(target: str | None, ring: Sequence[RingNode], expected: Ite
     ``info`` is given) the live nodes must agree on one schema version.
     """
     by_pod = {n.pod: n for n in ring if n.pod}
-    blockers = [f"{pod} is not in the ring" for pod in expected if pod != target and pod not in by_pod]
-    blockers += [f"{_name(n)} is {n.code}, not UN" for n in ring if n.pod != target and not n.up_normal]
+    blockers = [Blocker(f"{pod} is not in the ring", "node_missing")
+                for pod in expected if pod != target and pod not in by_pod]
+    blockers += [Blocker(f"{_name(n)} is {n.code}, not UN", "node_not_up_normal")
+                 for n in ring if n.pod != target and not n.up_normal]
     if info is not None and len(info.schema_versions) > 1:
-        blockers.append(f"nodes disagree on the schema ({len(info.schema_versions)} versions)")
+        blockers.append(Blocker(f"nodes disagree on the schema ({len(info.schema_versions)} versions)",
+                                "schema_disagreement"))
     return blockers
 
 
 def decommission_blockers(target: str, ring: Sequence[RingNode], capacity: int, expected: Iterable[str],
-                          info: ClusterInfo | None = None, headroom: float = 0.9) -> list[str]:
+                          info: ClusterInfo | None = None, headroom: float = 0.9) -> list[Blocker]:
     """Why ``target`` may not be decommissioned now; empty: go.
 
     The target must be up: ``nodetool decommission`` streams the node's own data away, so it cannot run
@@ -88,12 +116,13 @@ def decommission_blockers(target: str, ring: Sequence[RingNode], capacity: int, 
     leaving = next((n for n in ring if n.pod == target), None)
     others = [n for n in ring if n.pod != target]
     if leaving is not None and leaving.status != "U":
-        blockers.append(f"{target} is {leaving.code}: nodetool decommission runs only on a live node")
+        blockers.append(Blocker(f"{target} is {leaving.code}: nodetool decommission runs only on a live node",
+                                "target_down"))
     if leaving is None or not others:
-        return blockers + ([] if others else ["no other node would hold the data"])
+        return blockers + ([] if others else [Blocker("no other node would hold the data", "no_other_node")])
     share = (leaving.load or 0) / len(others)
     full = [n for n in others if (n.load or 0) + share > headroom * capacity]
     if full:
-        blockers.append(f"no room for {target}'s data: {', '.join(_name(n) for n in full)} would pass "
-                        f"{headroom:.0%} of {capacity} bytes")
+        blockers.append(Blocker(f"no room for {target}'s data: {', '.join(_name(n) for n in full)} would pass "
+                                f"{headroom:.0%} of {capacity} bytes", "no_room"))
     return blockers

@@ -25,8 +25,10 @@ from ..sdk import runtime
 from ..sdk.apply import Client, client_for
 from ..sdk.controller import ChildKind, ReconcileOutcome, Result, register
 from ..sdk.events import Recorder, run_operation
+from ..sdk.metrics import GATE_BLOCKED
 from ..sdk.service import ServiceContext
 from .api import CASSANDRA_DATACENTER, CassandraDatacenterSpec, CassandraDatacenterStatus, owned_config_problems
+from .gates import reason_of
 from .nodetool import Probe, ProbeError, answering_node
 from .plans import (
     Action,
@@ -145,11 +147,11 @@ def _node_action(probe: Probe, rec: Recorder, dc: Datacenter, action: Action) ->
         return run_operation(rec, f"{action.where}: nodetool {command} on {pod}", reason,
                              lambda: probe.run(pod, command), note=probe.note)
 
+    if isinstance(action, Wait):
+        gate_held(action)
+        return False
     a = client()
     match action:
-        case Wait(pod, where, blockers):
-            log.info("%s: %s waits: %s", where, pod, "; ".join(blockers))
-            return False
         case Bootstrap(pod, where):
             rec.info("BootstrappingNode", f"{where}: creating {pod}; every other node is up and normal")
         case NodeOperation(pod, _, command, reason):
@@ -175,6 +177,13 @@ def _node_action(probe: Probe, rec: Recorder, dc: Datacenter, action: Action) ->
             a.delete_pod(pod, dc.namespace, uid=uid)
             rec.info("RestartingNode", f"{where}: restarting {pod} {why}")
     return True
+
+
+def gate_held(wait: Wait) -> None:
+    """Log a closed gate and count it in smack_gate_blocked_total{service="cassandra"}, once per reason."""
+    log.info("%s: %s waits: %s", wait.where, wait.pod, "; ".join(wait.blockers))
+    for reason in dict.fromkeys(reason_of(b) for b in wait.blockers):
+        GATE_BLOCKED.labels("cassandra", reason).inc()
 
 
 # --------------------------------------------------------------------------- report

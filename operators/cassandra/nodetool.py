@@ -13,7 +13,9 @@ decommissioned, since with gossip off it still lists itself as UN (real-services
 
 from __future__ import annotations
 
+import logging
 import re
+import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
@@ -24,6 +26,7 @@ _UNITS = {"bytes": 1, "B": 1, "KiB": 2**10, "KB": 2**10, "MiB": 2**20, "MB": 2**
           "TiB": 2**40, "TB": 2**40}
 NODE_COMMANDS = ("drain", "decommission", "cleanup", "upgradesstables")
 PROBE_ENV = "SMACK_CASSANDRA_PROBE"  # read once at start-up by :mod:`.settings`
+log = logging.getLogger(__name__)
 
 
 def parse_load(text: str) -> int | None:
@@ -165,11 +168,15 @@ class NodetoolProbe:
         from kubernetes import client
         from kubernetes.stream import stream
 
+        started = time.monotonic()
         resp = stream(client.CoreV1Api().connect_get_namespaced_pod_exec, pod, self.namespace,
                       container=self.container, command=["nodetool", *args], stderr=True, stdin=False,
                       stdout=True, tty=False, _preload_content=False)
         resp.run_forever(timeout=self.timeout)
         out, err = resp.read_stdout(), resp.read_stderr()
+        # Each call starts a JVM in the pod: its time is most of a pass's (figures in the bench and the report).
+        log.info("nodetool %s on %s: exit %s in %.1f s", " ".join(args), pod, resp.returncode,
+                 time.monotonic() - started)
         if resp.returncode != 0:
             raise RuntimeError(f"nodetool {' '.join(args)} on {pod} failed ({resp.returncode}): {err or out}")
         return out

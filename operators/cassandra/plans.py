@@ -44,7 +44,7 @@ from ..sdk.conditions import Condition, set_condition
 from ..sdk.plans import IN_FLIGHT, Phase, Plan, PlanControls, Status, Step, Strategy, derive_plan, render_plan
 from ..sdk.rollout import PodView, controller_lag, pod_step, restart_allowed
 from .api import CassandraDatacenterStatus, NodeStatus, major
-from .gates import ClusterInfo, RingNode, decommission_blockers, restart_blockers
+from .gates import Blocker, ClusterInfo, RingNode, decommission_blockers, restart_blockers
 from .resources import (
     CONFIG_HASH_ANNOTATION,
     DECOMMISSIONED_ANNOTATION,
@@ -272,8 +272,9 @@ def decommission_plan(dc: Datacenter, seen: Observed, records: Sequence[NodeStat
 
 def update_plan(dc: Datacenter, seen: Observed, records: Sequence[NodeStatus], controls: PlanControls, *,
                 now: datetime) -> Plan:
-    """Restart out-of-date or requested nodes rack by rack, one at a time; then upgradesstables."""
-    leaving = set(leaving_order(dc, present(dc, seen, records)))
+    """Restart out-of-date or requested nodes rack by rack, one at a time; then upgradesstables. A leaving
+    node is not restarted, unless a person asked to replace it (a dead node cannot be decommissioned)."""
+    leaving = {p for p in leaving_order(dc, present(dc, seen, records)) if not _replace_requested(dc, seen, p)}
     joined = {n.pod for n in records}
     by_rack: dict[str, list[str]] = {}
     for pod in sorted(joined | set(seen.pods), key=lambda p: _order_key(dc, p)):
@@ -299,6 +300,11 @@ def update_plan(dc: Datacenter, seen: Observed, records: Sequence[NodeStatus], c
                 for n in records if n.pod not in leaving]
     phases.append(Phase(UPGRADESSTABLES, sstables))
     return derive_plan("update", phases, controls=controls)
+
+
+def _replace_requested(dc: Datacenter, seen: Observed, pod: str) -> bool:
+    view = seen.view(dc, pod)
+    return view is not None and view.requested == "replace"
 
 
 def _restart_step(dc: Datacenter, seen: Observed, pod: str, now: datetime) -> Step:
@@ -576,11 +582,14 @@ def decide(seen: Observed, controls: PlanControls, now: datetime) -> Next:
     settled = _as_applied(seen, children)
     plans = [deploy_plan(dc, settled, records, granted, controls), decommission_plan(dc, settled, records, controls),
              update_plan(dc, settled, records, controls, now=now)]
-    step = next_action(plans)
-    held = [*seen.probe_failures, *(lag for sts in seen.stateful_sets.values() if (lag := controller_lag(sts)))]
+    step = replacement_first(plans, next_action(plans), settled)
+    held = [*(Blocker(f, "probe_failed") for f in seen.probe_failures),
+            *(Blocker(lag, "controller_lag") for sts in seen.stateful_sets.values() if (lag := controller_lag(sts)))]
     action = _action(settled, records, granted, step, held, now) if step is not None else None
     if isinstance(action, Bootstrap):
         children = build(dc, rack_replicas(dc, settled, records, action.pod), granted, replacing)
+    if isinstance(action, Wait) and step is not None:
+        plans = with_blockers(plans, step, action.blockers)
     chosen = seeds(dc, [p for p in seen.pods if seen.up(p)])
     status = derive(dc, seen.generation, seen=settled, records=records, plans=plans, previous=seen.previous,
                     seeds=[p for p in chosen if p in seen.pods], target=update_revision(dc))
@@ -588,6 +597,28 @@ def decide(seen: Observed, controls: PlanControls, now: datetime) -> Next:
     return Next(claim=service_claim(dc, claim_counts(dc, seen, records)), children=children,
                 seed_labels=_seed_labels(seen, chosen), action=action, status=status,
                 requeue_after=PROGRESS_REQUEUE if progressing else None)
+
+
+def replacement_first(plans: Sequence[Plan], step: tuple[str, str, str] | None,
+                      seen: Observed) -> tuple[str, str, str] | None:
+    """``step``, unless it is the decommission of a node a person asked to replace: then the update plan's
+    replacement of that node (``nodetool decommission`` cannot run on a dead node; once the replacement is
+    up and normal the decommission streams its data away as usual). Plans as :func:`next_action` takes them."""
+    if step is None or step[0] != "decommission" or not _replace_requested(seen.dc, seen, step[2]):
+        return step
+    update = next_action([p for p in plans if p.name == "update"])
+    return update if update is not None and update[2] == step[2] else step
+
+
+def with_blockers(plans: Sequence[Plan], step: tuple[str, str, str], blockers: Sequence[str]) -> list[Plan]:
+    """``plans`` with the message of ``step`` (plan, phase, pod) saying what its gate sees ("waiting: …"),
+    so that ``status.plans`` and the Progressing condition report it."""
+    plan_name, phase_name, pod = step
+    def told(s: Step) -> Step:
+        wait = "waiting: " + "; ".join(blockers)
+        return replace(s, message=f"{s.message}; {wait}" if s.message else wait) if s.name == pod else s
+    return [replace(p, phases=tuple(replace(ph, steps=tuple(told(s) for s in ph.steps)) if ph.name == phase_name
+                                    else ph for ph in p.phases)) if p.name == plan_name else p for p in plans]
 
 
 def needs_cluster_info(seen: Observed, nxt: Next) -> bool:
@@ -627,8 +658,9 @@ def blockers(seen: Observed, records: Sequence[NodeStatus], granted: Mapping[str
         rack, ordinal = dc.rack_of(pod)
         admitted = granted[rack].count if rack in granted else 0
         out += restart_blockers(None, ring, expected, info)
-        out += [f"rack {rack} has {admitted} nodes admitted by the meta-controller"] if ordinal >= admitted else []
-        out += ([f"volume data-{pod} holds a decommissioned node's data"]
+        out += [Blocker(f"rack {rack} has {admitted} nodes admitted by the meta-controller", "not_admitted")
+                ] if ordinal >= admitted else []
+        out += ([Blocker(f"volume data-{pod} holds a decommissioned node's data", "decommissioned_volume")]
                 if DECOMMISSIONED_ANNOTATION in seen.volumes.get(f"data-{pod}", {}) else [])
     elif plan == "decommission":
         capacity = int(parse_quantity(dc.spec.storage.size))
@@ -637,7 +669,8 @@ def blockers(seen: Observed, records: Sequence[NodeStatus], granted: Mapping[str
         out += restart_blockers(None, ring, expected, info)
     else:
         views = [v for p in seen.pods if (v := seen.view(dc, p))]
-        out += restart_blockers(pod, ring, expected, info) + restart_allowed(pod, views)
+        out += restart_blockers(pod, ring, expected, info)
+        out += [Blocker(b, "pod_not_ready") for b in restart_allowed(pod, views)]
     return list(dict.fromkeys(out))
 
 
@@ -658,7 +691,8 @@ def _action(seen: Observed, records: list[NodeStatus], granted: Mapping[str, Gra
         return NodeOperation(pod, where, phase, _MAINTENANCE[phase], tuple(mark(records, pod, **done)))
     if plan == "decommission":
         if record is None:  # the StatefulSet drops it in this pass's apply (rack_replicas)
-            return Wait(pod, where, ("never joined the ring: its pod goes when the StatefulSet shrinks",))
+            return Wait(pod, where, (Blocker("never joined the ring: its pod goes when the StatefulSet shrinks",
+                                             "not_joined"),))
         volume = f"data-{pod}"
         return Decommission(pod, where, run=not (seen.ring and pod not in seen.ring),
                             stamp=volume if not dc.spec.storage.delete_claim and volume in seen.volumes else None,
@@ -684,7 +718,8 @@ def held_by_apply(action: Action | None, before: Mapping[str, Mapping[str, Any] 
     is part of the apply itself, and a wait or a report touches no pod."""
     if action is None or isinstance(action, Bootstrap | Wait):
         return []
-    return [f"StatefulSet {sts['metadata']['name']} changed in this pass; the controller has not observed it yet"
+    return [Blocker(f"StatefulSet {sts['metadata']['name']} changed in this pass; the controller has not observed "
+                    "it yet", "controller_lag")
             for rack, sts in applied.items()
             if (sts.get("metadata") or {}).get("generation") != ((before.get(rack) or {}).get("metadata") or {})
             .get("generation")]

@@ -79,6 +79,12 @@ TENANT_USAGE = Gauge(
     "memory and storage in bytes, pods in pods; after the last admission cycle.",
     ["tenant", "resource"],
 )
+GATE_BLOCKED = Counter(
+    "smack_gate_blocked_total",
+    "Passes in which a service's safety gate held its next step, once per reason the gate gave "
+    "(service: kafka, cassandra, …; reason: a short snake_case word the service documents).",
+    ["service", "reason"],
+)
 
 # The statuses smack_plan_status reports (operators.sdk.plans.Status values).
 PLAN_STATUSES = ("Pending", "Prepared", "Starting", "Started", "Complete", "Delayed", "Waiting", "InProgress",

@@ -249,7 +249,7 @@ def require_real(kube: Kubectl, config: pytest.Config) -> None:
 
 
 # What the real-pod tests run (hack/images.sh names): built by `make test` (hack/e2e.sh) or `make images`.
-REAL_IMAGES = ("kafka-4.1.1", "cassandra-5.0.5", "spark-3.5.3", "client", "operators")
+REAL_IMAGES = ("kafka-4.1.1", "cassandra-5.0.5", "cassandra-4.1.9", "spark-3.5.3", "client", "operators")
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from operators.cassandra.api import CassandraDatacenterStatus
-from operators.cassandra.gates import ClusterInfo
+from operators.cassandra.gates import ClusterInfo, reason_of
 from operators.cassandra.nodetool import ring_from_pods
 from operators.cassandra.plans import (
     PROGRESS_REQUEUE,
@@ -297,3 +297,37 @@ def test_describecluster_is_asked_only_before_acting_on_a_node():
     waiting = seen_of(d, pods, records(THREE))
     nxt = decide(waiting, NO_CONTROLS, NOW)
     assert isinstance(nxt.action, Wait) and not needs_cluster_info(waiting, nxt), "a closed gate stays closed"
+
+
+def test_what_a_closed_gate_sees_is_in_the_plan_step_and_the_progressing_condition():
+    d = dc(size=3)
+    pods = [node(d, n) for n in THREE]
+    pods[0]["metadata"]["annotations"]["smack.dev/restart"] = "true"
+    seen = seen_of(d, pods, records(THREE))
+    seen = replace(seen, ring=seen.ring | {"dc1-r2-0": replace(seen.ring["dc1-r2-0"], status="D")})
+    nxt = decide(seen, NO_CONTROLS, NOW)
+    update = next(p for p in nxt.status.plans if p.name == "update")
+    step = next(s for ph in update.phases for s in ph.steps if s.name == "dc1-r1-0")
+    assert step.message.endswith("waiting: dc1-r2-0 is DN, not UN"), step.message
+    progressing = next(c for c in nxt.status.conditions if c.type == "Progressing")
+    assert "waiting: dc1-r2-0 is DN, not UN" in progressing.message, progressing.message
+    assert [reason_of(b) for b in nxt.action.blockers] == ["node_not_up_normal"]
+
+
+def test_a_dead_node_that_is_leaving_is_replaced_when_asked_then_decommissioned():
+    d = dc(size=6)
+    pods = [node(d, n) for n in NINE]
+    pods[-1] = node(d, "dc1-r3-2", ready=False)
+    assert isinstance(decide(seen_of(d, pods, records(NINE)), NO_CONTROLS, NOW).action, Wait), \
+        "no decommission of a dead node (it needs removenode, or a replacement)"
+    pods[-1]["metadata"]["annotations"]["smack.dev/replace"] = "true"
+    nodes = [n.model_copy(update={"ip": "10.0.0.9"}) if n.pod == "dc1-r3-2" else n for n in records(NINE)]
+    nxt = decide(seen_of(d, pods, nodes), NO_CONTROLS, NOW)
+    assert isinstance(nxt.action, RecordReplaceAddress) and nxt.action.pod == "dc1-r3-2"
+    nodes = [n.model_copy(update={"replace_address": "10.0.0.9"}) if n.pod == "dc1-r3-2" else n for n in nodes]
+    nxt = decide(seen_of(d, pods, nodes), NO_CONTROLS, NOW)
+    assert nxt.action == Replace("dc1-r3-2", "update plan, phase r3", None, "data-dc1-r3-2", "10.0.0.9")
+
+    replaced = [node(d, n) for n in NINE]  # the replacement is up and normal: now it leaves as usual
+    nxt = decide(seen_of(d, replaced, records(NINE)), NO_CONTROLS, NOW)
+    assert isinstance(nxt.action, Decommission) and nxt.action.pod == "dc1-r3-2"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from operators.cassandra.gates import decommission_blockers, restart_blockers
+import pytest
+
+from operators.cassandra.gates import Blocker, decommission_blockers, reason_of, restart_blockers
 from operators.cassandra.nodetool import parse_describecluster, ring_from_pods
 
 from .recorded import GIB, PODS, read, ring
@@ -56,3 +58,12 @@ def test_decommission_refuses_a_target_that_is_itself_down():
             for n in ("a", "b")]
     assert decommission_blockers("b", ring_from_pods(pods, "dc1", {}), 100 * GIB, ["a", "b"]) == [
         "b is DN: nodetool decommission runs only on a live node"]
+
+
+def test_every_blocker_names_its_reason_for_the_metric():
+    down = ring("status-dc1-one-down.txt")
+    blockers = decommission_blockers("dc1-r2-0", down, 100 * GIB, [*PODS.values(), "dc1-r9-0"])
+    assert [reason_of(b) for b in blockers] == ["node_missing", "node_not_up_normal", "target_down"]
+    assert reason_of("a plain sentence") == "other"
+    with pytest.raises(ValueError, match="unknown gate reason 'oops'"):
+        Blocker("x", "oops")
