@@ -62,6 +62,9 @@ class CustomResource:
     printer_columns: tuple[PrinterColumn, ...] = ()
     # CEL rules on the whole spec (e.g. transitions that compare spec fields).
     spec_validations: tuple[dict[str, str], ...] = ()
+    # CEL rules on the whole object, for rules that read metadata.name (only name and generateName are
+    # visible there; Kubernetes docs, "Validation rules": "metadata").
+    object_validations: tuple[dict[str, str], ...] = ()
 
     @property
     def api_version(self) -> str:
@@ -166,6 +169,8 @@ def crd_manifest(resource: CustomResource) -> dict[str, Any]:
             "status": _with_renamed(openapi_schema(resource.status), getattr(resource.status, "RENAMED", {})),
         },
     }
+    if resource.object_validations:
+        schema["x-kubernetes-validations"] = list(resource.object_validations)
     names = {
         "kind": resource.kind,
         "listKind": f"{resource.kind}List",

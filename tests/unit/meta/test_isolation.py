@@ -109,3 +109,40 @@ def test_an_unusable_claim_is_reported_on_its_own_status_next_to_a_good_one():
 def _nodes() -> list[dict]:
     from .test_cycle import NODES
     return NODES
+
+
+def test_the_tenant_webhook_refuses_a_namespace_another_tenant_owns_naming_it():
+    from operators.meta.webhook import tenant_refusals
+    others = {"owner": TenantSpec(namespaces=["team"]), "labels": TenantSpec(namespace_selector={
+        "matchLabels": {"team": "a"}})}
+    namespaces = [labelled("team"), labelled("a-ns", team="a")]
+    assert tenant_refusals("intruder", TenantSpec(namespaces=["team"]), None, others, namespaces) == [
+        "spec.namespaces: namespace team is also owned by tenant owner (by name); a namespace has one owner"]
+    assert tenant_refusals("sel", TenantSpec(namespace_selector={"matchLabels": {"team": "a"}}), None, others,
+                           namespaces) == ["spec.namespaceSelector: namespace a-ns is also owned by tenant labels "
+                                           "(by selector); a namespace has one owner"]
+    # Names win over selectors: naming a namespace another tenant selects is no ambiguity.
+    assert tenant_refusals("named", TenantSpec(namespaces=["a-ns", "not-yet"]), None, others, namespaces) == []
+    # A namespace named before it exists is checked too.
+    others["early"] = TenantSpec(namespaces=["not-yet"])
+    assert tenant_refusals("late", TenantSpec(namespaces=["not-yet"]), None, others, namespaces)
+    # An update that leaves ownership as it was is not checked again (the cycle reports a forced-in conflict).
+    assert tenant_refusals("owner", TenantSpec(namespaces=["team"], weight=3), TenantSpec(namespaces=["team"]),
+                           {"intruder": TenantSpec(namespaces=["team"])}, namespaces) == []
+
+
+def test_the_tenant_webhook_refuses_a_cycle_of_parents_but_not_a_parent_yet_to_come():
+    from operators.meta.webhook import tenant_refusals
+    others = {"a": TenantSpec(parent="b"), "b": TenantSpec()}
+    assert tenant_refusals("b", TenantSpec(parent="a"), TenantSpec(), others, []) == [
+        "spec.parent: the parents form a cycle (b → a → b)"]
+    assert tenant_refusals("c", TenantSpec(parent="later"), None, others, []) == []
+    assert tenant_refusals("c", TenantSpec(parent="a"), None, others, []) == []
+
+
+def test_the_tenant_crd_refuses_a_tenant_that_is_its_own_parent():
+    from operators.sdk.crd import crd_manifest
+    from operators.scheduling.api import TENANT
+    rules = crd_manifest(TENANT)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["x-kubernetes-validations"]
+    assert rules[0]["rule"] == "!has(self.spec.parent) || self.spec.parent != self.metadata.name"
+    assert rules[0]["fieldPath"] == ".spec.parent"
