@@ -192,6 +192,7 @@ def register_tenant() -> None:
                     others[t["metadata"]["name"]] = TenantSpec.model_validate(t.get("spec") or {})
                 except ValueError:
                     continue
-        problems = tenant_refusals(body.metadata.name, spec, before, others, a.list_objects("v1", "Namespace", None, ""))
+        namespaces = a.list_objects("v1", "Namespace", None, "")
+        problems = tenant_refusals(body.metadata.name, spec, before, others, namespaces)
         if problems:
             raise kopf.AdmissionError("; ".join(problems), code=422)

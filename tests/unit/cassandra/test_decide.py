@@ -297,3 +297,25 @@ def test_describecluster_is_asked_only_before_acting_on_a_node():
     waiting = seen_of(d, pods, records(THREE))
     nxt = decide(waiting, NO_CONTROLS, NOW)
     assert isinstance(nxt.action, Wait) and not needs_cluster_info(waiting, nxt), "a closed gate stays closed"
+
+
+def test_a_node_down_because_its_kubernetes_node_is_lost_is_degraded_not_updating():
+    from datetime import timedelta
+
+    from operators.sdk.recovery import NodeFailure
+    d = dc(size=3)
+    pods = [node(d, n) for n in THREE]
+    pods[1] = node(d, "dc1-r2-0", ready=False)
+    pods[1]["spec"] = {"nodeName": "kwok-1"}
+    since = NOW - timedelta(hours=2)  # longer than the rollout timeout: still no stalled update
+    failures = {"kwok-1": NodeFailure("kwok-1", since)}
+    nxt = decide(seen_of(d, pods, records(THREE), failures=failures), NO_CONTROLS, NOW + timedelta(hours=3))
+    got = {c.type: (c.status, c.reason, c.message) for c in nxt.status.conditions}
+    lost = f"dc1-r2-0 on node kwok-1 NotReady since {since.isoformat().replace('+00:00', 'Z')}"
+    assert got["Degraded"] == ("True", "NodeLost", lost)
+    assert got["Updating"][:2] == ("False", "Idle")
+    assert got["Progressing"] == ("False", "NodeLost", f"waiting for lost nodes: {lost}")
+
+    # The same pod down with its node Ready is a node down, not a lost node (the ring says why).
+    nxt = decide(seen_of(d, pods, records(THREE)), NO_CONTROLS, NOW)
+    assert {c.type: c.reason for c in nxt.status.conditions}["Degraded"] != "NodeLost"

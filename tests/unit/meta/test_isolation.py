@@ -141,8 +141,8 @@ def test_the_tenant_webhook_refuses_a_cycle_of_parents_but_not_a_parent_yet_to_c
 
 
 def test_the_tenant_crd_refuses_a_tenant_that_is_its_own_parent():
-    from operators.sdk.crd import crd_manifest
     from operators.scheduling.api import TENANT
+    from operators.sdk.crd import crd_manifest
     rules = crd_manifest(TENANT)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["x-kubernetes-validations"]
     assert rules[0]["rule"] == "!has(self.spec.parent) || self.spec.parent != self.metadata.name"
     assert rules[0]["fieldPath"] == ".spec.parent"
