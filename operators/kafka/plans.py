@@ -231,7 +231,8 @@ def derive(cluster: Cluster, generation: int, *, stateful_sets: dict[Role, dict[
     conditions = previous.conditions
     for c in (_ready_condition(sets, admitted, start_refusals(pods)), admitted,
               _progressing_condition(cluster, sets, admitted, plan, recovery, waiting, scale_down_blocked),
-              _scaling_down_condition(cluster, previous, scale_down_blocked), _degraded_condition(lost or {}, previous)):
+              _scaling_down_condition(cluster, previous, scale_down_blocked),
+              _degraded_condition(lost or {}, previous)):
         if c is not None:
             conditions = set_condition(conditions, c.model_copy(update={"observed_generation": generation}), at=at)
 
