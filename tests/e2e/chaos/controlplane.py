@@ -5,7 +5,8 @@ kwokctl's binary runtime forks each component (etcd, kube-apiserver, ...) from t
 ``kwokctl start cluster`` does not bring back one component that died (its pid file still names the
 dead process). So a restart here does what kwokctl does for one component: SIGTERM the recorded pid,
 wait for it to exit, fork the same binary with the same arguments, log to the same file, and record
-the new pid (so that ``hack/cluster-down.sh`` stops it as before).
+the new pid (so that ``hack/cluster-down.sh`` stops it as before). :func:`revive` plays the kubelet's part
+for the components that exit on a lost leader lease.
 """
 
 from __future__ import annotations
@@ -92,3 +93,18 @@ def restart(c: Component) -> int:
     """Stop then start the component; returns the new pid."""
     stop(c)
     return start(c)
+
+
+def revive(cluster_dir: Path) -> list[str]:
+    """Start every component of the cluster whose recorded process has exited; the names, in kwok.yaml's
+    order. kube-controller-manager and kube-scheduler exit when they cannot renew their leader lease
+    (``leaderelection lost``) during an API server or etcd outage longer than the renew deadline; in a
+    cluster the kubelet restarts their static pods, here this does."""
+    config = yaml.safe_load((cluster_dir / "kwok.yaml").read_text())
+    started = []
+    for entry in config.get("components") or []:
+        c = component(cluster_dir, entry["name"])
+        if not c.pid_file.exists() or not _alive(c.pid()):
+            start(c)
+            started.append(c.name)
+    return started

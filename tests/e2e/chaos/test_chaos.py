@@ -145,6 +145,7 @@ def test_a_rollout_completes_across_a_control_plane_restart(ns: Kubectl, operato
     controlplane.restart(target)
     wait_for(lambda: ns.run("get", "--raw", "/readyz", check=False).returncode == 0, timeout=120,
              what=f"the API server ready again after the {component} restart")
+    revived = controlplane.revive(target.cluster_dir)  # what lost its leader lease, as the kubelet would
 
     def upgraded():
         s = ns.json("get", "kafkacluster", "cp").get("status", {})
@@ -155,7 +156,7 @@ def test_a_rollout_completes_across_a_control_plane_restart(ns: Kubectl, operato
     assert target.pid() != old
     assert _pvcs(ns) == before
     figure(pytestconfig, f"chaos {component} restart mid-rollout: rollout completed, operator survived, "
-                         f"PVCs kept {len(before)}/{len(before)}")
+                         f"PVCs kept {len(before)}/{len(before)}; restarted after it: {', '.join(revived) or 'none'}")
 
 
 def _claim(name: str, cpu_m: int, batch: str) -> dict:
