@@ -115,6 +115,10 @@ test-full: venv binaries helm ## make test, plus the tests marked `full` (furthe
 	$(PY) -m pytest tests/unit -q
 	SMACK_TEST_FULL=1 hack/e2e.sh
 
+.PHONY: chaos
+chaos: venv binaries ## chaos suite on the simulated cluster: operator SIGKILLs during upgrades (CHAOS_RUNS, default 20), API server and etcd restarts, a claim burst
+	SMACK_REAL_NODES=0 SMACK_CHAOS_RUNS=$${CHAOS_RUNS:-20} $(PY) -m pytest tests/e2e/chaos -q -m "not real" $(ARGS)
+
 .PHONY: unit
 unit: venv helm ## unit tests only (no cluster; helm lint/template included)
 	$(PY) -m pytest tests/unit -q

@@ -179,10 +179,19 @@ class ClaimWatch:
         self.peak: dict[str, int] = defaultdict(int)
         self.events = 0
         self.batch = batch
+        self.stopped = False
+        self.error: BaseException | None = None  # the watch failing before stop() voids the verdict
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
     def _run(self) -> None:
+        try:
+            self._follow()
+        except Exception as exc:  # noqa: BLE001 - reported through self.error unless stopped on purpose
+            if not self.stopped:
+                self.error = exc
+
+    def _follow(self) -> None:
         for event in self.watch.stream(self.api.list_cluster_custom_object, "scheduling.smack.dev", "v1alpha1",
                                        "serviceclaims", label_selector=f"chaos.smack.dev/burst={self.batch}",
                                        timeout_seconds=600):
@@ -201,7 +210,9 @@ class ClaimWatch:
             self.events += 1
 
     def stop(self) -> None:
+        self.stopped = True
         self.watch.stop()
+        self.api.api_client.close()
 
 
 def test_a_burst_of_500_claims_from_10_clients_never_admits_a_tenant_above_its_limit(
@@ -229,8 +240,9 @@ def test_a_burst_of_500_claims_from_10_clients_never_admits_a_tenant_above_its_l
             created = sum(pool.map(client, range(10)))
         assert created == 500
         full = {t: cpu * 1000 for t, cpu in limits.items()}
-        wait_for(lambda: all(watch.usage.get(t, 0) == full[t] for t in limits), timeout=300,
+        wait_for(lambda: watch.error or all(watch.usage.get(t, 0) == full[t] for t in limits), timeout=300,
                  what=f"every tenant filled to its limit: {dict(watch.usage)}")
+        assert watch.error is None, f"the claim watch failed, so it may have missed events: {watch.error!r}"
     finally:
         watch.stop()
         for tenant, k in spaces.items():
