@@ -21,7 +21,7 @@ from ..sdk.apply import Client, client_for
 from ..sdk.conditions import now
 from ..sdk.controller import Watch, register_singleton
 from ..sdk.metrics import CLAIMS, TENANT_SHARE, TENANT_USAGE
-from . import cycle, webhook
+from . import cycle
 
 log = logging.getLogger(__name__)
 FIELD_MANAGER = "smack-operators-meta"
@@ -80,9 +80,7 @@ def _observe(result: cycle.Result) -> None:
 
 
 def setup() -> None:
-    """Register the admission cycle (one loop for the cluster, woken by the kinds it reads) and the Tenant
-    webhook."""
-    webhook.register_tenant()
+    """Register the admission cycle: one loop for the cluster, woken by the kinds it reads."""
     register_singleton(KIND, admission_cycle, resync=RESYNC, wake_on=[
         Watch(GROUP, "v1alpha1", SERVICE_CLAIM.plural), Watch(GROUP, "v1alpha1", TENANT.plural),
         Watch(GROUP, "v1alpha1", NODE_POOL.plural), Watch("", "v1", "nodes"),

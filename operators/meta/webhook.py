@@ -173,8 +173,9 @@ def tenant_refusals(name: str, spec: TenantSpec, old: TenantSpec | None, others:
 
 
 def register_tenant() -> None:
-    """Validate Tenants on create and update (:func:`tenant_refusals`). Fails open like the service checks:
-    the admission cycle still reports, and survives, whatever gets past it."""
+    """Validate Tenants on create and update (:func:`tenant_refusals`); registered by ``operators/__main__.py``
+    in each process that runs a service. Fails open like the service checks: the admission cycle still
+    reports, and survives, whatever gets past it."""
 
     @runtime.validate(TENANT.group, TENANT.version, TENANT.plural, id="tenant-ownership",
                       operations=["CREATE", "UPDATE"], ignore_failures=True)
