@@ -477,6 +477,10 @@ def test_a_broker_whose_node_fails_is_replaced_after_the_timeout(ns: Kubectl, op
             return steps.get(victim)
         waiting = wait_for(step, timeout=90, what=f"a recovery step for {victim}")
         assert f"node {node} NotReady since" in waiting["message"]
+        degraded = wait_for(lambda: next((c for c in ns.json("get", "kafkacluster", "heal")["status"]["conditions"]
+                                          if c["type"] == "Degraded" and c["status"] == "True"), None),
+                            timeout=60, what="Degraded naming the lost node")
+        assert degraded["reason"] == "NodeLost" and f"{victim} on node {node} NotReady since" in degraded["message"]
 
         def replaced():
             got = ns.run("get", "pod", victim, "-o", "json", check=False)
