@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ class Component:
     args: tuple[str, ...]
     work_dir: Path
     cluster_dir: Path
+    ports: tuple[int, ...] = ()
 
     @property
     def pid_file(self) -> Path:
@@ -48,7 +50,7 @@ def component(cluster_dir: Path, name: str) -> Component:
     for c in config.get("components") or []:
         if c["name"] == name:
             return Component(name, c["binary"], tuple(c.get("args") or ()), Path(c.get("workDir") or cluster_dir),
-                             cluster_dir)
+                             cluster_dir, tuple(p["port"] for p in c.get("ports") or () if p.get("port")))
     raise KeyError(f"component {name} is not in {cluster_dir / 'kwok.yaml'}")
 
 
@@ -79,14 +81,31 @@ def stop(c: Component, timeout: float = 60) -> None:
         raise AssertionError(f"{c.name} (pid {pid}) did not exit")
 
 
-def start(c: Component) -> int:
-    """Fork the component as kwokctl does and record its pid; returns the pid."""
-    log = open(c.cluster_dir / "logs" / f"{c.name}.log", "a")  # noqa: SIM115 - handed to the child
-    proc = subprocess.Popen([c.binary, *c.args], cwd=c.work_dir, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-                            start_new_session=True)
-    log.close()
-    c.pid_file.write_text(str(proc.pid))
-    return proc.pid
+def _listens(c: Component) -> bool:
+    """True when every port of the component accepts a connection."""
+    def accepts(port: int) -> bool:
+        with socket.socket() as sock:
+            sock.settimeout(1)
+            return sock.connect_ex(("127.0.0.1", port)) == 0
+    return all(accepts(port) for port in c.ports)
+
+
+def start(c: Component, attempts: int = 5) -> int:
+    """Fork the component as kwokctl does, record its pid, and wait until it listens on its ports; returns
+    the pid. On a machine shared with other clusters a port released by the stop can be taken meanwhile
+    (the component then exits: "bind: address already in use"): it is started again once the port is free."""
+    for _ in range(attempts):
+        log = open(c.cluster_dir / "logs" / f"{c.name}.log", "a")  # noqa: SIM115 - handed to the child
+        proc = subprocess.Popen([c.binary, *c.args], cwd=c.work_dir, stdout=log, stderr=log,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        log.close()
+        c.pid_file.write_text(str(proc.pid))
+        state = wait_for(lambda p=proc: "exited" if p.poll() is not None else "up" if _listens(c) else None,
+                         timeout=120, interval=0.2, what=f"{c.name} to listen on {c.ports}")
+        if state == "up":
+            return proc.pid
+        wait_for(lambda: not _listens(c), timeout=120, what=f"the ports {c.ports} of {c.name} to be free")
+    raise AssertionError(f"{c.name} did not start in {attempts} attempts (see {c.cluster_dir / 'logs'})")
 
 
 def restart(c: Component) -> int:
