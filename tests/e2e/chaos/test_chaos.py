@@ -11,8 +11,8 @@ of claims races the meta-controller; counts and invariants are asserted, figures
   again, as kwokctl runs it: tests/e2e/chaos/controlplane.py): the rollout completes and the operator
   process survives the outage.
 * 500 ServiceClaims from 10 concurrent clients against 3 tenants with CPU limits; a watch on the
-  claims sums each tenant's admitted CPU after every event and never sees it above the limit, and each
-  tenant is filled to its limit in the end.
+  claims sums each tenant's admitted CPU after every event and never sees it above the limit, once
+  every claim is decided and the smallest limit binds.
 """
 
 from __future__ import annotations
@@ -175,6 +175,7 @@ class ClaimWatch:
         self.api = client.CustomObjectsApi(config.new_client_from_config(kubeconfig))
         self.watch, self.cpu_m = watch.Watch(), cpu_m
         self.admitted: dict[str, str] = {}  # claim key -> tenant, while Admitted
+        self.decided: set[str] = set()  # claims that have an Admitted condition, True or False
         self.usage: dict[str, int] = defaultdict(int)
         self.peak: dict[str, int] = defaultdict(int)
         self.events = 0
@@ -199,6 +200,8 @@ class ClaimWatch:
             key = f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
             status = obj.get("status") or {}
             admitted = any(c["type"] == "Admitted" and c["status"] == "True" for c in status.get("conditions", []))
+            if any(c["type"] == "Admitted" for c in status.get("conditions", [])):
+                self.decided.add(key)
             was = self.admitted.pop(key, None)
             if was is not None:
                 self.usage[was] -= self.cpu_m
@@ -240,8 +243,12 @@ def test_a_burst_of_500_claims_from_10_clients_never_admits_a_tenant_above_its_l
             created = sum(pool.map(client, range(10)))
         assert created == 500
         full = {t: cpu * 1000 for t, cpu in limits.items()}
-        wait_for(lambda: watch.error or all(watch.usage.get(t, 0) == full[t] for t in limits), timeout=300,
-                 what=f"every tenant filled to its limit: {dict(watch.usage)}")
+        # Every claim decided, and the smallest limit binding (its tenant asks for 33 CPU, may hold 4): the
+        # invariant was tested where it matters. How full the others get depends on what else runs.
+        smallest = min(limits, key=limits.get)
+        wait_for(lambda: watch.error or (len(watch.decided) == 500 and watch.usage.get(smallest, 0) == full[smallest]),
+                 timeout=300, what=f"every claim decided and tenant {smallest} at its limit: "
+                                   f"{len(watch.decided)} decided, usage {dict(watch.usage)}")
         assert watch.error is None, f"the claim watch failed, so it may have missed events: {watch.error!r}"
     finally:
         watch.stop()
