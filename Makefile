@@ -124,6 +124,10 @@ fuzz: venv binaries ## fuzz every kind: FUZZ_EXAMPLES specs per kind built (unit
 	SMACK_REAL_NODES=0 SMACK_FUZZ_CASES=$(FUZZ_CASES) $(PY) -m pytest tests/e2e/test_fuzz.py -q -s -m "not real" \
 		-k fuzzed_specs
 
+.PHONY: chaos
+chaos: venv binaries ## chaos suite on the simulated cluster: operator SIGKILLs during upgrades (CHAOS_RUNS, default 20), API server and etcd restarts, a claim burst
+	SMACK_REAL_NODES=0 SMACK_CHAOS_RUNS=$${CHAOS_RUNS:-20} $(PY) -m pytest tests/e2e/chaos -q -m "not real" $(ARGS)
+
 .PHONY: unit
 unit: venv helm ## unit tests only (no cluster; helm lint/template included)
 	$(PY) -m pytest tests/unit -q

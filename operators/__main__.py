@@ -81,9 +81,11 @@ def setup(only: list[str], environ: Mapping[str, str]) -> None:
     A service with settings (:data:`SETTINGS`) gets them read once, here, from ``environ``; a bad
     value raises ValueError naming the variable, the value and what is allowed. A service's demand
     check is registered in the process that runs the service, with or without meta: the service knows
-    its demand, the check needs the meta-controller's allocator, and neither imports the other.
+    its demand, the check needs the meta-controller's allocator, and neither imports the other. The Tenant
+    check goes with them, once per process that runs a service: those serve webhooks (the meta-controller
+    alone has no webhook rights in the chart, operators/rbac.py), and every one refuses the same Tenants.
     """
-    from .meta.webhook import register_service
+    from .meta.webhook import register_service, register_tenant
     for name in only:
         handlers = importlib.import_module(OPERATORS[name])
         if name in SETTINGS:
@@ -92,6 +94,8 @@ def setup(only: list[str], environ: Mapping[str, str]) -> None:
             handlers.setup()
         if name != "meta":
             register_service(handlers.SERVICE)
+    if any(name != "meta" for name in only):
+        register_tenant()
 
 
 def runtime_webhook_configuration() -> str:

@@ -26,6 +26,7 @@ from ..sdk.apply import Client, client_for
 from ..sdk.controller import ChildKind, ReconcileOutcome, Result, register
 from ..sdk.events import Recorder, run_operation
 from ..sdk.metrics import GATE_BLOCKED
+from ..sdk.recovery import node_failure, unready_nodes
 from ..sdk.service import ServiceContext
 from .api import CASSANDRA_DATACENTER, CassandraDatacenterSpec, CassandraDatacenterStatus, owned_config_problems
 from .gates import reason_of
@@ -93,8 +94,8 @@ def reconcile(settings: Settings, body: dict[str, Any]) -> Result:
 
 def _observe(probe: Probe, rec: Recorder, dc: Datacenter, body: dict[str, Any],
              previous: CassandraDatacenterStatus) -> Observed:
-    """Read the datacenter's objects, then ask the probe for the ring (not the cluster information: see
-    :func:`_with_cluster_info`)."""
+    """Read the datacenter's objects and the nodes of pods not Ready, then ask the probe for the ring (not
+    the cluster information: see :func:`_with_cluster_info`)."""
     a = client()
     selector = f"{DATACENTER_LABEL}={dc.name}"
     pods = a.list_objects("v1", "Pod", dc.namespace, selector)
@@ -107,8 +108,9 @@ def _observe(probe: Probe, rec: Recorder, dc: Datacenter, body: dict[str, Any],
     except ProbeError as exc:  # no node is trusted, so no gate opens
         rec.warn("ProbeFailed", str(exc))
         ring = []
+    failures = {n: f for n in unready_nodes(pods) if (f := node_failure(n, a.get("v1", "Node", n, None)))}
     return Observed.of(dc, stateful_sets, pods, volumes, ring, claim=claim, previous=previous,
-                       generation=body["metadata"]["generation"])
+                       generation=body["metadata"]["generation"], failures=failures)
 
 
 def _with_cluster_info(probe: Probe, rec: Recorder, seen: Observed) -> Observed:

@@ -42,6 +42,7 @@ from ..scheduling.claims import Grant, grants
 from ..sdk.builders import digest
 from ..sdk.conditions import Condition, set_condition
 from ..sdk.plans import IN_FLIGHT, Phase, Plan, PlanControls, Status, Step, Strategy, derive_plan, render_plan
+from ..sdk.recovery import NodeFailure, lost_pods
 from ..sdk.rollout import PodView, controller_lag, pod_step, restart_allowed
 from .api import CassandraDatacenterStatus, NodeStatus, major
 from .gates import Blocker, ClusterInfo, RingNode, decommission_blockers, restart_blockers
@@ -91,7 +92,8 @@ class Observed:
     """Everything one pass reads, once: live replicas per rack, pods by name, volumes (name -> annotations),
     the ring by pod, the live StatefulSets by rack, the ServiceClaim (None: none yet), ``nodetool
     describecluster`` (None: not known), the probe questions that failed (each one blocks every step),
-    the previous status and the object's generation."""
+    the previous status, the object's generation, and the failed nodes among those of pods not Ready
+    (operators.sdk.recovery.unready_nodes)."""
 
     dc: Datacenter
     replicas: Mapping[str, int]
@@ -104,6 +106,7 @@ class Observed:
     probe_failures: tuple[str, ...] = ()
     previous: CassandraDatacenterStatus = field(default_factory=CassandraDatacenterStatus)
     generation: int = 0
+    failures: Mapping[str, NodeFailure] = field(default_factory=dict)  # failed nodes under pods, by node name
 
     @classmethod
     def of(cls, dc: Datacenter, stateful_sets: Mapping[str, Mapping[str, Any] | None],
@@ -378,7 +381,10 @@ def derive(dc: Datacenter, generation: int, *, seen: Observed, records: list[Nod
     """The new status of ``dc``: node records, counts, conditions and plans.
 
     Ready is True when ``size`` nodes are up and normal and none is leaving. ``version`` is set once
-    every node runs ``serverVersion``. Condition transition times are kept while a status holds.
+    every node runs ``serverVersion``. A node down because its Kubernetes node failed is Degraded
+    (NodeLost, the node named), not an update in progress: its update step, waiting for a pod that
+    runs the current spec, neither makes Updating True nor stalls the plan. Condition transition
+    times are kept while a status holds.
     """
     deploy, decommission, update = (next(p for p in plans if p.name == n) for n in
                                     ("deploy", "decommission", "update"))
@@ -389,7 +395,10 @@ def derive(dc: Datacenter, generation: int, *, seen: Observed, records: list[Nod
     down = [n.pod for n in members if n.state != "UN"]
     replacing = [n.pod for n in members if n.replace_address]
     requested = [p for p in seen.pods if (v := seen.view(dc, p)) and v.requested == "replace"]
-    restarts = [s for p in update.phases if p.name != UPGRADESSTABLES for s in p.steps]
+    lost = lost_pods(seen.pods.values(), seen.failures)
+    # Pods current in spec whose step waits only for their lost node: no update is in progress for them.
+    stranded = {p for p in lost if (v := seen.view(dc, p)) is not None and v.restart_reason is None}
+    restarts = [s for p in update.phases if p.name != UPGRADESSTABLES for s in p.steps if s.name not in stranded]
     leaving = [s.name for s in _phase(decommission, DECOMMISSION).steps]
     initialized = previous.initialized or not _incomplete(deploy, BOOTSTRAP)
     ready = len(up) >= size and not leaving
@@ -400,7 +409,7 @@ def derive(dc: Datacenter, generation: int, *, seen: Observed, records: list[Nod
 
     counts = f"{len(up)}/{size} nodes up and normal"
     errors = [f"{plan.name}/{p.name}/{s.name}: {s.message}" for plan in plans for p in plan.phases for s in p.steps
-              if s.status is Status.ERROR]
+              if s.status is Status.ERROR and not (plan is update and s.name in stranded)]
     paused = [plan.name for plan in plans if plan.status is Status.WAITING]
     scaling_up = previous.initialized and _incomplete(deploy)
     updating = any(s.status is not Status.COMPLETE for s in restarts) or _incomplete(update, UPGRADESSTABLES)
@@ -416,12 +425,19 @@ def derive(dc: Datacenter, generation: int, *, seen: Observed, records: list[Nod
         cond("ReplacingNodes", bool(replacing or requested), "Replacing" if replacing or requested else "Idle",
              "; ".join([f"{n.pod} replaces {n.replace_address}" for n in members if n.replace_address]
                        + [f"{p}: replace requested" for p in requested if p not in replacing]) or "no replacement"),
-        cond("Degraded", degraded, "NodesDown" if degraded else "NoNodeDown" if not down else "ProcedureRunning",
+        cond("Degraded", bool(lost) or degraded,
+             "NodeLost" if lost else "NodesDown" if degraded else "NoNodeDown" if not down else "ProcedureRunning",
+             "; ".join(f"{p} on {why}" for p, why in lost.items()) if lost else
              f"down with no procedure running: {', '.join(down)}" if degraded else
              f"down while a plan works on the datacenter: {', '.join(down)}" if down else "every node is up"),
     ]
+    waiting_on_lost = stranded and all(plan.status is Status.COMPLETE or (plan is update and not updating)
+                                       for plan in plans)
     if errors:
         progressing = cond("Progressing", False, "Stalled", "; ".join(errors))
+    elif waiting_on_lost:
+        progressing = cond("Progressing", False, "NodeLost", "waiting for lost nodes: " + "; ".join(
+            f"{p} on {lost[p]}" for p in sorted(stranded)))
     elif any(plan.status is not Status.COMPLETE for plan in plans):
         reason = ("Paused" if paused and not busy else "Deploying" if not initialized else "ScalingDown" if leaving
                   else "ScalingUp" if scaling_up else "Updating")

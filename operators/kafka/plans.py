@@ -42,7 +42,7 @@ from ..sdk.plans import (
     derive_plan,
     render_plan,
 )
-from ..sdk.recovery import NodeFailure, Recovery, completed_steps, recover, recovery_plan
+from ..sdk.recovery import NodeFailure, Recovery, completed_steps, lost_pods, recover, recovery_plan
 from ..sdk.rollout import PodView, RestartReason, controller_lag, pod_step, restart_allowed
 from . import gates
 from .api import METADATA_LEVELS, ROLES, KafkaClusterSpec, KafkaClusterStatus, ListenerStatus, NodeSetStatus, Role
@@ -212,15 +212,16 @@ def derive(cluster: Cluster, generation: int, *, stateful_sets: dict[Role, dict[
            previous: KafkaClusterStatus, plan: Plan | None = None, deploy: Plan | None = None,
            recovery: Plan | None = None, waiting: Sequence[str] = (), scale_down_blocked: str | None = None,
            finalized: str | None = None, applied: str | None = None, target: str | None = None,
-           at: str | None = None) -> KafkaClusterStatus:
+           lost: Mapping[str, str] | None = None, at: str | None = None) -> KafkaClusterStatus:
     """The new status of ``cluster`` from its claim's admission, StatefulSets and pods.
 
     ``admission`` is the ServiceClaim's Admitted condition (None before the meta-controller
     saw it). Ready is True when every desired controller and broker pod is ready. ``version``
     is set once every pod runs the current spec, so it names what actually runs. ``plan``,
     ``deploy`` and ``recovery`` are the derived plans, ``waiting`` what the next update step
-    waits for (its gates), ``scale_down_blocked`` why brokers to be removed are kept. Condition
-    transition times are kept when a status does not change.
+    waits for (its gates), ``scale_down_blocked`` why brokers to be removed are kept, ``lost`` the pods
+    whose node failed (operators.sdk.recovery.lost_pods): Degraded (NodeLost) names their nodes.
+    Condition transition times are kept when a status does not change.
     """
     sets = {role: node_set_status(cluster, role, stateful_sets.get(role), pods, grants.get(role))
             for role in ROLES}
@@ -230,7 +231,8 @@ def derive(cluster: Cluster, generation: int, *, stateful_sets: dict[Role, dict[
     conditions = previous.conditions
     for c in (_ready_condition(sets, admitted, start_refusals(pods)), admitted,
               _progressing_condition(cluster, sets, admitted, plan, recovery, waiting, scale_down_blocked),
-              _scaling_down_condition(cluster, previous, scale_down_blocked)):
+              _scaling_down_condition(cluster, previous, scale_down_blocked),
+              _degraded_condition(lost or {}, previous)):
         if c is not None:
             conditions = set_condition(conditions, c.model_copy(update={"observed_generation": generation}), at=at)
 
@@ -253,6 +255,17 @@ def derive(cluster: Cluster, generation: int, *, stateful_sets: dict[Role, dict[
         plans=[render_plan(p) for p in (deploy, plan, recovery) if p is not None] or previous.plans,
         update_revision=target or previous.update_revision,
     )
+
+
+def _degraded_condition(lost: Mapping[str, str], previous: KafkaClusterStatus) -> Condition | None:
+    """Degraded: True while a pod's node is lost (NotReady or gone), naming pod and node (the recovery plan
+    says what is done about it); False once none is, and absent until a node was first lost."""
+    if lost:
+        return Condition(type="Degraded", status="True", reason="NodeLost",
+                         message="; ".join(f"{pod} on {why}" for pod, why in lost.items()))
+    if get_condition(previous.conditions, "Degraded") is None:
+        return None
+    return Condition(type="Degraded", status="False", reason="NoNodeLost", message="every pod's node is Ready")
 
 
 def _counts(sets: dict[Role, NodeSetStatus]) -> str:
@@ -681,7 +694,7 @@ def _next(o: Observed, action: Action | None, plan: Plan, deploy: Plan, recovery
     status = derive(o.cluster, o.generation, stateful_sets=o.stateful_sets, pods=o.pods, grants=o.grants,
                     admission=o.admission, previous=o.previous, plan=plan, deploy=deploy, recovery=recovery,
                     waiting=waiting, scale_down_blocked=blocked, finalized=finalized, applied=applied,
-                    target=o.target)
+                    target=o.target, lost=lost_pods(o.pods, o.failures))
     due = [r.due_in for r in recoveries.values() if r.due_in is not None]
     if get_condition(status.conditions, "Progressing").status == "True":
         due.append(PROGRESSING_REQUEUE_SECONDS)

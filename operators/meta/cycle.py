@@ -23,6 +23,20 @@ Claim lifecycle (conditions as Kueue's Workload shows them):
 
 A namespace that no Tenant owns is charged to the tenant ``default`` (a Tenant of that
 name configures it; otherwise it has no guarantee and no limit).
+
+Fault isolation (DESIGN.md, habit 8): no listed object can fail the cycle or take another's admission.
+
+* A Tenant the cycle cannot use — its spec does not parse, its parent does not exist, its parents
+  form a cycle, or an ancestor is such a tenant — gets ``Invalid=True`` with the reason and a Warning
+  event. It is detached from its parents; its admitted claims keep their admissions, its pending ones
+  wait with ``InvalidTenant``; every other tenant is served as usual.
+* Admissions are sticky against ownership problems too: when the tenant of an admitted claim can no
+  longer be resolved (two Tenants own its namespace the same way, its ``spec.tenant`` no longer owns
+  the namespace), it stays admitted and charged to the tenant that admitted it (``status.tenant``).
+  Each Tenant involved in an ambiguity gets ``NamespaceConflict=True`` naming the namespace and the
+  other Tenants; only claims not yet admitted there wait (``TenantNotFound``).
+* A claim whose spec does not parse or convert gets ``Invalid=True`` (``InvalidSpec``) and is otherwise
+  left as it is: an admission it holds stays.
 """
 
 from __future__ import annotations
@@ -59,12 +73,14 @@ _NODE_RESOURCES = ("cpu", "memory", "ephemeral-storage", "pods")
 
 @dataclass
 class Event:
-    """A Kubernetes Event to post about a claim."""
+    """A Kubernetes Event to post about a claim (``key`` "namespace/name") or, with ``tenant`` set, about
+    the Tenant named ``key``."""
 
     key: str
     type: str  # Normal | Warning
     reason: str
     message: str
+    tenant: bool = False
 
 
 @dataclass
@@ -193,28 +209,33 @@ def run(*, nodes: list[dict[str, Any]], pods: list[dict[str, Any]], namespaces: 
     allocator decides (:func:`allocator.allocate`), each claim's status follows from its decision
     (:func:`_claim_statuses`), and each Tenant's from its usage (:func:`_tenant_statuses`). ``at``
     is the RFC 3339 time stamped on changed conditions. Returns only statuses that differ from
-    the listed ones. Objects whose spec does not parse are skipped (the CRD schema keeps them
-    out; this only guards against older stored versions). Never raises for bad user input.
+    the listed ones. An object the cycle cannot use is skipped and reported on its own status (see
+    the module docstring). Never raises for bad user input.
     """
-    snapshot = _snapshot(nodes=nodes, pods=pods, namespaces=namespaces, tenants=tenants, pools=pools, claims=claims)
+    parsed = _tenants(tenants)
+    parsed.conflicts = namespace_conflicts(namespaces, parsed.specs)
+    snapshot = _snapshot(nodes=nodes, pods=pods, namespaces=namespaces, tenants=parsed, pools=pools, claims=claims)
     allocation = allocator.allocate(snapshot.nodes, snapshot.tenants, snapshot.claims, snapshot.pools)
     result = Result(allocation=allocation)
     _claim_statuses(snapshot, allocation, at, result)
-    _tenant_statuses(tenants, allocation, at, result)
+    _tenant_statuses(tenants, parsed, allocation, at, result)
     return result
 
 
 @dataclass
 class _Claim:
     """A listed claim as the status phase needs it: the object, its current status, the tenant it is
-    charged to (None when no tenant may own it, with ``unowned`` saying why), and the admission the
-    allocator counted for it after the lifecycle rules (None when pending)."""
+    charged to (None when no tenant may own it, with ``unowned`` saying why and ``unowned_reason`` the
+    condition reason), and the admission the allocator counted for it after the lifecycle rules (None
+    when pending)."""
 
     obj: dict[str, Any]
     status: ServiceClaimStatus
     tenant: str | None
     unowned: str | None = None
     admission: dict[str, dict[str, int]] | None = None
+    unowned_reason: str = "TenantNotFound"
+    invalid: str | None = None  # why its spec cannot be used: the status keeps everything else
 
 
 @dataclass
@@ -229,17 +250,79 @@ class _Snapshot:
     pool_tolerations: dict[str, list[Toleration]]
 
 
-def _snapshot(*, nodes: list[dict[str, Any]], pods: list[dict[str, Any]], namespaces: list[dict[str, Any]],
-              tenants: list[dict[str, Any]], pools: list[dict[str, Any]], claims: list[dict[str, Any]]) -> _Snapshot:
-    """The listed objects as allocator inputs: tenants (with the implicit default), pools, nodes, and
-    per claim the claim itself plus, for a grown admitted claim, its growth (key + :data:`GROWTH`)."""
-    tenant_specs: dict[str, TenantSpec] = {}
+def tenant_problems(specs: dict[str, TenantSpec]) -> dict[str, str]:
+    """Why each tenant that cannot be placed in the tenant tree cannot, by name: a parent that does not
+    exist, parents that form a cycle (``a → b → a``), or an ancestor that has either problem.
+
+    The allocator needs a tree (:class:`allocator.quota.Quota` raises otherwise); these tenants are
+    detached so that the rest of the tree is served.
+    """
+    problems: dict[str, str] = {}
+    for name in specs:
+        chain = [name]
+        while (parent := specs[chain[-1]].parent) is not None:
+            if parent not in specs:
+                problems[name] = (f"spec.parent: tenant {parent} does not exist" if len(chain) == 1 else
+                                  f"spec.parent: its ancestor {chain[-1]} names parent {parent}, which does not "
+                                  f"exist")
+                break
+            if parent in chain:
+                loop = " → ".join(chain[chain.index(parent):] + [parent])
+                problems[name] = (f"spec.parent: the parents form a cycle ({loop})" if parent == name else
+                                  f"spec.parent: its ancestors form a cycle ({loop})")
+                break
+            chain.append(parent)
+    return problems
+
+
+@dataclass
+class _Tenants:
+    """The listed Tenants: parsed specs by name, why some cannot be used (by name), and the
+    namespace conflicts each is involved in (messages by tenant name)."""
+
+    specs: dict[str, TenantSpec]
+    invalid: dict[str, str]
+    conflicts: dict[str, list[str]] = field(default_factory=dict)
+
+
+def _tenants(tenants: list[dict[str, Any]]) -> _Tenants:
+    specs, invalid = {}, {}
     for t in tenants:
+        name = t["metadata"]["name"]
         try:
-            tenant_specs[t["metadata"]["name"]] = TenantSpec.model_validate(t.get("spec") or {})
-        except ValidationError:
-            continue
-    alloc_tenants = [convert.tenant(name, spec) for name, spec in tenant_specs.items()]
+            specs[name] = TenantSpec.model_validate(t.get("spec") or {})
+        except ValidationError as exc:
+            invalid[name] = "; ".join(f"spec.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+    invalid |= tenant_problems(specs)
+    return _Tenants(specs, invalid)
+
+
+def namespace_conflicts(namespaces: list[dict[str, Any]], specs: dict[str, TenantSpec]) -> dict[str, list[str]]:
+    """For each tenant that owns a listed namespace the same way (by name, or by selector) as another
+    tenant, one message per such namespace, naming the others."""
+    out: dict[str, list[str]] = {}
+    for n in namespaces:
+        name, labels = n["metadata"]["name"], n["metadata"].get("labels") or {}
+        for how in ("name", "selector"):
+            owners = sorted(t for t, spec in specs.items() if spec.owns(name, labels) == how)
+            if len(owners) > 1:
+                for t in owners:
+                    others = ", ".join(o for o in owners if o != t)
+                    out.setdefault(t, []).append(f"namespace {name} is also owned by tenant {others} (by {how})")
+                break
+            if owners:
+                break
+    return out
+
+
+def _snapshot(*, nodes: list[dict[str, Any]], pods: list[dict[str, Any]], namespaces: list[dict[str, Any]],
+              tenants: _Tenants, pools: list[dict[str, Any]], claims: list[dict[str, Any]]) -> _Snapshot:
+    """The listed objects as allocator inputs: tenants (with the implicit default; invalid ones detached),
+    pools, nodes, and per claim the claim itself plus, for a grown admitted claim, its growth (key +
+    :data:`GROWTH`). See the module docstring for what is skipped."""
+    tenant_specs = tenants.specs
+    alloc_tenants = [convert.tenant(name, spec.model_copy(update={"parent": None}) if name in tenants.invalid
+                                    else spec) for name, spec in tenant_specs.items()]
     if DEFAULT_TENANT not in tenant_specs:
         alloc_tenants.append(allocator.Tenant(DEFAULT_TENANT))
     alloc_pools, pool_tolerations = [], {}
@@ -261,29 +344,47 @@ def _snapshot(*, nodes: list[dict[str, Any]], pods: list[dict[str, Any]], namesp
         key = claim_key(obj)
         meta = obj["metadata"]
         try:
-            spec = ServiceClaimSpec.model_validate(obj.get("spec") or {})
+            status = ServiceClaimStatus.model_validate(obj.get("status") or {})
         except ValidationError:
+            status = ServiceClaimStatus()
+        try:
+            spec = ServiceClaimSpec.model_validate(obj.get("spec") or {})
+        except ValidationError as exc:
+            listed[key] = _Claim(obj, status, status.tenant, invalid="; ".join(
+                f"spec.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
             continue
-        status = ServiceClaimStatus.model_validate(obj.get("status") or {})
+        admitted = status.admission() is not None
         try:
             tenant = resolve_tenant(meta["namespace"], ns_labels.get(meta["namespace"], {}), tenant_specs,
                                     spec.tenant)
         except ValueError as exc:
-            if spec.tenant is not None or "several tenants" in str(exc):
+            if admitted and status.tenant is not None:
+                # Sticky: an ownership problem that arose after the admission never revokes it.
+                tenant = status.tenant if status.tenant in tenant_specs else DEFAULT_TENANT
+            elif spec.tenant is not None or "several tenants" in str(exc):
                 listed[key] = _Claim(obj, status, None, unowned=str(exc))
                 continue
-            tenant = DEFAULT_TENANT
-        admission = _current_admission(obj, spec, status, pods, healthy)
+            else:
+                tenant = DEFAULT_TENANT
+        if tenant in tenants.invalid and not admitted:
+            listed[key] = _Claim(obj, status, tenant, unowned=f"tenant {tenant} is invalid: {tenants.invalid[tenant]}",
+                                 unowned_reason="InvalidTenant")
+            continue
+        try:
+            admission = _current_admission(obj, spec, status, pods, healthy)
+            tenant_spec = tenant_specs.get(tenant)
+            claim = convert.claim(
+                spec, key, tenant, created=meta.get("creationTimestamp", ""), admission=admission,
+                default_priority=tenant_spec.priority if tenant_spec else 0,
+                preempting=admission is None and status.preempting())
+            grown = [growth_pod_set(ps, admission[ps.name], node_index) for ps in claim.pod_sets
+                     if admission is not None and ps.count > sum(admission[ps.name].values())]
+        except (ValueError, KeyError, TypeError) as exc:  # a spec the schema let through but no model can use
+            listed[key] = _Claim(obj, status, status.tenant, invalid=f"{type(exc).__name__}: {exc}")
+            continue
         listed[key] = _Claim(obj, status, tenant, admission=admission)
-        tenant_spec = tenant_specs.get(tenant)
-        claim = convert.claim(
-            spec, key, tenant, created=meta.get("creationTimestamp", ""), admission=admission,
-            default_priority=tenant_spec.priority if tenant_spec else 0,
-            preempting=admission is None and status.preempting())
         alloc_claims.append(claim)
-        grown = [growth_pod_set(ps, admission[ps.name], node_index) for ps in claim.pod_sets
-                 if admission is not None and ps.count > sum(admission[ps.name].values())]
-        if grown:
+        if grown and tenant not in tenants.invalid:
             alloc_claims.append(dataclasses.replace(claim, key=key + GROWTH, pod_sets=tuple(grown), admission=None,
                                                     preempting=status.preempting()))
     return _Snapshot(alloc_nodes, alloc_tenants, alloc_pools, alloc_claims, listed, pool_tolerations)
@@ -299,8 +400,21 @@ def _claim_statuses(snapshot: _Snapshot, allocation: allocator.Allocation, at: s
         new.observed_generation = generation
         new.tenant = listed.tenant
         conds = new.conditions
+        if listed.invalid is not None:
+            new.tenant = status.tenant
+            was = get_condition(conds, "Invalid")
+            new.conditions = set_condition(conds, _cond("Invalid", "True", "InvalidSpec", listed.invalid, generation),
+                                           at=at)
+            if was is None or was.status != "True" or was.message != listed.invalid:
+                result.events.append(Event(key, "Warning", "InvalidSpec", listed.invalid))
+            if new.wire() != status.wire():
+                result.claims[key] = new
+            continue
+        if _is_true(conds, "Invalid"):
+            conds = set_condition(conds, _cond("Invalid", "False", "ValidSpec", "the spec is usable again",
+                                               generation), at=at)
         if listed.unowned is not None:
-            conds = _pending(conds, "TenantNotFound", listed.unowned, generation, at)
+            conds = _pending(conds, listed.unowned_reason, listed.unowned, generation, at)
             new.pod_sets = []
         elif key in victims and not _is_true(conds, "Preempted"):
             preemptor = next(d.claim for d in allocation.decisions
@@ -358,22 +472,45 @@ def _held(key: str, held: dict[str, dict[str, int]], growth: allocator.Decision 
     return conds, pod_sets
 
 
-def _tenant_statuses(tenants: list[dict[str, Any]], allocation: allocator.Allocation, at: str | None,
-                     result: Result) -> None:
-    """Each listed Tenant's new status (into ``result.tenants`` when it changed): usage and Borrowing."""
-    bodies = {t["metadata"]["name"]: t for t in tenants}
-    for name, usage in allocation.tenants.items():
-        body = bodies.get(name)
-        if body is None:
-            continue  # the implicit default tenant has no object to write to
+def _tenant_statuses(tenants: list[dict[str, Any]], parsed: _Tenants, allocation: allocator.Allocation,
+                     at: str | None, result: Result) -> None:
+    """Each listed Tenant's new status (into ``result.tenants`` when it changed): usage and Borrowing, and
+    ``Invalid`` / ``NamespaceConflict`` while it has such a problem (False once it is gone), with a Warning
+    event when one appears or changes."""
+    for body in tenants:
+        name = body["metadata"]["name"]
         previous = TenantStatus.model_validate(body.get("status") or {})
         generation = body["metadata"].get("generation")
-        new = convert.tenant_status(usage, generation=generation)
-        borrowing = any(v > 0 for v in usage.borrowed.values())
-        new.conditions = set_condition(previous.conditions, _cond(
-            "Borrowing", "True" if borrowing else "False", "AboveGuarantee" if borrowing else "WithinGuarantee",
-            f"borrowed: {', '.join(f'{k}={v}' for k, v in new.borrowed.items() if usage.borrowed[k]) or 'nothing'}",
-            generation), at=at)
+        usage = allocation.tenants.get(name)
+        if usage is None:  # a spec that does not parse: only its problem can be reported
+            new = previous.model_copy(deep=True)
+            new.observed_generation = generation
+        else:
+            new = convert.tenant_status(usage, generation=generation)
+            borrowing = any(v > 0 for v in usage.borrowed.values())
+            new.conditions = set_condition(previous.conditions, _cond(
+                "Borrowing", "True" if borrowing else "False", "AboveGuarantee" if borrowing else "WithinGuarantee",
+                f"borrowed: {', '.join(f'{k}={v}' for k, v in new.borrowed.items() if usage.borrowed[k]) or 'nothing'}",
+                generation), at=at)
+        invalid = parsed.invalid.get(name)
+        problems = {
+            "Invalid": (invalid, "ParentCycle" if invalid and "cycle" in invalid else
+                        "ParentNotFound" if invalid and "does not exist" in invalid else "InvalidSpec",
+                        "its pending claims wait; admitted ones keep their admissions"),
+            "NamespaceConflict": ("; ".join(parsed.conflicts.get(name, [])) or None, "NamespaceOwnedTwice",
+                                  "admitted claims there keep their admissions; new ones wait until one tenant "
+                                  "owns it (remove it from all but one)"),
+        }
+        for type_, (message, reason, consequence) in problems.items():
+            was = get_condition(new.conditions, type_)
+            if message is not None:
+                text = f"{message}; {consequence}"
+                new.conditions = set_condition(new.conditions, _cond(type_, "True", reason, text, generation), at=at)
+                if was is None or was.status != "True" or was.message != text:
+                    result.events.append(Event(name, "Warning", reason, text, tenant=True))
+            elif was is not None and was.status == "True":
+                new.conditions = set_condition(new.conditions, _cond(type_, "False", "Resolved", "no longer",
+                                                                     generation), at=at)
         if new.wire() != previous.wire():
             result.tenants[name] = new
 

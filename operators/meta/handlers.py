@@ -47,14 +47,15 @@ def admission_cycle() -> cycle.Result:
     listed = dict(zip(kinds, _POOL.map(lambda k: a.list_objects(*k, None, ""), kinds.values()), strict=True))
     result = cycle.run(**listed, at=now())
     bodies = {cycle.claim_key(c): c for c in listed["claims"]}
+    tenant_bodies = {t["metadata"]["name"]: t for t in listed["tenants"]}
 
     def write(item: tuple[str, Any]) -> None:
         namespace, name = item[0].split("/", 1)
         a.patch_status(SERVICE_CLAIM.api_version, SERVICE_CLAIM.kind, name, namespace, item[1].wire())
     list(_POOL.map(write, result.claims.items()))
     for event in result.events:
-        if event.key in bodies:
-            kopf.event(bodies[event.key], type=event.type, reason=event.reason, message=event.message)
+        if (body := (tenant_bodies if event.tenant else bodies).get(event.key)) is not None:
+            kopf.event(body, type=event.type, reason=event.reason, message=event.message)
     for name, status in result.tenants.items():
         a.patch_status(TENANT.api_version, TENANT.kind, name, None, status.wire())
     _observe(result)

@@ -1,4 +1,13 @@
-"""Admission checks for service objects: refuse at ``kubectl apply`` a demand that can never be met.
+"""Admission checks: refuse at ``kubectl apply`` a demand that can never be met, and a Tenant that would
+share a namespace or close a cycle of parents.
+
+Tenants (:func:`register_tenant`): a namespace is owned by at most one Tenant in each way (by name; by
+selector, where no Tenant names it), and parents form a tree. A Tenant that would own a namespace
+another already owns the same way is refused naming the other; one whose parents would form a cycle
+is refused naming the cycle (CEL refuses ``spec.parent`` equal to the name even without the webhook).
+What the webhook cannot see — a namespace relabelled so that two selectors match, a Tenant created
+while the webhook was down — the admission cycle reports on the Tenants, keeping every admission
+(:mod:`operators.meta.cycle`).
 
 Each service operator's kind is registered with :func:`register_service` by
 ``operators/__main__.py``, from the service's :class:`operators.scheduling.binding.ServiceBinding`
@@ -40,7 +49,7 @@ from ..sdk import runtime
 from ..sdk.apply import client_for
 from ..sdk.quantities import RESOURCE_NAMES, format_amount
 from . import allocator, convert
-from .cycle import DEFAULT_TENANT, nodes_from
+from .cycle import DEFAULT_TENANT, namespace_conflicts, nodes_from, tenant_problems
 
 log = logging.getLogger(__name__)
 _PROBE = "__probe__"
@@ -137,3 +146,54 @@ def _check(spec: ServiceClaimSpec, namespace: str) -> list[tuple[str | None, str
     pools = [convert.pool(p["metadata"]["name"], NodePoolSpec.model_validate(p.get("spec") or {}))
              for p in a.list_objects(NODE_POOL.api_version, NODE_POOL.kind, None, "")]
     return refusals(spec, tenant, tenants, nodes, pools)
+
+
+def tenant_refusals(name: str, spec: TenantSpec, old: TenantSpec | None, others: Mapping[str, TenantSpec],
+                    namespaces: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Why the Tenant ``name`` may not have ``spec`` (``old`` on update), given the other Tenants and the
+    listed namespaces; each message starts with the field it is about. Empty when it may.
+
+    Ownership is checked when it changed: on the listed namespaces and on every namespace ``spec``
+    names (it may not exist yet). The parents are checked when ``spec.parent`` changed; a parent that
+    does not exist yet is allowed (the cycle reports it until it does).
+    """
+    out: list[str] = []
+    specs = dict(others) | {name: spec}
+    if old is None or (old.namespaces, old.namespace_selector) != (spec.namespaces, spec.namespace_selector):
+        listed = {n["metadata"]["name"] for n in namespaces}
+        candidates = list(namespaces) + [{"metadata": {"name": n}} for n in spec.namespaces if n not in listed]
+        for conflict in namespace_conflicts(candidates, specs).get(name, []):
+            field_ = "spec.namespaces" if conflict.endswith("(by name)") else "spec.namespaceSelector"
+            out.append(f"{field_}: {conflict}; a namespace has one owner")
+    if old is None or old.parent != spec.parent:
+        problem = tenant_problems(specs).get(name)
+        if problem is not None and "cycle" in problem:
+            out.append(problem)
+    return out
+
+
+def register_tenant() -> None:
+    """Validate Tenants on create and update (:func:`tenant_refusals`); registered by ``operators/__main__.py``
+    in each process that runs a service. Fails open like the service checks: the admission cycle still
+    reports, and survives, whatever gets past it."""
+
+    @runtime.validate(TENANT.group, TENANT.version, TENANT.plural, id="tenant-ownership",
+                      operations=["CREATE", "UPDATE"], ignore_failures=True)
+    def _validate(body: kopf.Body, old: kopf.Body | None, **_: Any) -> None:
+        try:
+            spec = TenantSpec.model_validate(dict(body).get("spec") or {})
+            before = TenantSpec.model_validate(dict(old).get("spec") or {}) if old is not None else None
+        except ValueError:
+            return  # the schema and CEL name the field; the cycle reports what slips past them
+        a = client_for("smack-operators-webhook")  # reads only
+        others = {}
+        for t in a.list_objects(TENANT.api_version, TENANT.kind, None, ""):
+            if t["metadata"]["name"] != body.metadata.name:
+                try:
+                    others[t["metadata"]["name"]] = TenantSpec.model_validate(t.get("spec") or {})
+                except ValueError:
+                    continue
+        namespaces = a.list_objects("v1", "Namespace", None, "")
+        problems = tenant_refusals(body.metadata.name, spec, before, others, namespaces)
+        if problems:
+            raise kopf.AdmissionError("; ".join(problems), code=422)

@@ -241,6 +241,10 @@ TENANT = CustomResource(
     scope="Cluster",
     spec=TenantSpec,
     status=TenantStatus,
+    # A longer cycle spans objects: the Tenant webhook walks the parents (operators/meta/webhook.py).
+    object_validations=(cel("!has(self.spec.parent) || self.spec.parent != self.metadata.name",
+                            message_expression="'must not be the tenant itself: ' + self.spec.parent",
+                            field_path=".spec.parent", reason="FieldValueInvalid"),),
     printer_columns=(
         PrinterColumn("Weight", ".spec.weight", "integer"),
         PrinterColumn("Share", ".status.dominantShare", description="weighted dominant share"),

@@ -28,8 +28,10 @@ from enum import StrEnum
 from typing import Any
 
 import kopf
+from kubernetes.client.exceptions import ApiException
 
 from .admission import register_spec_check
+from .conditions import Condition, set_condition
 from .crd import CustomResource
 from .metrics import RECONCILE_DURATION, RECONCILE_TOTAL
 
@@ -43,6 +45,11 @@ WAKE_PREFIX = "wake-on-"
 RECONCILE_THREADS = 32
 # A burst of watch events (a StatefulSet and its pods) is coalesced into one pass.
 COALESCE_SECONDS = 0.2
+# Seconds before the n-th retry of a failing reconcile: doubling from 1 s up to 5 minutes.
+ERROR_BACKOFF = tuple(min(2.0 ** n, 300.0) for n in range(10))
+# API server answers that say the request can never succeed as sent (a child the spec makes
+# unbuildable: a name too long, an invalid field), unlike conflicts, throttling and outages.
+_REFUSED_STATUSES = frozenset({400, 403, 404, 405, 413, 415, 422})
 _pool: ThreadPoolExecutor | None = None
 
 
@@ -107,15 +114,82 @@ class ChildKind:
     plural: str
 
 
+def unbuildable(exc: BaseException) -> bool:
+    """True when ``exc`` says the object cannot be built as its spec stands (a bug or a spec the models let
+    through), False when it is transient (the API server unreachable, a conflict, throttling): only
+    the first kind is reported on the object's status."""
+    if isinstance(exc, ApiException):
+        return exc.status in _REFUSED_STATUSES
+    return not isinstance(exc, (OSError, TimeoutError, ConnectionError)) and \
+        type(exc).__module__.split(".")[0] not in ("urllib3", "aiohttp")
+
+
+def describe(exc: BaseException) -> str:
+    """One line for a condition message: the exception type and its text (an ApiException's reason and
+    the API server's message, not its headers)."""
+    if isinstance(exc, ApiException):
+        text = f"{exc.status} {exc.reason}"
+        try:
+            import json  # noqa: PLC0415 - only on this path
+            text += f": {json.loads(exc.body or '{}').get('message', '')}"
+        except ValueError:
+            pass
+        return f"the API server refused a child: {text}"[:1024]
+    return f"{type(exc).__name__}: {exc}"[:1024]
+
+
+@dataclass
+class Failures:
+    """The failure streak of one object's reconcile, and what to do about each failure.
+
+    Each failure waits ``backoff[n]`` seconds (n failures so far; the last value repeats). The
+    traceback is logged for the first failure of a streak and whenever the error changes; a repeat
+    logs one line (no traceback storm for an object that fails every pass). A success ends the streak.
+    """
+
+    backoff: tuple[float, ...] = ERROR_BACKOFF
+    count: int = 0
+    last: str | None = None
+    reported: str | None = None  # the message written on the object's status, if any
+
+    def failed(self, exc: BaseException) -> tuple[float, bool]:
+        """Record a failure: ``(seconds to wait, whether to log the traceback)``."""
+        message = describe(exc)
+        delay = self.backoff[min(self.count, len(self.backoff) - 1)]
+        self.count += 1
+        new, self.last = message != self.last, message
+        return delay, new
+
+    def succeeded(self) -> None:
+        self.count, self.last, self.reported = 0, None, None
+
+
+def invalid_status(body: Mapping[str, Any], message: str) -> dict[str, Any] | None:
+    """The status merge patch that reports an object its operator cannot build: Ready=False, reason
+    InvalidSpec, with ``message`` (nothing else changes, so the last good children keep running). None
+    when the object says so already."""
+    status = body.get("status") or {}
+    conditions = [Condition.model_validate(c) for c in status.get("conditions") or []]
+    generation = (body.get("metadata") or {}).get("generation")
+    new = set_condition(conditions, Condition(type="Ready", status="False", reason="InvalidSpec",
+                                              message=f"cannot be built: {message}", observed_generation=generation))
+    if new == conditions:
+        return None
+    return {"conditions": [c.wire() for c in new]}
+
+
 def register(resource: CustomResource, reconcile: Callable[[dict[str, Any]], Result], *,
              children: Iterable[ChildKind], owner_label: str, resync: float = 60.0,
-             error_backoff: tuple[float, ...] = (1, 2, 5, 10, 30, 60)) -> None:
+             error_backoff: tuple[float, ...] = ERROR_BACKOFF) -> None:
     """Register the kopf handlers that drive ``reconcile`` for every ``resource`` object.
 
     ``reconcile`` runs in a worker thread (a pool of ``RECONCILE_THREADS``) with a deep copy of
     the object's body;
-    it returns a :class:`Result`. An exception is logged, counted and retried
-    after ``error_backoff`` seconds (the last value repeats); it never stops the loop.
+    it returns a :class:`Result`. An exception never stops the loop nor touches another object (each
+    object has its own worker): it is counted and retried after ``error_backoff`` seconds (see
+    :class:`Failures`: exponential, the traceback once per streak). One that says the object cannot be
+    built (:func:`unbuildable`) is also reported on the object: Ready=False, reason InvalidSpec with
+    the error, and a Warning event, once per distinct error.
     ``owner_label`` is the label key whose value names the owning object on children. Also
     registers the spec webhook (:func:`operators.sdk.admission.register_spec_check`).
     """
@@ -140,7 +214,7 @@ def register(resource: CustomResource, reconcile: Callable[[dict[str, Any]], Res
     async def _worker(body: kopf.Body, stopped: kopf.DaemonStopped, **_: Any) -> None:
         key = (body.metadata.namespace, body.metadata.name)
         event = wakeups.events.setdefault(key, asyncio.Event())
-        failures, first = 0, True
+        failures, first = Failures(error_backoff), True
         try:
             while not stopped:
                 event.clear()
@@ -152,13 +226,21 @@ def register(resource: CustomResource, reconcile: Callable[[dict[str, Any]], Res
                     # As asyncio.to_thread does, carry the context: kopf's event posting reads it.
                     outcome = await asyncio.get_running_loop().run_in_executor(
                         _executor(), contextvars.copy_context().run, reconcile, snapshot)
-                except Exception:
-                    delay = error_backoff[min(failures, len(error_backoff) - 1)]
-                    failures += 1
+                except Exception as exc:
+                    delay, with_traceback = failures.failed(exc)
                     RECONCILE_TOTAL.labels(kind, "error").inc()
-                    log.exception("reconcile of %s %s/%s failed; retrying in %ss", kind, *key, delay)
+                    if with_traceback:
+                        log.exception("reconcile of %s %s/%s failed; retrying in %ss", kind, *key, delay)
+                    else:
+                        log.warning("reconcile of %s %s/%s failed again (%d in a row): %s; retrying in %ss",
+                                    kind, *key, failures.count, failures.last, delay)
+                    if unbuildable(exc) and failures.reported != failures.last:
+                        await asyncio.get_running_loop().run_in_executor(
+                            _executor(), contextvars.copy_context().run, _report_invalid, resource, snapshot,
+                            failures.last)
+                        failures.reported = failures.last
                 else:
-                    failures = 0
+                    failures.succeeded()
                     RECONCILE_TOTAL.labels(kind, outcome.outcome.value).inc()
                     delay = outcome.requeue_after or resync
                 finally:
@@ -175,6 +257,22 @@ def register(resource: CustomResource, reconcile: Callable[[dict[str, Any]], Res
         finally:
             wakeups.events.pop(key, None)
             wakeups.reasons.pop(key, None)
+
+
+def _report_invalid(resource: CustomResource, body: dict[str, Any], message: str) -> None:
+    """Write :func:`invalid_status` and post a Warning event; a failure to do so is only logged (the
+    reconcile is retried anyway)."""
+    from .apply import client_for  # noqa: PLC0415 - apply imports this module's pool size
+
+    patch = invalid_status(body, message)
+    try:
+        if patch is not None:
+            client_for("smack-operators-controller").patch_status(
+                resource.api_version, resource.kind, body["metadata"]["name"], body["metadata"].get("namespace"),
+                patch)
+        kopf.event(body, type="Warning", reason="InvalidSpec", message=f"cannot be built: {message}")
+    except Exception as exc:  # noqa: BLE001 - reporting is best effort; the loop goes on
+        log.warning("could not report %s %s as invalid: %s", resource.kind, body["metadata"]["name"], exc)
 
 
 @dataclass(frozen=True)
@@ -194,7 +292,8 @@ def register_singleton(name: str, run: Callable[[], Any], *, wake_on: Iterable[W
 
     A pass runs in the reconcile pool when any ``wake_on`` object changes (after
     ``COALESCE_SECONDS``, so that a burst is one pass), and every ``resync`` seconds; a pass
-    that raises is logged, counted and retried after ``error_delay`` seconds. ``name`` is the
+    that raises is logged (the traceback once per distinct error), counted and retried after
+    ``error_delay`` seconds. ``name`` is the
     ``kind`` label of the reconcile metrics and the suffix of the handler ids. The loop starts
     on the first watch event, since kopf sets up event posting for tasks started from its
     handlers, not from startup activities; it stops at kopf's cleanup.
@@ -203,17 +302,23 @@ def register_singleton(name: str, run: Callable[[], Any], *, wake_on: Iterable[W
     task: asyncio.Task[None] | None = None
 
     async def _loop() -> None:
+        failures = Failures((error_delay,))
         while not stopped.is_set():
             wake.clear()
             started = time.monotonic()
             try:
                 await asyncio.get_running_loop().run_in_executor(_executor(), contextvars.copy_context().run, run)
                 RECONCILE_TOTAL.labels(name, "ok").inc()
+                failures.succeeded()
                 delay = resync
-            except Exception:
+            except Exception as exc:
                 RECONCILE_TOTAL.labels(name, "error").inc()
-                log.exception("%s failed; retrying in %ss", name, error_delay)
-                delay = error_delay
+                delay, with_traceback = failures.failed(exc)
+                if with_traceback:
+                    log.exception("%s failed; retrying in %ss", name, delay)
+                else:
+                    log.warning("%s failed again (%d in a row): %s; retrying in %ss", name, failures.count,
+                                failures.last, delay)
             finally:
                 RECONCILE_DURATION.labels(name).observe(time.monotonic() - started)
             with contextlib.suppress(TimeoutError):

@@ -62,8 +62,8 @@ class CustomResource:
     printer_columns: tuple[PrinterColumn, ...] = ()
     # CEL rules on the whole spec (e.g. transitions that compare spec fields).
     spec_validations: tuple[dict[str, str], ...] = ()
-    # CEL rules on the whole object, the only place that sees metadata.name: the name must leave room
-    # for the derived objects' names (Kubernetes docs, "Validation rules": metadata.name at the root).
+    # CEL rules on the whole object, for rules that read metadata.name (only name and generateName are
+    # visible there; Kubernetes docs, "Validation rules": "metadata").
     object_validations: tuple[dict[str, str], ...] = ()
 
     @property

@@ -115,10 +115,35 @@ def recover(pods: Iterable[Mapping[str, Any]], failures: Mapping[str, NodeFailur
     return out
 
 
+def describe_failure(failure: NodeFailure) -> str:
+    """``node <name> is gone`` or ``node <name> NotReady since <RFC 3339>``."""
+    return (f"node {failure.name} is gone" if failure.since is None else
+            f"node {failure.name} NotReady since {failure.since.isoformat().replace('+00:00', 'Z')}")
+
+
+def unready_nodes(pods: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The nodes of the pods that are bound and not Ready: the only ones whose failure can explain a pod
+    down (read these, not every node). Sorted, each once."""
+    def ready(pod: Mapping[str, Any]) -> bool:
+        return any(c.get("type") == "Ready" and c.get("status") == "True"
+                   for c in (pod.get("status") or {}).get("conditions") or [])
+    return sorted({n for p in pods if (n := (p.get("spec") or {}).get("nodeName")) and not ready(p)})
+
+
+def lost_pods(pods: Iterable[Mapping[str, Any]], failures: Mapping[str, NodeFailure]) -> dict[str, str]:
+    """The pods whose node failed, by name: ``<pod> on <describe_failure>`` (the Degraded condition's
+    words: a pod down because its node is lost is no update in progress)."""
+    out = {}
+    for pod in pods:
+        node = (pod.get("spec") or {}).get("nodeName")
+        if node in failures and pod["metadata"].get("deletionTimestamp") is None:
+            out[pod["metadata"]["name"]] = describe_failure(failures[node])
+    return dict(sorted(out.items()))
+
+
 def _node_lost(name: str, failure: NodeFailure, replaceable: bool, timeout: float | None,
                now: datetime) -> Recovery:
-    lost = (f"node {failure.name} is gone" if failure.since is None else
-            f"node {failure.name} NotReady since {failure.since.isoformat().replace('+00:00', 'Z')}")
+    lost = describe_failure(failure)
     if not replaceable or timeout is None:
         why = "waiting for the node to come back" + ("" if replaceable else "; this pod is never replaced "
                                                                            "automatically")

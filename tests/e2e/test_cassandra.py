@@ -392,3 +392,36 @@ def test_invalid_changes_are_refused_naming_the_field(ns: Kubectl, case, patch, 
     assert result.returncode != 0, f"{case} was accepted"
     assert re.search(expected, result.stderr), result.stderr
     assert get(ns, "fixed")["metadata"]["generation"] == 1
+
+
+def test_a_node_whose_kubernetes_node_is_lost_is_degraded_naming_it_not_updating(ns: Kubectl, operator):
+    """A node's Kubernetes node stops reporting (written as the node lifecycle controller writes it, as in
+    test_kafka's node failure): the datacenter says Degraded, NodeLost, with pod and node named, and no
+    update is in progress."""
+    ns.apply(manifest("lost", {"size": 3}))
+    settled(ns, "lost")
+    pods = {p["metadata"]["name"]: p
+            for p in ns.json("get", "pods", "-l", "cassandra.smack.dev/datacenter=lost")["items"]}
+    victim = sorted(pods)[1]
+    node = pods[victim]["spec"]["nodeName"]
+    ns.run("annotate", "node", node, "kwok.x-k8s.io/node-")
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    ns.run("patch", "node", node, "--subresource=status", "-p", json.dumps({"status": {"conditions": [{
+        "type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown",
+        "message": "Kubelet stopped posting node status.", "lastTransitionTime": now, "lastHeartbeatTime": now}]}}))
+    try:
+        ns.run("patch", "pod", victim, "--subresource=status", "-p", json.dumps({"status": {"conditions": [
+            {"type": "Ready", "status": "False", "lastTransitionTime": now}]}}))
+
+        def degraded():
+            obj = get(ns, "lost")
+            c = condition(obj, "Degraded")
+            return obj if c.get("status") == "True" and c.get("reason") == "NodeLost" else None
+        obj = wait_for(degraded, timeout=90, what="Degraded NodeLost")
+        assert f"{victim} on node {node} NotReady since" in condition(obj, "Degraded")["message"]
+        assert condition(obj, "Updating")["status"] == "False"
+        assert condition(obj, "Progressing")["reason"] == "NodeLost"
+    finally:
+        ns.run("annotate", "node", node, "kwok.x-k8s.io/node=fake")
+        wait_for(lambda: ns.run("get", "node", node, "-o", 'jsonpath={.status.conditions[?(@.type=="Ready")].status}')
+                 .stdout == "True", timeout=60, what=f"node {node} Ready again")

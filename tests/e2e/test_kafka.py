@@ -477,6 +477,10 @@ def test_a_broker_whose_node_fails_is_replaced_after_the_timeout(ns: Kubectl, op
             return steps.get(victim)
         waiting = wait_for(step, timeout=90, what=f"a recovery step for {victim}")
         assert f"node {node} NotReady since" in waiting["message"]
+        degraded = wait_for(lambda: next((c for c in ns.json("get", "kafkacluster", "heal")["status"]["conditions"]
+                                          if c["type"] == "Degraded" and c["status"] == "True"), None),
+                            timeout=60, what="Degraded naming the lost node")
+        assert degraded["reason"] == "NodeLost" and f"{victim} on node {node} NotReady since" in degraded["message"]
 
         def replaced():
             got = ns.run("get", "pod", victim, "-o", "json", check=False)
@@ -503,3 +507,28 @@ def test_a_broker_whose_node_fails_is_replaced_after_the_timeout(ns: Kubectl, op
         ns.run("taint", "node", node, "node.kubernetes.io/unreachable:NoSchedule-", check=False)
         wait_for(lambda: ns.run("get", "node", node, "-o", 'jsonpath={.status.conditions[?(@.type=="Ready")].status}')
                  .stdout == "True", timeout=60, what=f"node {node} Ready again")
+
+
+def test_an_unbuildable_cluster_is_reported_on_its_own_status_next_to_a_good_one(ns: Kubectl, operator):
+    """A spec the schema lets through but the API server refuses the children of (a storage class that is no
+    object name) is either refused at apply or reported as Ready=False InvalidSpec with the API server's
+    message, once, with back-off; the good cluster next to it is built as usual."""
+    bad = manifest("bad", {"brokers": {"replicas": 1, "storage": {"storageClassName": "Not_A_Name!"}},
+                           "controllers": {"replicas": 1}})
+    refused = ns.apply(bad, check=False)
+    ns.apply(manifest("good", {"brokers": {"replicas": 1}, "controllers": {"replicas": 1}}))
+    ready_cluster(ns, "good")
+    if refused.returncode != 0:
+        assert "storageClassName" in refused.stderr, refused.stderr
+        return
+
+    def reported():
+        obj = ns.json("get", "kafkacluster", "bad")
+        c = {c["type"]: c for c in obj.get("status", {}).get("conditions", [])}.get("Ready", {})
+        return c if c.get("reason") == "InvalidSpec" else None
+    ready = wait_for(reported, timeout=120, what="the bad cluster reported InvalidSpec")
+    assert "cannot be built: the API server refused a child: 422" in ready["message"], ready
+    assert "Not_A_Name!" in ready["message"] or "storageClassName" in ready["message"], ready
+    log = operator.log_path.read_text()
+    tracebacks = log.count("reconcile of KafkaCluster " + ns.namespace + "/bad failed;")
+    assert tracebacks == 1, f"one traceback per streak, got {tracebacks}"

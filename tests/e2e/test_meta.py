@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 import yaml
 
-from .conftest import Kubectl, wait_for
+from .conftest import Kubectl, PodWatch, new_namespace, wait_for
 
 
 def kafka(name: str, *, brokers: int, cpu: str = "1", constraints: list | None = None,
@@ -27,16 +27,20 @@ def kafka(name: str, *, brokers: int, cpu: str = "1", constraints: list | None =
                                                 "resources": {"requests": {"cpu": cpu, "memory": "1Gi"}}}}})
 
 
+def tenant_manifest(name: str, spec: dict) -> str:
+    return yaml.safe_dump({"apiVersion": "scheduling.smack.dev/v1alpha1", "kind": "Tenant",
+                           "metadata": {"name": name}, "spec": spec})
+
+
 @pytest.fixture
 def tenants(kube: Kubectl) -> Iterator[callable]:
-    """Create cluster-scoped Tenants with unique names; delete them after the test."""
+    """Create cluster-scoped Tenants with unique names (or the ``name`` given); delete them after the test."""
     made: list[str] = []
 
-    def make(spec: dict) -> str:
-        name = f"t-{uuid.uuid4().hex[:6]}"
-        kube.apply(yaml.safe_dump({"apiVersion": "scheduling.smack.dev/v1alpha1", "kind": "Tenant",
-                                   "metadata": {"name": name}, "spec": spec}))
+    def make(spec: dict, name: str | None = None) -> str:
+        name = name or f"t-{uuid.uuid4().hex[:6]}"
         made.append(name)
+        kube.apply(tenant_manifest(name, spec))
         return name
     yield make
     for name in made:
@@ -185,3 +189,80 @@ def test_guaranteed_scale_up_preempts_a_preemptible_claim_of_another_tenant(kube
         assert {"Preempted", "Evicted"} <= reasons
     finally:
         kube.run("delete", "namespace", batch_ns.namespace, "--wait=false", check=False)
+
+
+def test_tenant_webhook_refuses_a_shared_namespace_and_a_cycle_naming_the_other_tenant(kube: Kubectl, ns: Kubectl,
+                                                                                        tenants):
+    owner = tenants({"namespaces": [ns.namespace]})
+    result = kube.apply(tenant_manifest(f"{owner}-x", {"namespaces": [ns.namespace]}), check=False)
+    assert result.returncode != 0
+    assert f"spec.namespaces: namespace {ns.namespace} is also owned by tenant {owner} (by name)" in result.stderr, \
+        result.stderr
+    parent = tenants({}, name=f"{owner}-p")
+    tenants({"parent": parent}, name=f"{owner}-c")
+    result = kube.run("patch", "tenant", parent, "--type=merge", "-p", f'{{"spec":{{"parent":"{owner}-c"}}}}',
+                      check=False)
+    assert result.returncode != 0
+    assert f"spec.parent: the parents form a cycle ({parent} → {owner}-c → {parent})" in result.stderr, result.stderr
+    result = kube.run("patch", "tenant", parent, "--type=merge", "-p", f'{{"spec":{{"parent":"{parent}"}}}}',
+                      check=False)
+    assert result.returncode != 0 and "spec.parent: Invalid value" in result.stderr, result.stderr
+    assert "must not be the tenant itself" in result.stderr, result.stderr
+
+
+def test_a_forced_in_namespace_conflict_keeps_the_admission_and_the_pods_and_is_reported(
+        kube: Kubectl, ns: Kubectl, tenants, operator):
+    owner = tenants({"namespaces": [ns.namespace]})
+    ns.apply(kafka("steady", brokers=3))
+    wait_condition(ns, "kafkacluster", "steady", "Ready", "True")
+    granted = ns.json("get", "serviceclaim", "steady")["status"]["podSets"]
+    watch = PodWatch(ns, "kafka.smack.dev/cluster=steady")
+    try:
+        # Past the webhook: created while it does not serve (it fails open), as an older operator or a
+        # restore from backup would.
+        with operator.suspended():
+            intruder = tenants({"namespaces": [ns.namespace]}, name=f"{owner}-intruder")
+        reported = wait_for(lambda: (condition(t := kube.json("get", "tenant", owner), "NamespaceConflict")
+                                     .get("status") == "True" or condition(ns.json("get", "serviceclaim", "steady"),
+                                                                           "Admitted").get("status") != "True") and t,
+                            what="the conflict reported, or the admission lost")
+        claim = ns.json("get", "serviceclaim", "steady")
+        assert condition(claim, "Admitted")["status"] == "True", f"the admission was revoked: {claim['status']}"
+        assert claim["status"]["podSets"] == granted
+        assert f"also owned by tenant {intruder}" in condition(reported, "NamespaceConflict")["message"]
+        assert condition(kube.json("get", "tenant", intruder), "NamespaceConflict")["status"] == "True"
+        reasons = {e["reason"] for e in kube.json("get", "events", "-A", "--field-selector",
+                                                  f"involvedObject.name={owner}")["items"]}
+        assert "NamespaceOwnedTwice" in reasons
+        # A reconcile of the service after the conflict (woken by an annotation) keeps its pods.
+        ns.run("annotate", "kafkacluster", "steady", "e2e/poke=1")
+        ns.apply(kafka("later", brokers=1))  # a new claim in the namespace waits for one owner
+        wait_condition(ns, "kafkacluster", "later", "Admitted", "False", "TenantNotFound")
+        wait_condition(ns, "kafkacluster", "steady", "Ready", "True")
+        assert ns.json("get", "statefulset", "steady-broker")["spec"]["replicas"] == 3
+        assert watch.max_unavailable() == 0, f"pods were removed: {watch.deleted()}"
+    finally:
+        watch.stop()
+
+
+def test_a_forced_in_tenant_cycle_blocks_only_its_own_claims(kube: Kubectl, ns: Kubectl, tenants, operator):
+    loop_ns, other = new_namespace(kube, "e2e-loop"), new_namespace(kube, "e2e-other")
+    try:
+        loop_a = tenants({"namespaces": [loop_ns.namespace]})
+        loop_b = tenants({"parent": loop_a}, name=f"{loop_a}-b")
+        loop_ns.apply(kafka("held", brokers=1))
+        wait_condition(loop_ns, "kafkacluster", "held", "Ready", "True")
+        with operator.suspended():  # past the webhook, which refuses the cycle
+            kube.run("patch", "tenant", loop_a, "--type=merge", "-p", f'{{"spec":{{"parent":"{loop_b}"}}}}')
+        loop = wait_condition(kube, "tenant", loop_a, "Invalid", "True", "ParentCycle")
+        assert f"{loop_a} → {loop_b} → {loop_a}" in condition(loop, "Invalid")["message"]
+        assert condition(kube.json("get", "tenant", loop_b), "Invalid")["reason"] == "ParentCycle"
+        loop_ns.apply(kafka("blocked", brokers=1))
+        other.apply(kafka("elsewhere", brokers=1))
+        wait_condition(loop_ns, "kafkacluster", "blocked", "Admitted", "False", "InvalidTenant")
+        wait_condition(other, "kafkacluster", "elsewhere", "Ready", "True")
+        assert condition(loop_ns.json("get", "serviceclaim", "held"), "Admitted")["status"] == "True"
+        assert loop_ns.json("get", "statefulset", "held-broker")["spec"]["replicas"] == 1
+    finally:
+        for k in (loop_ns, other):
+            kube.run("delete", "namespace", k.namespace, "--wait=false", check=False)

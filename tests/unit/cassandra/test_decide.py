@@ -331,3 +331,25 @@ def test_a_dead_node_that_is_leaving_is_replaced_when_asked_then_decommissioned(
     replaced = [node(d, n) for n in NINE]  # the replacement is up and normal: now it leaves as usual
     nxt = decide(seen_of(d, replaced, records(NINE)), NO_CONTROLS, NOW)
     assert isinstance(nxt.action, Decommission) and nxt.action.pod == "dc1-r3-2"
+
+
+def test_a_node_down_because_its_kubernetes_node_is_lost_is_degraded_not_updating():
+    from datetime import timedelta
+
+    from operators.sdk.recovery import NodeFailure
+    d = dc(size=3)
+    pods = [node(d, n) for n in THREE]
+    pods[1] = node(d, "dc1-r2-0", ready=False)
+    pods[1]["spec"] = {"nodeName": "kwok-1"}
+    since = NOW - timedelta(hours=2)  # longer than the rollout timeout: still no stalled update
+    failures = {"kwok-1": NodeFailure("kwok-1", since)}
+    nxt = decide(seen_of(d, pods, records(THREE), failures=failures), NO_CONTROLS, NOW + timedelta(hours=3))
+    got = {c.type: (c.status, c.reason, c.message) for c in nxt.status.conditions}
+    lost = f"dc1-r2-0 on node kwok-1 NotReady since {since.isoformat().replace('+00:00', 'Z')}"
+    assert got["Degraded"] == ("True", "NodeLost", lost)
+    assert got["Updating"][:2] == ("False", "Idle")
+    assert got["Progressing"] == ("False", "NodeLost", f"waiting for lost nodes: {lost}")
+
+    # The same pod down with its node Ready is a node down, not a lost node (the ring says why).
+    nxt = decide(seen_of(d, pods, records(THREE)), NO_CONTROLS, NOW)
+    assert {c.type: c.reason for c in nxt.status.conditions}["Degraded"] != "NodeLost"

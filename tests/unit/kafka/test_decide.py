@@ -252,6 +252,18 @@ def test_a_controller_on_a_lost_node_is_never_replaced():
     assert "never replaced automatically" in progressing(n.status)[2]
 
 
+def test_a_lost_node_is_degraded_with_the_node_named_not_an_update_in_progress():
+    lost = pods(broker_2={"ready": False, "node": "c"})
+    since = NOW - timedelta(seconds=100)
+    n = decide(observed(lost, failures={"c": NodeFailure("c", since)}), NO_CONTROLS, NOW)
+    degraded = next(c for c in n.status.conditions if c.type == "Degraded")
+    assert (degraded.status, degraded.reason) == ("True", "NodeLost")
+    assert degraded.message == f"prod-broker-2 on node c NotReady since {since.isoformat().replace('+00:00', 'Z')}"
+    assert progressing(n.status)[1] == "Recovering"
+    back = decide(observed(pods(), failures={}, previous=n.status), NO_CONTROLS, NOW)
+    assert [(c.status, c.reason) for c in back.status.conditions if c.type == "Degraded"] == [("False", "NoNodeLost")]
+
+
 # --------------------------------------------------------------------------- scale-down
 
 
