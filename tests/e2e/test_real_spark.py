@@ -170,12 +170,12 @@ def test_failing_spark_program_is_retried_per_policy_and_ends_failed_with_the_dr
 
 
 def cassandra_dc(name: str, size: int, cpu: str) -> str:
-    """A CassandraDatacenter of 5.0.5 nodes (1.5 GiB, heap 768Mi as in the smoke test) over racks r1 and
-    r2 in zones a and b: node n goes to rack r<n>, so a scale-up 1 → 2 needs room on real-b."""
+    """A CassandraDatacenter of 5.0.5 nodes (1.5 GiB, heap 768Mi as in the smoke test) in one rack, r1 in
+    zone a: every node runs on real-a, so a scale-up needs room there."""
     return json.dumps({
         "apiVersion": "cassandra.smack.dev/v1alpha1", "kind": "CassandraDatacenter", "metadata": {"name": name},
         "spec": {"clusterName": name, "serverVersion": "5.0.5", "size": size, "nodePool": POOL, "storage": STORAGE,
-                 "racks": [{"name": "r1", "zone": "zone-a"}, {"name": "r2", "zone": "zone-b"}],
+                 "racks": [{"name": "r1", "zone": "zone-a"}],
                  "resources": {"requests": {"cpu": cpu, "memory": "1536Mi"}}, "jvm": {"heapSize": "768Mi"}}})
 
 
@@ -187,32 +187,33 @@ def cassandra_up(k: Kubectl, name: str, nodes: int) -> dict | None:
 def test_guaranteed_cassandra_scale_up_preempts_a_running_spark_application_of_another_tenant(
         kube: Kubectl, real_ns: Kubectl, operator: OperatorProcess, tenants,  # noqa: F811 - the fixture
         pytestconfig: pytest.Config) -> None:
-    """Capacity binds on CPU requests (each real node has 2): a Cassandra node of 1.2 CPU runs on
-    real-a; a batch tenant's SparkPi (driver and 2 executors of 1 CPU, OnFailure) can only go to real-b
-    and real-c, and leaves less than 1.2 CPU on each. The Cassandra tenant then gets a guarantee and
-    its datacenter grows to a second node in zone b, which fits only once the application is gone: the
-    meta-controller preempts it, the Spark operator stops its driver and executors and queues it again
-    (PENDING_RERUN, the preemption in errorMessage, an event and a metric), the second Cassandra node
-    really starts, and the application waits: its gang of 3 CPU-pods no longer fits (Admitted False
-    with the allocator's reason)."""
+    """Capacity binds on CPU requests (each real node has 2): a Cassandra node of 0.4 CPU runs on
+    real-a; a batch tenant's SparkPi (driver and 2 executors of 1.5 CPU, OnFailure) takes one pod per
+    node and leaves 0.1 CPU on real-a. The Cassandra tenant then gets a guarantee and its datacenter
+    grows to a second node in zone a, which fits only once the application is gone: the meta-controller
+    preempts it, the Spark operator stops its driver and executors and queues it again (PENDING_RERUN,
+    the preemption in errorMessage, an event and a metric), the second Cassandra node really starts,
+    and the application waits: its gang no longer fits on real-a (Admitted False with the allocator's
+    reason)."""
     batch = with_rbac(new_namespace(kube, "real"))
     try:
-        real_ns.apply(cassandra_dc("dc1", 1, "1200m"))
+        real_ns.apply(cassandra_dc("dc1", 1, "400m"))
         wait_for(lambda: cassandra_up(real_ns, "dc1", 1), timeout=900, interval=2, what="dc1 with 1 node up")
-        tenants({"namespaces": [batch.namespace], "limit": {"cpu": "4", "memory": "8Gi"}})
-        batch.apply(spark_pi("etl", 20000, driver_cpu="1", executor_cpu="1", restartPolicy={"type": "OnFailure"}))
+        tenants({"namespaces": [batch.namespace], "limit": {"cpu": "5", "memory": "8Gi"}})
+        batch.apply(spark_pi("etl", 20000, driver_cpu="1500m", executor_cpu="1500m",
+                             restartPolicy={"type": "OnFailure"}))
 
         def executors_running() -> int:
             return sum(p["status"].get("phase") == "Running" for p in pods(batch, "etl", "executor"))
 
         wait_for(lambda: app_state(batch, "etl")[1] == "RUNNING" and executors_running() == 2, timeout=600,
                  what="etl RUNNING with its 2 executors")
-        (driver,) = pods(batch, "etl", "driver")
-        assert driver["spec"]["nodeName"] in ("real-b", "real-c"), driver["spec"]["nodeName"]
+        hosts = sorted(p["spec"]["nodeName"] for p in pods(batch, "etl", "driver") + pods(batch, "etl", "executor"))
+        assert hosts == ["real-a", "real-b", "real-c"], hosts
         preemptions = metric(operator, "smack_spark_preemptions_total", outcome="requeued")
         reruns = metric(operator, "smack_spark_reruns_total", cause="preempted")
 
-        tenants({"namespaces": [real_ns.namespace], "guarantee": {"cpu": "3", "memory": "6Gi", "pods": "4"}})
+        tenants({"namespaces": [real_ns.namespace], "guarantee": {"cpu": "1", "memory": "4Gi", "pods": "4"}})
         real_ns.run("patch", "cassandradatacenter", "dc1", "--type=merge", "-p", '{"spec":{"size":2}}')
 
         obj = wait_state(batch, "etl", ("PENDING_RERUN", "COMPLETED", "FAILED"))
@@ -249,7 +250,7 @@ def test_dynamic_allocation_adds_executors_under_load_up_to_what_was_admitted(
     """minExecutors 1, maxExecutors 4, executors of 1.5 CPU: one fits per real node, so 3 are admitted
     and spark.dynamicAllocation.maxExecutors is 3. Under a backlog of tasks the driver requests more
     executors (ExecutorAllocationManager), more than the minimum register, never above the admitted 3."""
-    with_rbac(real_ns).apply(spark_pi("dyn", 20000, executor_cpu="1500m", dynamicAllocation={
+    with_rbac(real_ns).apply(spark_pi("dyn", 10000, executor_cpu="1500m", dynamicAllocation={
         "enabled": True, "minExecutors": 1, "maxExecutors": 4}))
     seen: dict[str, dict] = {}
     most = 0
