@@ -250,7 +250,7 @@ def test_dynamic_allocation_adds_executors_under_load_up_to_what_was_admitted(
     """minExecutors 1, maxExecutors 4, executors of 1.5 CPU: one fits per real node, so 3 are admitted
     and spark.dynamicAllocation.maxExecutors is 3. Under a backlog of tasks the driver requests more
     executors (ExecutorAllocationManager), more than the minimum register, never above the admitted 3."""
-    with_rbac(real_ns).apply(spark_pi("dyn", 10000, executor_cpu="1500m", dynamicAllocation={
+    with_rbac(real_ns).apply(spark_pi("dyn", 5000, executor_cpu="1500m", dynamicAllocation={
         "enabled": True, "minExecutors": 1, "maxExecutors": 4}))
     seen: dict[str, dict] = {}
     most = 0

@@ -121,8 +121,10 @@ def test_submission_failure_is_retried_per_policy_after_linear_back_off(policy, 
     if retried:
         assert early.status.application_state.state == "SUBMISSION_FAILED" and early.requeue_after == 1
         assert late.status.application_state.state == "PENDING_RERUN"
+        assert [t.rerun for t in late.transitions] == ["submission_failed"]
     else:
         assert early.status.application_state.state == "FAILED"
+        assert [(t.rerun, t.preempted) for t in early.transitions] == [(None, False)]
 
 
 # ---- running ---------------------------------------------------------------------------------
@@ -233,6 +235,7 @@ def test_succeeding(policy, state):
     nxt = step(observe(submitted("SUCCEEDING"), drivers=[driver("Succeeded")],
                        app=spec(restartPolicy={"type": policy})), T0)
     assert nxt.status.application_state.state == state
+    assert [t.rerun for t in nxt.transitions] == (["always"] if policy == "Always" else [None])
 
 
 def test_failing_retries_with_linear_back_off_then_fails_after_the_limit():
