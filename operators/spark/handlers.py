@@ -33,6 +33,7 @@ from .api import (
     SparkApplicationStatus,
 )
 from .lifecycle import ClaimView, DriverView, Next, Observed, Transition, parse_time, step, submission_failed
+from .metrics import PREEMPTIONS, RERUNS
 from .resources import (
     APP_LABEL,
     POD_SET_FIELDS,
@@ -165,6 +166,10 @@ def _delete_submission(ctx: ServiceContext, app: Application, sub: Submission) -
 
 def _report(ctx: ServiceContext, t: Transition) -> None:
     STATE_TRANSITIONS.labels(KIND, t.previous, t.state).inc()
+    if t.rerun is not None:
+        RERUNS.labels(t.rerun).inc()
+    if t.preempted:
+        PREEMPTIONS.labels("requeued" if t.state == "PENDING_RERUN" else "failed").inc()
     if t.seconds_in_previous is not None:
         STATE_DURATION.labels(KIND, t.previous).observe(t.seconds_in_previous)
     reason = "".join(word.capitalize() for word in t.state.split("_"))

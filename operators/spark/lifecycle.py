@@ -37,6 +37,7 @@ always deleted, and a new submission waits until it is gone: at most one driver 
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -83,14 +84,38 @@ class DriverView:
 
 
 def _pod_message(status: dict[str, Any]) -> str:
-    """Why a pod is where it is: a waiting or terminated container's reason and message, else the pod's."""
+    """Why a pod is where it is: a waiting or terminated container's reason (and exit code) and message,
+    else the pod's. A terminated container's message is the tail of its log (the driver container has
+    terminationMessagePolicy FallbackToLogsOnError), reduced to the line that says what went wrong."""
     for cs in status.get("containerStatuses") or []:
         for key in ("terminated", "waiting"):
             detail = (cs.get("state") or {}).get(key)
             if detail and (detail.get("reason") or detail.get("message")):
                 code = f" (exit code {detail['exitCode']})" if "exitCode" in detail else ""
-                return ": ".join(x for x in (detail.get("reason"), detail.get("message")) if x) + code
+                message = error_line(detail.get("message") or "") if key == "terminated" else detail.get("message")
+                return ": ".join(x for x in ((detail.get("reason") or "") + code, message) if x)
     return ": ".join(x for x in (status.get("reason"), status.get("message")) if x)
+
+
+# What ends a failed driver's log: the JVM's report of an uncaught exception, spark-submit's "Error: …"
+# (e.g. "Error: Failed to load class x.", exit code 101: SparkSubmit.scala), or a log4j ERROR line
+# ("yy/MM/dd HH:mm:ss ERROR Logger: message", Spark's default log4j2 layout).
+_UNCAUGHT = re.compile(r"^Exception in thread \S+ (?P<error>.+)$")
+_SUBMIT_ERROR = re.compile(r"^Error: .+$")
+_LOG_ERROR = re.compile(r"^\S+ \S+ ERROR (?P<error>.+)$")
+ERROR_LINE_MAX = 512
+
+
+def error_line(log_tail: str) -> str:
+    """The line of a failed driver's log tail that says why it failed, at most :data:`ERROR_LINE_MAX`
+    characters: an uncaught exception, else spark-submit's ``Error:`` line, else the last log4j ERROR
+    line, else the last non-empty line ("" for an empty tail)."""
+    lines = [line.strip() for line in log_tail.splitlines() if line.strip()]
+    found = next((m["error"] for line in lines if (m := _UNCAUGHT.match(line))), None)
+    found = found or next((line for line in lines if _SUBMIT_ERROR.match(line)), None)
+    found = found or next((m["error"] for line in reversed(lines) if (m := _LOG_ERROR.match(line))), None)
+    found = found or (lines[-1] if lines else "")
+    return found[:ERROR_LINE_MAX]
 
 
 @dataclass(frozen=True)
@@ -119,12 +144,21 @@ class Observed:
     executors_running: int = 0
 
 
+RerunCause = Literal["failed", "submission_failed", "preempted", "always"]
+
+
 @dataclass(frozen=True)
 class Transition:
+    """One state change. ``rerun`` says why the application is queued again (a PENDING_RERUN entered
+    after a failed run or submission, a preemption, or a success under restartPolicy Always);
+    ``preempted`` marks the transitions a preemption caused (a rerun, or FAILED with Never)."""
+
     previous: State
     state: State
     message: str | None
     seconds_in_previous: float | None  # None when the previous state's entry time is unknown
+    rerun: RerunCause | None = None
+    preempted: bool = False
 
 
 @dataclass
@@ -161,11 +195,12 @@ def entered(status: SparkApplicationStatus) -> datetime | None:
     return parse_time(status.state_history[-1].time) if status.state_history else None
 
 
-def transition(status: SparkApplicationStatus, state: State, message: str | None, now: datetime) -> Transition:
+def transition(status: SparkApplicationStatus, state: State, message: str | None, now: datetime,
+               rerun: RerunCause | None = None, preempted: bool = False) -> Transition:
     """Move ``status`` (in place) to ``state``: application state, history, termination time."""
     since = entered(status)
     done = Transition(status.application_state.state, state, message,
-                      (now - since).total_seconds() if since else None)
+                      (now - since).total_seconds() if since else None, rerun, preempted)
     status.application_state = ApplicationState(state=state, error_message=message)
     status.state_history = [*status.state_history,
                             StateTransition(state=state, time=format_time(now), message=message)][-HISTORY_LIMIT:]
@@ -196,8 +231,9 @@ class _Machine:
     def state(self) -> State:
         return self.status.application_state.state
 
-    def go(self, state: State, message: str | None = None) -> None:
-        self.next.transitions.append(transition(self.status, state, message, self.now))
+    def go(self, state: State, message: str | None = None, rerun: RerunCause | None = None,
+           preempted: bool = False) -> None:
+        self.next.transitions.append(transition(self.status, state, message, self.now, rerun, preempted))
         self.next.requeue(0.0)  # the next state may act at once
 
     def deadline(self, seconds: float | None, then: Callable[[], None]) -> None:
@@ -304,15 +340,15 @@ class _Machine:
             return False
         message = "preempted" + (f": {self.o.claim.preempted_message}" if self.o.claim.preempted_message else "")
         if self.o.spec.restart_policy.type == "Never":
-            self.go("FAILED", message)
+            self.go("FAILED", message, preempted=True)
         else:
-            self._rerun(message)
+            self._rerun(message, "preempted")
         return True
 
-    def _rerun(self, message: str | None) -> None:
+    def _rerun(self, message: str | None, cause: RerunCause) -> None:
         self.status.submission_id = None
         self.status.driver_info = DriverInfo()
-        self.go("PENDING_RERUN", message)
+        self.go("PENDING_RERUN", message, rerun=cause, preempted=cause == "preempted")
 
     def _active(self) -> None:
         if self._preempted():
@@ -345,26 +381,27 @@ class _Machine:
 
     def _succeeding(self) -> None:
         if self.o.spec.restart_policy.type == "Always":
-            self._rerun(None)
+            self._rerun(None, "always")
         else:
             self.go("COMPLETED")
 
-    def _retry(self, retries: int, attempts: int, interval: int) -> None:
+    def _retry(self, retries: int, attempts: int, interval: int, cause: RerunCause) -> None:
         """Rerun after ``interval`` × ``attempts`` seconds when the policy allows another attempt; else FAILED."""
         policy, message = self.o.spec.restart_policy.type, self.status.application_state.error_message
         if policy == "Always" or (policy == "OnFailure" and attempts <= retries):
-            self.deadline(interval * attempts, lambda: self._rerun(message))
+            self.deadline(interval * attempts, lambda: self._rerun(message, cause))
         else:
             self.go("FAILED", message)
 
     def _failing(self) -> None:
         policy = self.o.spec.restart_policy
-        self._retry(policy.on_failure_retries, self.status.execution_attempts, policy.on_failure_retry_interval)
+        self._retry(policy.on_failure_retries, self.status.execution_attempts, policy.on_failure_retry_interval,
+                    "failed")
 
     def _submission_failed(self) -> None:
         policy = self.o.spec.restart_policy
         self._retry(policy.on_submission_failure_retries, self.status.submission_attempts,
-                    policy.on_submission_failure_retry_interval)
+                    policy.on_submission_failure_retry_interval, "submission_failed")
 
     def _finished(self) -> None:
         """After ttlSecondsAfterFinished the driver's objects go (the application and its status stay)."""

@@ -254,6 +254,8 @@ def driver_pod(app: Application, sub: Submission, grant: Grant | None) -> dict[s
                   {"name": "blockmanager", "containerPort": BLOCK_MANAGER_PORT, "protocol": "TCP"},
                   {"name": "spark-ui", "containerPort": UI_PORT, "protocol": "TCP"}],
         "resources": {"requests": requests, "limits": {"memory": requests["memory"]}},
+        # A failed driver's log tail becomes its terminated state's message: the exit reason status shows.
+        "terminationMessagePolicy": "FallbackToLogsOnError",
         "volumeMounts": [{"name": "spark-conf-volume-driver", "mountPath": CONF_DIR},
                          {"name": "spark-local-dir-1", "mountPath": local_dir}],
     }

@@ -1,4 +1,5 @@
-"""Smoke tests of the data plane: each service really runs under its operator on the real nodes.
+"""Smoke tests of the data plane: each service really runs under its operator on the real nodes (Spark:
+test_real_spark.py).
 
 One service at a time, each in its own namespace (``real_ns``: the NodePool ``real`` of
 examples/real-nodes.yaml, deleted and waited for afterwards), with small requests so it fits the
@@ -10,7 +11,6 @@ run these in their own session, ``pytest -m real``. Clients run in pods of smack
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
 
@@ -91,43 +91,3 @@ def test_cassandra_3_nodes_over_3_racks_ready_all_UN_and_quorum_read_write(
     assert sorted(h["rack"] for h in result["hosts"]) == ["r1", "r2", "r3"], result["hosts"]
     for line in pod_figures(real_ns, "cassandra.smack.dev/datacenter=dc1", "cassandra"):
         figure(pytestconfig, f"cassandra {line}")
-
-
-SPARK_RBAC = [
-    {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "spark"}},
-    {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "spark-driver"},
-     "rules": [{"apiGroups": [""], "resources": ["pods", "services", "configmaps", "persistentvolumeclaims"],
-                "verbs": ["get", "list", "watch", "create", "delete", "deletecollection", "patch", "update"]}]},
-    {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "spark-driver"},
-     "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "spark-driver"},
-     "subjects": [{"kind": "ServiceAccount", "name": "spark"}]},
-]
-
-
-def test_spark_pi_with_2_real_executors_completes(real_ns: Kubectl, pytestconfig: pytest.Config) -> None:
-    for m in SPARK_RBAC:
-        real_ns.apply(json.dumps(m))
-    real_ns.apply(json.dumps({
-        "apiVersion": "spark.smack.dev/v1alpha1", "kind": "SparkApplication", "metadata": {"name": "pi"},
-        "spec": {"type": "Scala", "sparkVersion": "3.5.3", "nodePool": POOL,
-                 "mainClass": "org.apache.spark.examples.SparkPi",
-                 "mainApplicationFile": "local:///opt/spark/examples/jars/spark-examples_2.12-3.5.3.jar",
-                 "arguments": ["20"],
-                 "driver": {"cores": 1, "coreRequest": "200m", "memory": "512m", "serviceAccount": "spark"},
-                 "executor": {"cores": 1, "coreRequest": "200m", "memory": "512m", "instances": 2}}}))
-
-    def finished() -> dict | None:
-        obj = real_ns.json("get", "sparkapplication", "pi")
-        state = obj.get("status", {}).get("applicationState", {}).get("state")
-        return obj if state in ("COMPLETED", "FAILED") else None
-
-    obj = wait_for(finished, timeout=600, interval=2, what="SparkApplication pi finished")
-    driver = obj["status"]["driverInfo"]["podName"]
-    log = real_ns.run("logs", driver, "-c", "spark-kubernetes-driver").stdout
-    assert obj["status"]["applicationState"]["state"] == "COMPLETED", log[-4000:]
-    assert "Pi is roughly 3.1" in log, log[-4000:]
-    # The driver asked the API server for its executors, and each registered back from its own pod.
-    executors = set(re.findall(r"Registered executor .* with ID (\d+)", log))
-    figure(pytestconfig, f"spark: {next(line for line in log.splitlines() if 'Pi is roughly' in line)}; "
-                         f"executors registered: {sorted(executors)}")
-    assert len(executors) >= 2, log[-4000:]

@@ -104,7 +104,8 @@ def test_failing_driver_is_retried_with_back_off_and_ends_failed_after_the_limit
     status = obj["status"]
     assert status["executionAttempts"] == 3 and status["submissionAttempts"] == 3
     assert history(obj).count("PENDING_RERUN") == 2
-    assert "driver failed: Error: simulated driver failure" in status["applicationState"]["errorMessage"]
+    assert status["applicationState"]["errorMessage"] == (
+        "driver failed: Error (exit code 1): simulated driver failure (kwok stage spark-driver-fail)")
     # Linear back-off, read from the status timestamps (whole seconds): the n-th rerun waits n x 1 s.
     entries = [(h["state"], datetime.fromisoformat(h["time"])) for h in status["stateHistory"]]
     waits = [(b[1] - a[1]).total_seconds() for a, b in zip(entries, entries[1:], strict=False)

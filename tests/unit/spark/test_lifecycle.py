@@ -16,6 +16,7 @@ from operators.spark.lifecycle import (
     ClaimView,
     DriverView,
     Observed,
+    error_line,
     format_time,
     step,
     submission_failed,
@@ -120,8 +121,10 @@ def test_submission_failure_is_retried_per_policy_after_linear_back_off(policy, 
     if retried:
         assert early.status.application_state.state == "SUBMISSION_FAILED" and early.requeue_after == 1
         assert late.status.application_state.state == "PENDING_RERUN"
+        assert [t.rerun for t in late.transitions] == ["submission_failed"]
     else:
         assert early.status.application_state.state == "FAILED"
+        assert [(t.rerun, t.preempted) for t in early.transitions] == [(None, False)]
 
 
 # ---- running ---------------------------------------------------------------------------------
@@ -133,6 +136,47 @@ def test_submitted_follows_the_driver_phase(phase, state):
     assert nxt.status.application_state.state == state
     if state == "FAILING":
         assert nxt.status.application_state.error_message == "driver failed: Error (exit code 1)"
+
+
+# The tails of real failed drivers' logs (spark 3.5.3 image, FallbackToLogsOnError), shortened.
+NO_CLASS_TAIL = """\
+Error: Failed to load class org.apache.spark.examples.NoSuchClass.
+26/12/01 11:40:02 INFO ShutdownHookManager: Shutdown hook called
+26/12/01 11:40:02 INFO ShutdownHookManager: Deleting directory /tmp/spark-2f0c
+"""
+UNCAUGHT_TAIL = """\
+26/12/01 11:40:02 INFO SparkContext: Running Spark version 3.5.3
+Exception in thread "main" java.lang.NumberFormatException: For input string: "many"
+\tat java.base/java.lang.Integer.parseInt(Integer.java:668)
+26/12/01 11:40:03 ERROR Utils: Uncaught exception in thread shutdown-hook-0
+26/12/01 11:40:03 INFO ShutdownHookManager: Shutdown hook called
+"""
+
+
+@pytest.mark.parametrize("tail, line", [
+    (NO_CLASS_TAIL, "Error: Failed to load class org.apache.spark.examples.NoSuchClass."),
+    (UNCAUGHT_TAIL, 'java.lang.NumberFormatException: For input string: "many"'),
+    ("26/12/01 11:40:03 ERROR SparkContext: Error initializing SparkContext.\nbye\n",
+     "SparkContext: Error initializing SparkContext."),
+    ("just a line\n\n", "just a line"),
+    ("", ""),
+    ("x" * 2000, "x" * 512),
+])
+def test_error_line_picks_what_went_wrong_from_a_driver_log_tail(tail, line):
+    assert error_line(tail) == line
+
+
+def test_failed_driver_pod_reports_exit_code_reason_and_the_error_of_its_log():
+    pod = {"metadata": {"name": "pi-1-driver", "labels": {"spark.smack.dev/submission-id": SID}},
+           "status": {"phase": "Failed", "containerStatuses": [{"name": "spark-kubernetes-driver", "state": {
+               "terminated": {"exitCode": 101, "reason": "Error", "message": NO_CLASS_TAIL}}}]}}
+    view = DriverView.of(pod)
+    assert view.message == "Error (exit code 101): Error: Failed to load class org.apache.spark.examples.NoSuchClass."
+    nxt = step(observe(submitted("RUNNING"), drivers=[view]), T0)
+    assert nxt.status.application_state.error_message == f"driver failed: {view.message}"
+    waiting = {"metadata": pod["metadata"], "status": {"phase": "Pending", "containerStatuses": [
+        {"state": {"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image"}}}]}}
+    assert DriverView.of(waiting).message == "ImagePullBackOff: Back-off pulling image"
 
 
 def test_driver_that_does_not_start_in_time_fails_with_the_waiting_reason():
@@ -174,6 +218,8 @@ def test_preempted_application_is_stopped_and_requeued_per_policy(policy, state)
     assert nxt.status.application_state.error_message == "preempted: preempted to make room for a/b"
     assert nxt.delete == [SID]
     assert nxt.status.execution_attempts == 1  # a preemption is not the application's failure
+    (t,) = nxt.transitions
+    assert t.preempted and t.rerun == (None if policy == "Never" else "preempted")
 
 
 def test_preempted_claim_is_not_admitted_for_a_new_submission():
@@ -189,6 +235,7 @@ def test_succeeding(policy, state):
     nxt = step(observe(submitted("SUCCEEDING"), drivers=[driver("Succeeded")],
                        app=spec(restartPolicy={"type": policy})), T0)
     assert nxt.status.application_state.state == state
+    assert [t.rerun for t in nxt.transitions] == (["always"] if policy == "Always" else [None])
 
 
 def test_failing_retries_with_linear_back_off_then_fails_after_the_limit():
@@ -199,6 +246,7 @@ def test_failing_retries_with_linear_back_off_then_fails_after_the_limit():
     rerun = step(observe(second, drivers=[driver("Failed")], app=app), T0 + timedelta(seconds=20))
     assert rerun.status.application_state.state == "PENDING_RERUN"
     assert rerun.status.submission_id is None and rerun.delete == [SID]
+    assert [(t.rerun, t.preempted) for t in rerun.transitions] == [("failed", False)]
     third = submitted("FAILING", executionAttempts=3)
     assert step(observe(third, app=app), T0).status.application_state.state == "FAILED"
 

@@ -48,6 +48,7 @@ def test_driver_pod_runs_the_spark_driver_entrypoint_on_the_granted_node():
     assert labels["spark-role"] == "driver" and labels["spark-app-selector"] == "spark-c607d4c6299d438d8c9bbde6b056ad7f"
     assert labels["scheduling.smack.dev/claim"] == "pi" and labels["team"] == "x"
     assert pod["spec"]["restartPolicy"] == "Never"
+    assert container["terminationMessagePolicy"] == "FallbackToLogsOnError"  # the exit reason status shows
     terms = pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
     assert terms["nodeSelectorTerms"][0]["matchExpressions"][0]["values"] == ["node-1"]
     assert pod["metadata"]["ownerReferences"][0]["kind"] == "SparkApplication"
