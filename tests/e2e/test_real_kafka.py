@@ -1,0 +1,265 @@
+"""Kafka's lifecycle on the real nodes, each operation under live traffic (issue 13, part 2).
+
+One KafkaCluster of 3 controllers + 3 brokers serves every scenario of the module (a bring-up costs
+minutes here), in file order: the upgrade 4.0.1 → 4.1.1 first; a scenario selected alone with -k
+upgrades first where it needs 4.1. Traffic is hack/clients/kafka_traffic.py (idempotent acks=all
+producer, topic RF 3 / min.insync.replicas 2, full read-back at the end); the tests assert on its
+counts and on what the pod watch saw, never on time. The figures are printed at the session's end.
+
+Kafka's own tools (kafka-features.sh, kafka-configs.sh, kafka-metadata-quorum.sh, kafka-topics.sh)
+run inside a broker pod, on its PLAINTEXT listener: what a user of the cluster would see.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from .conftest import Kubectl, OperatorProcess, PodWatch, figure, real_namespace, wait_for
+from .realpods import Traffic, rate_figures, ready_unless_crashing, roll_figures
+
+pytestmark = [pytest.mark.e2e, pytest.mark.real]
+
+NAME = "live"
+SELECTOR = f"kafka.smack.dev/cluster={NAME}"
+CONTROLLERS = [f"{NAME}-controller-{i}" for i in range(3)]
+BROKERS = [f"{NAME}-broker-{i}" for i in range(3)]
+TOPIC = "orders"
+# A dynamic key set from the start: a changed value is applied without a restart (a key added or removed
+# rolls the brokers, operators.kafka.resources.config_hash).
+CONFIG = {"log.retention.ms": 604800000}
+NODE_SET = {"replicas": 3, "nodePool": "real", "storage": {"size": "1Gi", "storageClassName": "real-local"}}
+# A tool's JVM next to the broker's: small, so it fits the pod's request.
+TOOL = "KAFKA_HEAP_OPTS=-Xmx128m /opt/kafka/bin/"
+
+
+@dataclass
+class Live:
+    k: Kubectl
+    bootstrap: str
+
+
+def tool(k: Kubectl, command: str, pod: str = BROKERS[0]) -> str:
+    """Run one of Kafka's tools (``kafka-features.sh ...``) in ``pod`` against its own broker; stdout."""
+    return k.run("exec", pod, "-c", "kafka", "--", "sh", "-c",
+                 f"{TOOL}{command} --bootstrap-server localhost:9092", timeout=180).stdout
+
+
+def finalized(k: Kubectl, feature: str) -> str:
+    """The finalized level of ``feature`` (kafka-features.sh describe: ``FinalizedVersionLevel: 4.1-IV1``)."""
+    out = tool(k, "kafka-features.sh describe")
+    match = re.search(rf"Feature: {re.escape(feature)}\s.*?FinalizedVersionLevel: (\S+)", out)
+    assert match, out
+    return match.group(1)
+
+
+def active_controller(k: Kubectl) -> str:
+    """The pod of the quorum leader (kafka-metadata-quorum.sh describe --status: ``LeaderId: 1001``)."""
+    out = tool(k, "kafka-metadata-quorum.sh describe --status")
+    leader = int(re.search(r"LeaderId:\s+(\d+)", out).group(1))
+    return f"{NAME}-controller-{leader - 1000}"
+
+
+def counts(report: dict) -> str:
+    """A traffic report without its per-second series, as JSON."""
+    return json.dumps({k: v for k, v in report.items() if k != "acknowledged_per_second"})
+
+
+def cluster(k: Kubectl) -> dict:
+    return k.json("get", "kafkacluster", NAME)
+
+
+def condition(obj: dict, type_: str) -> dict:
+    return next((c for c in obj.get("status", {}).get("conditions", []) if c["type"] == type_), {})
+
+
+def settled(k: Kubectl, version: str) -> dict | None:
+    """The cluster once every node runs ``version``, it is Ready and no plan is in progress."""
+    obj = ready_unless_crashing(k, "kafkacluster", NAME, SELECTOR)
+    if obj is None or obj["status"].get("version") != version or condition(obj, "Progressing").get("status") != "False":
+        return None
+    return obj
+
+
+def patch(k: Kubectl, spec: dict) -> None:
+    k.run("patch", "kafkacluster", NAME, "--type=merge", "-p", json.dumps({"spec": spec}))
+
+
+def upgrade(k: Kubectl, version: str = "4.1.1") -> dict:
+    """Ask for ``version`` and wait until the roll is done (a no-op when the cluster runs it)."""
+    patch(k, {"version": version})
+    return wait_for(lambda: settled(k, version), timeout=1800, interval=2, what=f"every node on {version}")
+
+
+def java_signal(k: Kubectl, pod: str, sig: str) -> None:
+    """Send ``sig`` (STOP, CONT) to the broker's JVM: a stopped broker keeps its pod, its TCP port
+    (the kernel accepts) and so its Ready condition, but serves nothing and stops heartbeating."""
+    k.run("exec", pod, "-c", "kafka", "--", "sh", "-c",
+          f"for p in /proc/[0-9]*; do grep -qa kafka.Kafka $p/cmdline 2>/dev/null && kill -{sig} ${{p#/proc/}}; done")
+
+
+@pytest.fixture(scope="module")
+def live(kube: Kubectl, operator: OperatorProcess, real_images: None, request: pytest.FixtureRequest) -> Iterator[Live]:
+    failures = request.session.testsfailed
+    with real_namespace(kube, operator, lambda: request.session.testsfailed > failures) as k:
+        k.apply(json.dumps({
+            "apiVersion": "kafka.smack.dev/v1alpha1", "kind": "KafkaCluster", "metadata": {"name": NAME},
+            "spec": {"version": "4.0.1", "listeners": [{"name": "plain", "port": 9092}], "config": dict(CONFIG),
+                     "controllers": {**NODE_SET, "resources": {"requests": {"cpu": "100m", "memory": "768Mi"}}},
+                     "brokers": {**NODE_SET, "resources": {"requests": {"cpu": "200m", "memory": "1Gi"}}}}}))
+        obj = wait_for(lambda: settled(k, "4.0.1"), timeout=900, interval=2, what=f"KafkaCluster {NAME} Ready")
+        yield Live(k, obj["status"]["bootstrapServers"])
+
+
+def test_upgrade_4_0_to_4_1_under_traffic_one_node_at_a_time_through_two_operator_kills(
+        live: Live, operator: OperatorProcess, pytestconfig: pytest.Config) -> None:
+    k = live.k
+    assert finalized(k, "metadata.version").startswith("4.0-"), "a 4.0.1 cluster runs a 4.0 metadata.version"
+    leader = active_controller(k)
+    watch = PodWatch(k, SELECTOR)
+    try:
+        with Traffic(k, "traffic-upgrade", "kafka_traffic.py", live.bootstrap, TOPIC) as traffic:
+            start = time.time()
+            patch(k, {"version": "4.1.1"})
+            # SIGKILL the operator right after its first and its fourth restart (mid-controllers, mid-brokers).
+            for n in (1, 4):
+                wait_for(lambda n=n: len(watch.deleted()) >= n, timeout=900, interval=0.5,
+                         what=f"restart {n} of the upgrade")
+                operator.kill_and_restart()
+            obj = wait_for(lambda: settled(k, "4.1.1"), timeout=1800, interval=2, what="every node on 4.1.1")
+            end = time.time()
+    finally:
+        watch.stop()
+    report = traffic.report
+    figure(pytestconfig, f"kafka upgrade traffic: {counts(report)}")
+    figure(pytestconfig, f"kafka upgrade roll: {json.dumps(roll_figures(watch.outages()))}")
+    figure(pytestconfig, f"kafka upgrade acknowledged/s: {json.dumps(rate_figures(report, start, end))}")
+
+    order = watch.deleted()
+    others = [c for c in CONTROLLERS if c != leader]
+    assert order == [*others, leader, *BROKERS], f"controllers, active {leader} last, then brokers: {order}"
+    assert watch.max_unavailable() == 1, watch.events
+    images = {p["metadata"]["name"]: p["spec"]["containers"][0]["image"]
+              for p in k.json("get", "pods", "-l", SELECTOR)["items"]}
+    assert all("4.1.1" in image for image in images.values()), images
+    # metadata.version raised once every node ran 4.1.1: in Kafka itself, and in the status.
+    level = finalized(k, "metadata.version")
+    assert level.startswith("4.1-"), level
+    assert obj["status"]["metadataVersion"] == level
+    assert report["failed"] == 0 and report["missing"] == 0 and report["duplicates"] == 0, report
+    assert report["received"] >= report["acknowledged"] > 0, report
+
+
+def test_dynamic_config_on_the_cluster_default_with_elr_and_no_restart(live: Live, pytestconfig: pytest.Config) -> None:
+    k = live.k
+    upgrade(k)
+    # A 4.1 cluster formatted new has eligible leader replicas on; an upgraded one turns them on as a user
+    # step (KIP-966). With ELR, Kafka refuses a broker-level min.insync.replicas.
+    tool(k, "kafka-features.sh upgrade --feature eligible.leader.replicas.version=1")
+    assert finalized(k, "eligible.leader.replicas.version") == "1"
+    watch = PodWatch(k, SELECTOR)
+    try:
+        patch(k, {"config": {**CONFIG, "log.retention.ms": 3600000, "min.insync.replicas": 1}})
+
+        def applied() -> str | None:
+            out = tool(k, "kafka-configs.sh --describe --entity-type brokers --entity-default")
+            obj = cluster(k)
+            done = (obj["status"].get("observedGeneration") == obj["metadata"]["generation"]
+                    and condition(obj, "Progressing").get("status") == "False")
+            return out if done and "log.retention.ms=3600000" in out and "min.insync.replicas=1" in out else None
+
+        default = wait_for(applied, timeout=300, interval=3, what="both keys on the cluster default")
+        per_broker = tool(k, "kafka-configs.sh --describe --entity-type brokers --entity-name 0 --all")
+    finally:
+        watch.stop()
+    figure(pytestconfig, f"kafka cluster default after the change: {default.strip()}")
+    # describeConfigs of broker 0: the effective values, from the cluster default (never a broker-level key).
+    assert re.search(r"log\.retention\.ms=3600000 sensitive=false synonyms=\{DYNAMIC_DEFAULT_BROKER_CONFIG", per_broker)
+    assert re.search(r"\bmin\.insync\.replicas=1 sensitive=false synonyms=\{DYNAMIC_DEFAULT_BROKER_CONFIG", per_broker)
+    assert "DYNAMIC_BROKER_CONFIG:min.insync.replicas" not in per_broker
+    assert cluster(k)["status"].get("refusedConfig", {}) == {}
+    assert watch.deleted() == [] and watch.outages() == [], watch.events
+
+    # And back: the operator's default min.insync.replicas (2) and the first retention.
+    patch(k, {"config": {**CONFIG, "min.insync.replicas": 2}})
+    wait_for(lambda: (out := tool(k, "kafka-configs.sh --describe --entity-type brokers --entity-default"))
+             and "min.insync.replicas=2" in out and "log.retention.ms=604800000" in out,
+             timeout=300, interval=3, what="the cluster default back to the first values")
+
+
+def test_min_isr_gate_holds_the_roll_while_a_broker_is_stopped_then_rolls_brokers_only(
+        live: Live, operator: OperatorProcess, pytestconfig: pytest.Config) -> None:
+    k = live.k
+    upgrade(k)
+    watch = PodWatch(k, SELECTOR)
+    try:
+        with Traffic(k, "traffic-gate", "kafka_traffic.py", live.bootstrap, TOPIC) as traffic:
+            java_signal(k, BROKERS[2], "STOP")
+            try:
+                # A read-only key only brokers read: rolls brokers, one at a time, behind the gates.
+                patch(k, {"config": {**CONFIG, "group.initial.rebalance.delay.ms": 1000}})
+
+                def held() -> dict | None:
+                    obj = cluster(k)
+                    message = condition(obj, "Progressing").get("message", "")
+                    steps = [s for p in obj["status"].get("plans", []) for ph in p.get("phases", [])
+                             for s in ph.get("steps", []) if s["name"] == BROKERS[0]]
+                    return obj if ("below min.insync.replicas=2" in message and "broker 2" in message
+                                   and steps and "below min.insync.replicas=2" in steps[0].get("message", "")) else None
+
+                obj = wait_for(held, timeout=300, interval=2, what=f"the roll held while {BROKERS[2]} is stopped")
+                assert watch.deleted() == [], "no broker restarted while another one is down"
+                metrics = operator.metrics()
+            finally:
+                java_signal(k, BROKERS[2], "CONT")
+            figure(pytestconfig, f"kafka gate: {condition(obj, 'Progressing')['message']}")
+            start = time.time()
+            obj = wait_for(lambda: len(watch.deleted()) >= 3 and settled(k, "4.1.1"),
+                           timeout=1200, interval=2, what="the brokers rolled once broker 2 was back")
+            end = time.time()
+    finally:
+        watch.stop()
+    report = traffic.report
+    figure(pytestconfig, f"kafka gate traffic: {counts(report)}")
+    figure(pytestconfig, f"kafka broker roll: {json.dumps(roll_figures(watch.outages()))}, "
+                         f"acknowledged/s {json.dumps(rate_figures(report, start, end))}")
+    gate_metric = [line for line in metrics.splitlines()
+                   if line.startswith("smack_gate_blocked_total{") and 'service="kafka"' in line]
+    assert any('reason="min-isr"' in line and not line.endswith(" 0.0") for line in gate_metric), gate_metric
+    assert sorted(watch.deleted()) == BROKERS, f"brokers only, each once: {watch.deleted()}"
+    assert watch.max_unavailable() == 1, watch.events
+    assert report["failed"] == 0 and report["missing"] == 0 and report["duplicates"] == 0, report
+
+
+def test_replace_broker_on_request_re_replicates_to_full_isr(live: Live, pytestconfig: pytest.Config) -> None:
+    k = live.k
+    upgrade(k)
+    target = BROKERS[1]
+    before = k.json("get", "pvc", f"data-{target}")["metadata"]["uid"]
+    watch = PodWatch(k, SELECTOR)
+    try:
+        with Traffic(k, "traffic-replace", "kafka_traffic.py", live.bootstrap, TOPIC) as traffic:
+            k.run("annotate", "pod", target, "smack.dev/replace=true")
+            wait_for(lambda: target in watch.deleted(), timeout=300, interval=1, what=f"{target} replaced")
+            wait_for(lambda: settled(k, "4.1.1"), timeout=900, interval=2, what="the cluster Ready again")
+
+            def full_isr() -> str | None:
+                out = tool(k, f"kafka-topics.sh --describe --topic {TOPIC}")
+                isrs = re.findall(r"Isr: (\S+)", out)
+                return out if len(isrs) == 6 and all(len(i.split(",")) == 3 for i in isrs) else None
+
+            described = wait_for(full_isr, timeout=600, interval=5, what=f"every {TOPIC} partition back to 3 in sync")
+    finally:
+        watch.stop()
+    report = traffic.report
+    figure(pytestconfig, f"kafka replace: {json.dumps(roll_figures(watch.outages()))}; traffic "
+                         f"{counts(report)}")
+    assert k.json("get", "pvc", f"data-{target}")["metadata"]["uid"] != before, "a new, empty volume"
+    assert all(len(isr.split(",")) == 3 for isr in re.findall(r"Isr: (\S+)", described)), described
+    assert watch.deleted() == [target], watch.deleted()
+    assert report["failed"] == 0 and report["missing"] == 0 and report["duplicates"] == 0, report
