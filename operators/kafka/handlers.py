@@ -23,7 +23,7 @@ from ..sdk import runtime
 from ..sdk.apply import Client, client_for
 from ..sdk.controller import ChildKind, ReconcileOutcome, Result, register
 from ..sdk.events import Recorder, run_operation
-from ..sdk.metrics import step_started
+from ..sdk.metrics import gate_blocked, step_started
 from ..sdk.recovery import node_failure
 from ..sdk.rollout import RestartReason
 from ..sdk.service import ServiceContext
@@ -249,6 +249,8 @@ def _report(ctx: ServiceContext, previous: KafkaClusterStatus, decision: Next) -
     """Write the status, export the plans and readiness, and say when the cluster became Ready."""
     for waits in decision.waiting:
         log.info("update plan: %s", waits)
+    if decision.held is not None:
+        gate_blocked("kafka", decision.held.blockers)
     ctx.write_status(previous, decision.status)
     ctx.report(previous, decision.status, ready_reason="ClusterReady",
                ready_detail=f"bootstrap {decision.status.bootstrap_servers}")

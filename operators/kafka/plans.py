@@ -47,7 +47,7 @@ from ..sdk.rollout import PodView, RestartReason, controller_lag, pod_step, rest
 from . import gates
 from .api import METADATA_LEVELS, ROLES, KafkaClusterSpec, KafkaClusterStatus, ListenerStatus, NodeSetStatus, Role
 from .config import broker_min_insync_replicas, cluster_default_config, dynamic_config, per_broker_config
-from .gates import Answer, Answers, PartitionState, Unanswered, replicas_on, restart_blockers
+from .gates import Answer, Answers, PartitionState, Unanswered, replicas_on, restart_blockers_by_reason
 from .resources import (
     CONFIG_HASH_ANNOTATION,
     ROLE_LABEL,
@@ -570,8 +570,8 @@ class Next:
     """What one pass does and reports.
 
     ``action`` is at most one action, None when there is nothing to do or the next step waits
-    (``waiting`` says for what). ``status`` is the status to write, ``requeue_after`` seconds to
-    look again sooner than the resync (None: on the next event). For an Admin step,
+    (``waiting`` says for what, ``held`` the same by reason). ``status`` is the status to write,
+    ``requeue_after`` seconds to look again sooner than the resync (None: on the next event). For an Admin step,
     ``succeeded`` is the Next once it succeeded (its outcome is recorded in status:
     ``metadataVersion``, ``dynamicConfigHash``); on failure ``status`` keeps the step Pending. For
     :class:`ApplyDynamicConfig`, ``refused`` gives the Next once Kafka took some keys and refused the
@@ -583,6 +583,7 @@ class Next:
     status: KafkaClusterStatus
     requeue_after: float | None
     waiting: tuple[str, ...] = ()
+    held: Waiting | None = None
     succeeded: Next | None = None
     refused: Callable[[Mapping[str, str]], Next] | None = None
 
@@ -601,7 +602,7 @@ def decide(o: Observed, controls: PlanControls, now: datetime) -> Next:
     recoveries = _recoveries(o, deploy, now)
     recovery = recovery_plan(recoveries, o.previous.plans, controls=controls)
     action: Action | None = None
-    waiting: tuple[str, ...] = ()
+    waiting: Waiting | None = None
     if not recovery.paused and any(r.action for r in recoveries.values()):
         action = RecoverPods(tuple((n, r) for n, r in sorted(recoveries.items()) if r.action))
     elif (METADATA_PHASE, METADATA_STEP) in plan.next_steps:
@@ -610,10 +611,12 @@ def decide(o: Observed, controls: PlanControls, now: datetime) -> Next:
         action = ApplyDynamicConfig(o.cluster.dynamic_config, tuple(range(o.cluster.replicas("broker"))))
     else:
         action, waiting = _restart_next(o, plan, views)
+        plan = _with_message(plan, waiting)
     next_ = _next(o, action, plan, deploy, recovery, recoveries, waiting, finalized, applied)
     if isinstance(action, RaiseMetadataVersion):
         done, _ = _update(o, controls, now, action.target, applied)
-        return replace(next_, succeeded=_next(o, None, done, deploy, recovery, recoveries, (), action.target, applied))
+        succeeded = _next(o, None, done, deploy, recovery, recoveries, None, action.target, applied)
+        return replace(next_, succeeded=succeeded)
     if isinstance(action, ApplyDynamicConfig):
         def after(refused: Mapping[str, str]) -> Next:
             cluster = replace(o.cluster, refused_config={**o.cluster.refused_config,
@@ -622,7 +625,7 @@ def decide(o: Observed, controls: PlanControls, now: datetime) -> Next:
             taken = replace(o, cluster=cluster)
             applied = digest(cluster.dynamic_config)
             done, _ = _update(taken, controls, now, finalized, applied)
-            return _next(taken, None, done, deploy, recovery, recoveries, (), finalized, applied)
+            return _next(taken, None, done, deploy, recovery, recoveries, None, finalized, applied)
         return replace(next_, succeeded=after({}), refused=after)
     return next_
 
@@ -647,44 +650,84 @@ def _recoveries(o: Observed, deploy: Plan, now: datetime) -> dict[str, Recovery]
                    timeout=o.cluster.spec.recovery.node_failure_timeout_seconds, now=now)
 
 
-def _restart_next(o: Observed, plan: Plan, views: list[PodView]) -> tuple[RestartPod | None, tuple[str, ...]]:
+# Why a restart waits, besides Kafka's own gates (gates.MIN_ISR, REGISTRATION, QUORUM): the label
+# ``reason`` of smack_gate_blocked_total.
+STATEFULSET_LAG, PODS_NOT_READY, UNANSWERED = "statefulset-lag", "pods-not-ready", "unanswered"
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """The update plan's next step held by its gates: ``step`` (phase, step name), ``blockers`` by
+    reason (:data:`STATEFULSET_LAG`, :data:`PODS_NOT_READY`, :data:`UNANSWERED`, gates.MIN_ISR,
+    gates.REGISTRATION, gates.QUORUM) -> their messages."""
+
+    step: tuple[str, str]
+    blockers: Mapping[str, Sequence[str]]
+
+    @property
+    def message(self) -> str:
+        """``waiting: <blocker>; <blocker>``, the step's message while it waits."""
+        return "waiting: " + "; ".join(b for blockers in self.blockers.values() for b in blockers)
+
+
+def _restart_next(o: Observed, plan: Plan, views: list[PodView]) -> tuple[RestartPod | None, Waiting | None]:
     """The restart of the update plan's next pod when its gates allow, else what it waits for."""
     if not plan.next_steps:
-        return None, ()
+        return None, None
     phase, name = plan.next_steps[0]
     status = next(s.status for p in plan.phases if p.name == phase for s in p.steps if s.name == name)
     members = {o.cluster.pod_name(r, i): (r, i) for r in ROLES
                for i in range(o.grants[r].count if r in o.grants else 0)}
     if status != Status.PENDING or name not in members:
-        return None, ()
+        return None, None
     role, ordinal = members[name]
     view = next((v for v in views if v.name == name), None)
     lag = controller_lag(o.stateful_sets.get(role))
-    blockers = [lag] if lag else restart_allowed(name, views)
+    blockers: dict[str, list[str]] = {STATEFULSET_LAG: [lag]} if lag else {}
+    if not blockers and (not_ready := restart_allowed(name, views)):
+        blockers = {PODS_NOT_READY: not_ready}
     if not blockers and view is not None and view.ready:
         try:
-            blockers = restart_blockers(o.answers, role, o.cluster.node_id(role, ordinal),
-                                        broker_min_insync_replicas(o.cluster.spec),
-                                        brokers=range(o.grants["broker"].count if "broker" in o.grants else 0))
+            blockers = restart_blockers_by_reason(
+                o.answers, role, o.cluster.node_id(role, ordinal), broker_min_insync_replicas(o.cluster.spec),
+                brokers=range(o.grants["broker"].count if "broker" in o.grants else 0))
         except Unanswered as exc:
-            blockers = [f"cannot ask the cluster whether {name} may restart: {exc}"]
+            blockers = {UNANSWERED: [f"cannot ask the cluster whether {name} may restart: {exc}"]}
     if blockers:
-        return None, (f"{name} waits: {'; '.join(blockers)}",)
+        return None, Waiting((phase, name), blockers)
     reason = (view.restart_reason if view is not None else None) or RestartReason.OUTDATED
-    return RestartPod(plan.name, phase, name, role, ordinal, view.uid if view else None, reason), ()
+    return RestartPod(plan.name, phase, name, role, ordinal, view.uid if view else None, reason), None
+
+
+def _with_message(plan: Plan, waiting: Waiting | None) -> Plan:
+    """``plan`` with the waiting step's message saying what it waits for."""
+    if waiting is None:
+        return plan
+    phase_name, step_name = waiting.step
+    phases = tuple(replace(ph, steps=tuple(replace(s, message=waiting.message) if s.name == step_name else s
+                                           for s in ph.steps)) if ph.name == phase_name else ph
+                   for ph in plan.phases)
+    return replace(plan, phases=phases)
 
 
 def _next(o: Observed, action: Action | None, plan: Plan, deploy: Plan, recovery: Plan,
-          recoveries: dict[str, Recovery], waiting: tuple[str, ...], finalized: str | None,
+          recoveries: dict[str, Recovery], waiting: Waiting | None, finalized: str | None,
           applied: str | None) -> Next:
     blocked = o.scale_down.blocked if o.scale_down else None
     status = derive(o.cluster, o.generation, stateful_sets=o.stateful_sets, pods=o.pods, grants=o.grants,
                     admission=o.admission, previous=o.previous, plan=plan, deploy=deploy, recovery=recovery,
-                    waiting=waiting, scale_down_blocked=blocked, finalized=finalized, applied=applied,
+                    waiting=waiting_lines(waiting), scale_down_blocked=blocked, finalized=finalized, applied=applied,
                     target=o.target)
     due = [r.due_in for r in recoveries.values() if r.due_in is not None]
     if get_condition(status.conditions, "Progressing").status == "True":
         due.append(PROGRESSING_REQUEUE_SECONDS)
     if blocked:
         due.append(SCALE_DOWN_REQUEUE_SECONDS)
-    return Next(action, status, min(due, default=None), waiting)
+    return Next(action, status, min(due, default=None), waiting_lines(waiting), waiting)
+
+
+def waiting_lines(waiting: Waiting | None) -> tuple[str, ...]:
+    """``<pod> waits: <blockers>``, the line of the Progressing condition (none when nothing waits)."""
+    if waiting is None:
+        return ()
+    return (f"{waiting.step[1]} waits: {waiting.message.removeprefix('waiting: ')}",)

@@ -136,6 +136,36 @@ def test_the_broker_gate_holds_a_restart_that_would_drop_a_partition_below_min_i
     assert n.requeue_after == PROGRESSING_REQUEUE_SECONDS
 
 
+def test_a_held_restart_says_why_in_its_step_and_by_reason_for_the_metric():
+    # Broker 2 was stopped a moment ago: still in every ISR, then fenced, then out of the ISR.
+    at_min = PartitionState("orders", 3, 1, (0, 1, 2), (0, 1))
+    fenced = Answer((BrokerState(0), BrokerState(1), BrokerState(2, fenced=True)))
+    n = decide(observed(pods(broker_0={"hash_": "old"}), answers=Answers(partitions(at_min), brokers=fenced)),
+               NO_CONTROLS, NOW)
+    assert n.action is None
+    assert dict(n.held.blockers) == {
+        "min-isr": ["orders-3: ISR [0, 1] would drop to [1], below min.insync.replicas=2"],
+        "registration": ["broker 2 is fenced (not heartbeating to the controllers)"]}
+    step = next(s for p in n.status.plans if p.name == "update" for ph in p.phases for s in ph.steps
+                if s.name == "prod-broker-0")
+    assert step.message == ("waiting: orders-3: ISR [0, 1] would drop to [1], below min.insync.replicas=2; "
+                            "broker 2 is fenced (not heartbeating to the controllers)")
+    assert progressing(n.status)[2].endswith("prod-broker-0 waits: " + step.message.removeprefix("waiting: "))
+    assert decide(observed(pods(broker_0={"hash_": "old"}), answers=HEALTHY), NO_CONTROLS, NOW).held is None
+
+
+def test_what_holds_a_restart_besides_kafka_has_its_own_reason():
+    not_ready = decide(observed(pods(broker_0={"hash_": "old"}) + [pod("broker", 3, ready=False)], answers=HEALTHY),
+                       NO_CONTROLS, NOW)
+    assert list(not_ready.held.blockers) == ["pods-not-ready"]
+    unanswered = decide(observed(pods(broker_0={"hash_": "old"}), answers=Answers(Answer(error="timeout"))),
+                        NO_CONTROLS, NOW)
+    assert list(unanswered.held.blockers) == ["unanswered"]
+    lagging = decide(observed(pods(broker_0={"hash_": "old"}), sets={"controller": sts(), "broker": sts(observed=0)}),
+                     NO_CONTROLS, NOW)
+    assert list(lagging.held.blockers) == ["statefulset-lag"]
+
+
 def test_an_unanswered_gate_blocks_and_says_why():
     failed = Answers(Answer(error="NoBrokersAvailable"))
     n = decide(observed(pods(broker_0={"hash_": "old"}), answers=failed), NO_CONTROLS, NOW)
