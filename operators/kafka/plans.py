@@ -6,9 +6,10 @@ the status to write and when to look again. The action is chosen in this order:
 
 1. **recover** the pods the recovery plan acts on (:func:`operators.sdk.recovery.recover`), before
    any update step: the update's gates would wait for those pods forever;
-2. **raise metadata.version** (UpdateFeatures) once every node runs the new version;
-3. **apply the dynamic broker config** (incrementalAlterConfigs) when its values changed;
-4. **restart** the update plan's next pod (delete it; the OnDelete StatefulSet recreates it from the
+2. **unregister** the brokers a scale-down removed, once their pods are gone (UnregisterBroker);
+3. **raise metadata.version** (UpdateFeatures) once every node runs the new version;
+4. **apply the dynamic broker config** (incrementalAlterConfigs) when its values changed;
+5. **restart** the update plan's next pod (delete it; the OnDelete StatefulSet recreates it from the
    new template) once its gates allow: the StatefulSet controller has seen the latest template,
    every other pod is Ready, and Kafka's own gate (operators.kafka.gates) unless the pod itself is
    not Ready (restarting a node that serves nothing cannot lower availability; Strimzi).
@@ -212,14 +213,15 @@ def derive(cluster: Cluster, generation: int, *, stateful_sets: dict[Role, dict[
            previous: KafkaClusterStatus, plan: Plan | None = None, deploy: Plan | None = None,
            recovery: Plan | None = None, waiting: Sequence[str] = (), scale_down_blocked: str | None = None,
            finalized: str | None = None, applied: str | None = None, target: str | None = None,
-           at: str | None = None) -> KafkaClusterStatus:
+           removed: Sequence[int] = (), at: str | None = None) -> KafkaClusterStatus:
     """The new status of ``cluster`` from its claim's admission, StatefulSets and pods.
 
     ``admission`` is the ServiceClaim's Admitted condition (None before the meta-controller
     saw it). Ready is True when every desired controller and broker pod is ready. ``version``
     is set once every pod runs the current spec, so it names what actually runs. ``plan``,
     ``deploy`` and ``recovery`` are the derived plans, ``waiting`` what the next update step
-    waits for (its gates), ``scale_down_blocked`` why brokers to be removed are kept. Condition
+    waits for (its gates), ``scale_down_blocked`` why brokers to be removed are kept, ``removed`` the
+    removed brokers still to unregister (:func:`removed_brokers`). Condition
     transition times are kept when a status does not change.
     """
     sets = {role: node_set_status(cluster, role, stateful_sets.get(role), pods, grants.get(role))
@@ -246,6 +248,7 @@ def derive(cluster: Cluster, generation: int, *, stateful_sets: dict[Role, dict[
             digest(cluster.dynamic_config) if ready else None),
         # A refusal is kept while the spec asks for the refused value; a new value is tried dynamically.
         refused_config={k: v for k, v in cluster.refused_config.items() if dynamic_config(cluster.spec).get(k) == v},
+        removed_brokers=list(removed),
         bootstrap_servers=next(iter(servers.values())),
         listeners=[ListenerStatus(name=n, bootstrap_servers=s) for n, s in servers.items()],
         brokers=sets["broker"],
@@ -502,6 +505,33 @@ class RecoverPods:
 
 
 @dataclass(frozen=True)
+class UnregisterBrokers:
+    """Unregister ``brokers`` (node ids) from the controllers (KRaft UnregisterBroker, KIP-631) once a
+    scale-down removed their pods: a removed broker stays registered (fenced) otherwise, and a later
+    broker of the same id would inherit its registration (Strimzi's reconcile unregisters them too,
+    KafkaReconciler "node unregistration")."""
+
+    brokers: tuple[int, ...]
+
+    reason = "BrokersUnregistered"
+
+    @property
+    def what(self) -> str:
+        return f"unregister brokers {', '.join(map(str, self.brokers))} from the controllers"
+
+
+def removed_brokers(o: Observed) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The brokers a scale-down removed that are still registered as far as the status knows (the last
+    status' ``removedBrokers`` and those whose removal starts this pass), less ids the spec wants again;
+    and of those, the ones whose pods are gone (to unregister now)."""
+    wanted = o.cluster.replicas("broker")
+    removing = o.scale_down.removing if o.scale_down else ()
+    pending = tuple(sorted(b for b in {*o.previous.removed_brokers, *removing} if b >= wanted))
+    names = {p["metadata"]["name"] for p in o.pods}
+    return pending, tuple(b for b in pending if o.cluster.pod_name("broker", b) not in names)
+
+
+@dataclass(frozen=True)
 class RaiseMetadataVersion:
     """Finalize metadata.version at ``target`` (UpdateFeatures, KIP-584) from ``current`` (None: unknown)."""
 
@@ -561,8 +591,8 @@ class RestartPod:
     reason: RestartReason
 
 
-Action = RecoverPods | RaiseMetadataVersion | ApplyDynamicConfig | RestartPod
-AdminStep = RaiseMetadataVersion | ApplyDynamicConfig
+Action = RecoverPods | UnregisterBrokers | RaiseMetadataVersion | ApplyDynamicConfig | RestartPod
+AdminStep = UnregisterBrokers | RaiseMetadataVersion | ApplyDynamicConfig
 
 
 @dataclass(frozen=True)
@@ -603,8 +633,11 @@ def decide(o: Observed, controls: PlanControls, now: datetime) -> Next:
     recovery = recovery_plan(recoveries, o.previous.plans, controls=controls)
     action: Action | None = None
     waiting: Waiting | None = None
+    _, gone = removed_brokers(o)
     if not recovery.paused and any(r.action for r in recoveries.values()):
         action = RecoverPods(tuple((n, r) for n, r in sorted(recoveries.items()) if r.action))
+    elif gone:
+        action = UnregisterBrokers(gone)
     elif (METADATA_PHASE, METADATA_STEP) in plan.next_steps:
         action = RaiseMetadataVersion(finalized, o.cluster.spec.target_metadata_version)
     elif (CONFIG_PHASE, CONFIG_STEP) in plan.next_steps:
@@ -613,6 +646,9 @@ def decide(o: Observed, controls: PlanControls, now: datetime) -> Next:
         action, waiting = _restart_next(o, plan, views)
         plan = _with_message(plan, waiting)
     next_ = _next(o, action, plan, deploy, recovery, recoveries, waiting, finalized, applied)
+    if isinstance(action, UnregisterBrokers):
+        succeeded = _next(o, None, plan, deploy, recovery, recoveries, None, finalized, applied, action.brokers)
+        return replace(next_, succeeded=succeeded)
     if isinstance(action, RaiseMetadataVersion):
         done, _ = _update(o, controls, now, action.target, applied)
         succeeded = _next(o, None, done, deploy, recovery, recoveries, None, action.target, applied)
@@ -712,12 +748,13 @@ def _with_message(plan: Plan, waiting: Waiting | None) -> Plan:
 
 def _next(o: Observed, action: Action | None, plan: Plan, deploy: Plan, recovery: Plan,
           recoveries: dict[str, Recovery], waiting: Waiting | None, finalized: str | None,
-          applied: str | None) -> Next:
+          applied: str | None, unregistered: tuple[int, ...] = ()) -> Next:
     blocked = o.scale_down.blocked if o.scale_down else None
+    pending, _ = removed_brokers(o)
     status = derive(o.cluster, o.generation, stateful_sets=o.stateful_sets, pods=o.pods, grants=o.grants,
                     admission=o.admission, previous=o.previous, plan=plan, deploy=deploy, recovery=recovery,
                     waiting=waiting_lines(waiting), scale_down_blocked=blocked, finalized=finalized, applied=applied,
-                    target=o.target)
+                    target=o.target, removed=[b for b in pending if b not in unregistered])
     due = [r.due_in for r in recoveries.values() if r.due_in is not None]
     if get_condition(status.conditions, "Progressing").status == "True":
         due.append(PROGRESSING_REQUEUE_SECONDS)

@@ -18,6 +18,7 @@ from operators.kafka.plans import (
     RecoverPods,
     RestartPod,
     ScaleDown,
+    UnregisterBrokers,
     decide,
     gated_roles,
     hold_brokers,
@@ -313,6 +314,25 @@ def test_a_blocked_scale_down_is_reported_and_looked_at_again():
     assert progressing(n.status)[:2] == ("False", "ScaleDownBlocked")
     assert get_condition(n.status.conditions, "ScalingDown").reason == "BrokersNotEmpty"
     assert n.requeue_after == SCALE_DOWN_REQUEUE_SECONDS
+
+
+def test_removed_brokers_are_unregistered_once_their_pods_are_gone():
+    grants = GRANTS
+    removing = Observed(CLUSTER, 2, SETTLED, {"controller": sts(), "broker": sts()}, grants, ADMITTED,
+                        pods() + [pod("broker", 3), pod("broker", 4)], scale_down=ScaleDown(CLUSTER, removing=(3, 4)))
+    n = decide(removing, NO_CONTROLS, NOW)
+    assert n.status.removed_brokers == [3, 4]  # remembered: their pods are still stopping
+    assert not isinstance(n.action, UnregisterBrokers)
+    remembered = SETTLED.model_copy(update={"removed_brokers": [3, 4]})
+    half = decide(observed(pods() + [pod("broker", 4)], previous=remembered), NO_CONTROLS, NOW)
+    assert half.action == UnregisterBrokers((3,)) and half.action.what == "unregister brokers 3 from the controllers"
+    assert half.succeeded.status.removed_brokers == [4] and half.status.removed_brokers == [3, 4]
+    done = decide(observed(previous=remembered), NO_CONTROLS, NOW)
+    assert done.action == UnregisterBrokers((3, 4)) and done.succeeded.status.removed_brokers == []
+    # Scaled up again before the pods were gone: the ids are wanted again, nothing to unregister.
+    five = Cluster("prod", "ns", UID, KafkaClusterSpec.model_validate({"brokers": {"replicas": 5}}))
+    again = decide(observed(cluster=five, previous=remembered), NO_CONTROLS, NOW)
+    assert not isinstance(again.action, UnregisterBrokers) and again.status.removed_brokers == []
 
 
 # --------------------------------------------------------------------------- what a pass reads
