@@ -71,6 +71,10 @@ def counts(report: dict) -> str:
     return json.dumps({k: v for k, v in report.items() if k != "acknowledged_per_second"})
 
 
+def broker_pods(k: Kubectl) -> list[dict]:
+    return k.json("get", "pods", "-l", f"{SELECTOR},kafka.smack.dev/role=broker")["items"]
+
+
 def cluster(k: Kubectl) -> dict:
     return k.json("get", "kafkacluster", NAME)
 
@@ -264,4 +268,51 @@ def test_replace_broker_on_request_re_replicates_to_full_isr(live: Live, pytestc
     # That was every partition of every topic: __consumer_offsets' 50 and the traffic's 6 at least.
     assert len(described) >= 56, described
     assert watch.deleted() == [target], watch.deleted()
+    assert report["failed"] == 0 and report["missing"] == 0 and report["duplicates"] == 0, report
+
+
+def test_scale_to_5_brokers_and_back_to_3_after_the_user_moves_the_partitions_off(
+        live: Live, pytestconfig: pytest.Config) -> None:
+    k = live.k
+    upgrade(k)
+    patch(k, {"brokers": {"replicas": 5}})
+    wait_for(lambda: (obj := settled(k, "4.1.1")) and obj["status"]["brokers"]["ready"] == 5 and obj,
+             timeout=900, interval=2, what="5 brokers Ready")
+    topic = TOPIC.format("scale")
+    # The topic is created on 5 brokers, so brokers 3 and 4 hold replicas of it.
+    with Traffic(k, "traffic-scale", "kafka_traffic.py", live.bootstrap, topic) as traffic:
+        patch(k, {"brokers": {"replicas": 3}})
+        # The operator keeps brokers that hold replicas (as Strimzi does) and says what to move.
+        blocked = wait_for(lambda: condition(cluster(k), "ScalingDown").get("reason") == "BrokersNotEmpty"
+                           and condition(cluster(k), "ScalingDown"), timeout=300, interval=2,
+                           what="the scale-down held while brokers 3 and 4 hold replicas")
+        assert len(broker_pods(k)) == 5
+        # The user's step (README, "Scaling brokers down"): move them with kafka-reassign-partitions.sh.
+        pairs = re.findall(r"Topic: (\S+)\s+Partition: \d+\s+Leader: \S+\s+Replicas: (\S+)",
+                           tool(k, "kafka-topics.sh --describe"))
+        topics = sorted({t for t, replicas in pairs if {"3", "4"} & set(replicas.split(","))})
+        assert topic in topics, pairs
+        move = json.dumps({"version": 1, "topics": [{"topic": t} for t in topics]})
+        k.run("exec", BROKERS[0], "-c", "kafka", "--", "sh", "-c", f"""set -e
+            export KAFKA_HEAP_OPTS=-Xmx128m; cd /tmp; echo '{move}' > move.json
+            /opt/kafka/bin/kafka-reassign-partitions.sh --bootstrap-server localhost:9092 \\
+              --topics-to-move-json-file move.json --broker-list 0,1,2 --generate \\
+              | sed -n '/^Proposed/{{n;p}}' > plan.json
+            /opt/kafka/bin/kafka-reassign-partitions.sh --bootstrap-server localhost:9092 \\
+              --reassignment-json-file plan.json --execute""", timeout=300)
+
+        def removed() -> bool:
+            obj = cluster(k)
+            return (len(broker_pods(k)) == 3 and obj["status"].get("removedBrokers", []) == []
+                    and obj["status"]["brokers"]["desired"] == 3
+                    and condition(obj, "ScalingDown").get("reason") == "BrokersRemoved")
+
+        wait_for(removed, timeout=900, interval=3, what="brokers 3 and 4 removed and unregistered")
+    report = traffic.report
+    figure(pytestconfig, f"kafka scale 5 → 3: {blocked['message']}; traffic {counts(report)}")
+    endpoints = tool(k, "kafka-cluster.sh list-endpoints --include-fenced-brokers")
+    ids = {int(line.split()[0]) for line in endpoints.splitlines()[1:] if line.split() and line.split()[0].isdigit()}
+    assert ids == {0, 1, 2}, endpoints
+    events = k.run("get", "events", "--field-selector", "reason=BrokersUnregistered", "-o", "name").stdout
+    assert events.strip(), "the operator unregistered brokers 3 and 4"
     assert report["failed"] == 0 and report["missing"] == 0 and report["duplicates"] == 0, report
