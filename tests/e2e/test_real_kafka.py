@@ -46,14 +46,15 @@ class Live:
 
 
 def tool(k: Kubectl, command: str, pod: str = BROKERS[0]) -> str:
-    """Run one of Kafka's tools (``kafka-features.sh ...``) in ``pod`` against its own broker; stdout."""
+    """Run one of Kafka's tools in ``pod`` against its own broker (``{bs}`` in ``command`` stands for
+    ``--bootstrap-server localhost:9092``, placed where the tool's parser wants it); stdout."""
     return k.run("exec", pod, "-c", "kafka", "--", "sh", "-c",
-                 f"{TOOL}{command} --bootstrap-server localhost:9092", timeout=180).stdout
+                 TOOL + command.format(bs="--bootstrap-server localhost:9092"), timeout=180).stdout
 
 
 def finalized(k: Kubectl, feature: str) -> str:
     """The finalized level of ``feature`` (kafka-features.sh describe: ``FinalizedVersionLevel: 4.1-IV1``)."""
-    out = tool(k, "kafka-features.sh describe")
+    out = tool(k, "kafka-features.sh {bs} describe")
     match = re.search(rf"Feature: {re.escape(feature)}\s.*?FinalizedVersionLevel: (\S+)", out)
     assert match, out
     return match.group(1)
@@ -61,7 +62,7 @@ def finalized(k: Kubectl, feature: str) -> str:
 
 def active_controller(k: Kubectl) -> str:
     """The pod of the quorum leader (kafka-metadata-quorum.sh describe --status: ``LeaderId: 1001``)."""
-    out = tool(k, "kafka-metadata-quorum.sh describe --status")
+    out = tool(k, "kafka-metadata-quorum.sh {bs} describe --status")
     leader = int(re.search(r"LeaderId:\s+(\d+)", out).group(1))
     return f"{NAME}-controller-{leader - 1000}"
 
@@ -165,21 +166,21 @@ def test_dynamic_config_on_the_cluster_default_with_elr_and_no_restart(live: Liv
     upgrade(k)
     # A 4.1 cluster formatted new has eligible leader replicas on; an upgraded one turns them on as a user
     # step (KIP-966). With ELR, Kafka refuses a broker-level min.insync.replicas.
-    tool(k, "kafka-features.sh upgrade --feature eligible.leader.replicas.version=1")
+    tool(k, "kafka-features.sh {bs} upgrade --feature eligible.leader.replicas.version=1")
     assert finalized(k, "eligible.leader.replicas.version") == "1"
     watch = PodWatch(k, SELECTOR)
     try:
         patch(k, {"config": {**CONFIG, "log.retention.ms": 3600000, "min.insync.replicas": 1}})
 
         def applied() -> str | None:
-            out = tool(k, "kafka-configs.sh --describe --entity-type brokers --entity-default")
+            out = tool(k, "kafka-configs.sh {bs} --describe --entity-type brokers --entity-default")
             obj = cluster(k)
             done = (obj["status"].get("observedGeneration") == obj["metadata"]["generation"]
                     and condition(obj, "Progressing").get("status") == "False")
             return out if done and "log.retention.ms=3600000" in out and "min.insync.replicas=1" in out else None
 
         default = wait_for(applied, timeout=300, interval=3, what="both keys on the cluster default")
-        per_broker = tool(k, "kafka-configs.sh --describe --entity-type brokers --entity-name 0 --all")
+        per_broker = tool(k, "kafka-configs.sh {bs} --describe --entity-type brokers --entity-name 0 --all")
     finally:
         watch.stop()
     figure(pytestconfig, f"kafka cluster default after the change: {default.strip()}")
@@ -192,7 +193,7 @@ def test_dynamic_config_on_the_cluster_default_with_elr_and_no_restart(live: Liv
 
     # And back: the operator's default min.insync.replicas (2) and the first retention.
     patch(k, {"config": {**CONFIG, "min.insync.replicas": 2}})
-    wait_for(lambda: (out := tool(k, "kafka-configs.sh --describe --entity-type brokers --entity-default"))
+    wait_for(lambda: (out := tool(k, "kafka-configs.sh {bs} --describe --entity-type brokers --entity-default"))
              and "min.insync.replicas=2" in out and "log.retention.ms=604800000" in out,
              timeout=300, interval=3, what="the cluster default back to the first values")
 
@@ -254,7 +255,7 @@ def test_replace_broker_on_request_re_replicates_to_full_isr(live: Live, pytestc
             wait_for(lambda: settled(k, "4.1.1"), timeout=900, interval=2, what="the cluster Ready again")
 
             def full_isr() -> list[tuple[str, str]] | None:
-                out = tool(k, "kafka-topics.sh --describe")
+                out = tool(k, "kafka-topics.sh {bs} --describe")
                 pairs = re.findall(r"Replicas: (\S+)\s+Isr: (\S+)", out)
                 return pairs if pairs and all(len(r.split(",")) == len(i.split(",")) == 3 for r, i in pairs) else None
 
@@ -289,7 +290,7 @@ def test_scale_to_5_brokers_and_back_to_3_after_the_user_moves_the_partitions_of
         assert len(broker_pods(k)) == 5
         # The user's step (README, "Scaling brokers down"): move them with kafka-reassign-partitions.sh.
         pairs = re.findall(r"Topic: (\S+)\s+Partition: \d+\s+Leader: \S+\s+Replicas: (\S+)",
-                           tool(k, "kafka-topics.sh --describe"))
+                           tool(k, "kafka-topics.sh {bs} --describe"))
         topics = sorted({t for t, replicas in pairs if {"3", "4"} & set(replicas.split(","))})
         assert topic in topics, pairs
         move = json.dumps({"version": 1, "topics": [{"topic": t} for t in topics]})
@@ -310,7 +311,7 @@ def test_scale_to_5_brokers_and_back_to_3_after_the_user_moves_the_partitions_of
         wait_for(removed, timeout=900, interval=3, what="brokers 3 and 4 removed and unregistered")
     report = traffic.report
     figure(pytestconfig, f"kafka scale 5 → 3: {blocked['message']}; traffic {counts(report)}")
-    endpoints = tool(k, "kafka-cluster.sh list-endpoints --include-fenced-brokers")
+    endpoints = tool(k, "kafka-cluster.sh list-endpoints {bs} --include-fenced-brokers")
     ids = {int(line.split()[0]) for line in endpoints.splitlines()[1:] if line.split() and line.split()[0].isdigit()}
     assert ids == {0, 1, 2}, endpoints
     events = k.run("get", "events", "--field-selector", "reason=BrokersUnregistered", "-o", "name").stdout
