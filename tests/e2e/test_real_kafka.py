@@ -31,9 +31,9 @@ CONTROLLERS = [f"{NAME}-controller-{i}" for i in range(3)]
 BROKERS = [f"{NAME}-broker-{i}" for i in range(3)]
 # Each scenario writes its own topic: the read-back at the end counts a number found twice as a duplicate.
 TOPIC = "orders-{}"
-# A dynamic key set from the start: a changed value is applied without a restart (a key added or removed
+# Dynamic keys set from the start: a changed value is applied without a restart (a key added or removed
 # rolls the brokers, operators.kafka.resources.config_hash).
-CONFIG = {"log.retention.ms": 604800000}
+CONFIG = {"log.retention.ms": 604800000, "num.io.threads": 8}
 NODE_SET = {"replicas": 3, "nodePool": "real", "storage": {"size": "1Gi", "storageClassName": "real-local"}}
 # A tool's JVM next to the broker's: small, so it fits the pod's request.
 TOOL = "KAFKA_HEAP_OPTS=-Xmx128m /opt/kafka/bin/"
@@ -170,7 +170,7 @@ def test_dynamic_config_on_the_cluster_default_with_elr_and_no_restart(live: Liv
     assert finalized(k, "eligible.leader.replicas.version") == "1"
     watch = PodWatch(k, SELECTOR)
     try:
-        patch(k, {"config": {**CONFIG, "log.retention.ms": 3600000, "min.insync.replicas": 1}})
+        patch(k, {"config": {"log.retention.ms": 3600000, "min.insync.replicas": 1}})
 
         def applied() -> str | None:
             out = tool(k, "kafka-configs.sh {bs} --describe --entity-type brokers --entity-default")
@@ -192,10 +192,36 @@ def test_dynamic_config_on_the_cluster_default_with_elr_and_no_restart(live: Liv
     assert watch.deleted() == [] and watch.outages() == [], watch.events
 
     # And back: the operator's default min.insync.replicas (2) and the first retention.
-    patch(k, {"config": {**CONFIG, "min.insync.replicas": 2}})
+    patch(k, {"config": {"log.retention.ms": CONFIG["log.retention.ms"], "min.insync.replicas": 2}})
     wait_for(lambda: (out := tool(k, "kafka-configs.sh {bs} --describe --entity-type brokers --entity-default"))
              and "min.insync.replicas=2" in out and "log.retention.ms=604800000" in out,
              timeout=300, interval=3, what="the cluster default back to the first values")
+
+
+@pytest.mark.full
+def test_a_refused_dynamic_key_rolls_the_brokers_and_does_not_hold_back_the_others(
+        live: Live, pytestconfig: pytest.Config) -> None:
+    k = live.k
+    upgrade(k)
+    watch = PodWatch(k, SELECTOR)
+    try:
+        # Kafka refuses num.io.threads above double the current value without a restart (DynamicThreadPool).
+        patch(k, {"config": {"num.io.threads": 64, "log.retention.ms": 7200000}})
+        refused = wait_for(lambda: cluster(k)["status"].get("refusedConfig"), timeout=300, interval=2,
+                           what="num.io.threads refused")
+        assert refused == {"num.io.threads": "64"}
+        assert "log.retention.ms=7200000" in tool(
+            k, "kafka-configs.sh {bs} --describe --entity-type brokers --entity-default")
+        wait_for(lambda: len(watch.deleted()) >= 3 and settled(k, "4.1.1"), timeout=1200, interval=2,
+                 what="the brokers rolled to apply num.io.threads")
+    finally:
+        watch.stop()
+    assert sorted(watch.deleted()) == BROKERS, f"brokers only, each once: {watch.deleted()}"
+    assert re.search(r"num\.io\.threads=64 sensitive=false synonyms=\{STATIC_BROKER_CONFIG", tool(
+        k, "kafka-configs.sh {bs} --describe --entity-type brokers --entity-name 0 --all"))
+    events = k.run("get", "events", "--field-selector", "reason=DynamicConfigRefused", "-o", "name").stdout
+    assert events.strip()
+    figure(pytestconfig, f"kafka refused key roll: {json.dumps(roll_figures(watch.outages()))}")
 
 
 def test_min_isr_gate_holds_the_roll_while_a_broker_is_stopped_then_rolls_brokers_only(
@@ -208,7 +234,7 @@ def test_min_isr_gate_holds_the_roll_while_a_broker_is_stopped_then_rolls_broker
             java_signal(k, BROKERS[2], "STOP")
             try:
                 # A read-only key only brokers read: rolls brokers, one at a time, behind the gates.
-                patch(k, {"config": {**CONFIG, "group.initial.rebalance.delay.ms": 1000}})
+                patch(k, {"config": {"group.initial.rebalance.delay.ms": 1000}})  # merged into the others
 
                 def held() -> dict | None:
                     obj = cluster(k)
@@ -311,7 +337,9 @@ def test_scale_to_5_brokers_and_back_to_3_after_the_user_moves_the_partitions_of
         wait_for(removed, timeout=900, interval=3, what="brokers 3 and 4 removed and unregistered")
     report = traffic.report
     figure(pytestconfig, f"kafka scale 5 → 3: {blocked['message']}; traffic {counts(report)}")
-    endpoints = tool(k, "kafka-cluster.sh list-endpoints {bs} --include-fenced-brokers")
+    # kafka-cluster.sh list-endpoints (the image leaves the script out; its class is in kafka-tools).
+    endpoints = tool(k, "kafka-run-class.sh org.apache.kafka.tools.ClusterTool list-endpoints {bs} "
+                        "--include-fenced-brokers")
     ids = {int(line.split()[0]) for line in endpoints.splitlines()[1:] if line.split() and line.split()[0].isdigit()}
     assert ids == {0, 1, 2}, endpoints
     events = k.run("get", "events", "--field-selector", "reason=BrokersUnregistered", "-o", "name").stdout
