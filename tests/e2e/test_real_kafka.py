@@ -45,10 +45,20 @@ class Live:
     bootstrap: str
 
 
-def tool(k: Kubectl, command: str, pod: str = BROKERS[0]) -> str:
-    """Run one of Kafka's tools in ``pod`` against its own broker (``{bs}`` in ``command`` stands for
-    ``--bootstrap-server localhost:9092``, placed where the tool's parser wants it); stdout."""
-    return k.run("exec", pod, "-c", "kafka", "--", "sh", "-c",
+def serving_broker(k: Kubectl) -> str:
+    """A broker pod that is Ready and not being deleted (a roll may be taking broker 0 down right now)."""
+    def ready(pod: dict) -> bool:
+        return not pod["metadata"].get("deletionTimestamp") and any(
+            c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions", []))
+    return wait_for(lambda: next((p["metadata"]["name"] for p in broker_pods(k) if ready(p)), None),
+                    timeout=300, interval=1, what="a Ready broker")
+
+
+def tool(k: Kubectl, command: str, pod: str | None = None) -> str:
+    """Run one of Kafka's tools in ``pod`` (default: a serving broker) against its own broker (``{bs}`` in
+    ``command`` stands for ``--bootstrap-server localhost:9092``, placed where the tool's parser wants it);
+    stdout."""
+    return k.run("exec", pod or serving_broker(k), "-c", "kafka", "--", "sh", "-c",
                  TOOL + command.format(bs="--bootstrap-server localhost:9092"), timeout=180).stdout
 
 
@@ -320,7 +330,7 @@ def test_scale_to_5_brokers_and_back_to_3_after_the_user_moves_the_partitions_of
         topics = sorted({t for t, replicas in pairs if {"3", "4"} & set(replicas.split(","))})
         assert topic in topics, pairs
         move = json.dumps({"version": 1, "topics": [{"topic": t} for t in topics]})
-        k.run("exec", BROKERS[0], "-c", "kafka", "--", "sh", "-c", f"""set -e
+        k.run("exec", serving_broker(k), "-c", "kafka", "--", "sh", "-c", f"""set -e
             export KAFKA_HEAP_OPTS=-Xmx128m; cd /tmp; echo '{move}' > move.json
             /opt/kafka/bin/kafka-reassign-partitions.sh --bootstrap-server localhost:9092 \\
               --topics-to-move-json-file move.json --broker-list 0,1,2 --generate \\
