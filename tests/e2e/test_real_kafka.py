@@ -13,10 +13,13 @@ run inside a broker pod, on its PLAINTEXT listener: what a user of the cluster w
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -112,11 +115,26 @@ def upgrade(k: Kubectl, version: str = "4.1.1") -> dict:
     return wait_for(lambda: settled(k, version), timeout=1800, interval=2, what=f"every node on {version}")
 
 
-def java_signal(k: Kubectl, pod: str, sig: str) -> None:
-    """Send ``sig`` (STOP, CONT) to the broker's JVM: a stopped broker keeps its pod, its TCP port
-    (the kernel accepts) and so its Ready condition, but serves nothing and stops heartbeating."""
-    k.run("exec", pod, "-c", "kafka", "--", "sh", "-c",
-          f"for p in /proc/[0-9]*; do grep -qa kafka.Kafka $p/cmdline 2>/dev/null && kill -{sig} ${{p#/proc/}}; done")
+def java_signal(k: Kubectl, pod: str, sig: signal.Signals) -> None:
+    """Send ``sig`` (SIGSTOP, SIGCONT) to the broker's JVM: a stopped broker keeps its pod, its TCP port
+    (the kernel accepts) and so its Ready condition, but serves nothing and stops heartbeating.
+
+    Sent from the host, where the real nodes run their containers (/run/smack): inside the container the
+    JVM is PID 1, which ignores SIGSTOP from its own PID namespace. The process is the one in the pod's
+    cgroup (``.../pod<uid>/<container>``) running ``kafka.Kafka``."""
+    if not os.path.isdir("/run/smack"):
+        pytest.skip("stopping a broker needs the real nodes' processes on this host (/run/smack)")
+    uid = k.json("get", "pod", pod)["metadata"]["uid"]
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and f"pod{uid}/" in (proc / "cgroup").read_text() \
+                    and b"kafka.Kafka" in (proc / "cmdline").read_bytes():
+                pids.append(int(proc.name))
+        except OSError:  # gone meanwhile
+            continue
+    assert len(pids) == 1, f"the JVM of {pod} (uid {uid}): {pids}"
+    os.kill(pids[0], sig)
 
 
 @pytest.fixture(scope="module")
@@ -241,7 +259,7 @@ def test_min_isr_gate_holds_the_roll_while_a_broker_is_stopped_then_rolls_broker
     watch = PodWatch(k, SELECTOR)
     try:
         with Traffic(k, "traffic-gate", "kafka_traffic.py", live.bootstrap, TOPIC.format("gate")) as traffic:
-            java_signal(k, BROKERS[2], "STOP")
+            java_signal(k, BROKERS[2], signal.SIGSTOP)
             try:
                 # A read-only key only brokers read: rolls brokers, one at a time, behind the gates.
                 patch(k, {"config": {"group.initial.rebalance.delay.ms": 1000}})  # merged into the others
@@ -258,7 +276,7 @@ def test_min_isr_gate_holds_the_roll_while_a_broker_is_stopped_then_rolls_broker
                 assert watch.deleted() == [], "no broker restarted while another one is down"
                 metrics = operator.metrics()
             finally:
-                java_signal(k, BROKERS[2], "CONT")
+                java_signal(k, BROKERS[2], signal.SIGCONT)
             figure(pytestconfig, f"kafka gate: {condition(obj, 'Progressing')['message']}")
             start = time.time()
             obj = wait_for(lambda: len(watch.deleted()) >= 3 and settled(k, "4.1.1"),
