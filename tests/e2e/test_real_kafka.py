@@ -121,15 +121,17 @@ def java_signal(k: Kubectl, pod: str, sig: signal.Signals) -> None:
 
     Sent from the host, where the real nodes run their containers (/run/smack): inside the container the
     JVM is PID 1, which ignores SIGSTOP from its own PID namespace. The process is the one in the pod's
-    cgroup (``.../pod<uid>/<container>``) running ``kafka.Kafka``."""
+    cgroup (``.../pod<uid>/<container>``) whose java runs the main class ``kafka.Kafka``."""
     if not os.path.isdir("/run/smack"):
         pytest.skip("stopping a broker needs the real nodes' processes on this host (/run/smack)")
     uid = k.json("get", "pod", pod)["metadata"]["uid"]
     pids = []
     for proc in Path("/proc").iterdir():
         try:
-            if proc.name.isdigit() and f"pod{uid}/" in (proc / "cgroup").read_text() \
-                    and b"kafka.Kafka" in (proc / "cmdline").read_bytes():
+            if not proc.name.isdigit() or f"pod{uid}/" not in (proc / "cgroup").read_text():
+                continue
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            if argv[0].endswith(b"java") and b"kafka.Kafka" in argv:
                 pids.append(int(proc.name))
         except OSError:  # gone meanwhile
             continue
