@@ -147,7 +147,9 @@ def live(kube: Kubectl, operator: OperatorProcess, real_images: None, request: p
             "apiVersion": "kafka.smack.dev/v1alpha1", "kind": "KafkaCluster", "metadata": {"name": NAME},
             "spec": {"version": "4.0.1", "listeners": [{"name": "plain", "port": 9092}], "config": dict(CONFIG),
                      "controllers": {**NODE_SET, "resources": {"requests": {"cpu": "100m", "memory": "768Mi"}}},
-                     "brokers": {**NODE_SET, "resources": {"requests": {"cpu": "200m", "memory": "1Gi"}}}}}))
+                     # At most 2 brokers per host (not the default one per host): 5 fit on the 3 real nodes.
+                     "brokers": {**NODE_SET, "resources": {"requests": {"cpu": "200m", "memory": "1Gi"}},
+                                 "constraints": [{"field": "@hostname", "operator": "MAX_PER", "value": "2"}]}}}))
         obj = wait_for(lambda: settled(k, "4.0.1"), timeout=900, interval=2, what=f"KafkaCluster {NAME} Ready")
         yield Live(k, obj["status"]["bootstrapServers"])
 
