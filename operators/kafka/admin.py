@@ -2,8 +2,9 @@
 
 ``KafkaAdmin`` is the Protocol the handlers need: the reads of the gates
 (:class:`operators.kafka.gates.Metadata`) and the two Admin steps of an update plan
-(incrementalAlterConfigs, UpdateFeatures). Two implementations, chosen once at start-up by
-:class:`operators.kafka.settings.Settings` (Strimzi injects its ``AdminClientProvider`` the same way):
+(incrementalAlterConfigs, UpdateFeatures), and UnregisterBroker after a scale-down. Two
+implementations, chosen once at start-up by :class:`operators.kafka.settings.Settings` (Strimzi
+injects its ``AdminClientProvider`` the same way):
 
 * ``KafkaPythonAdmin`` over kafka-python's ``KafkaAdminClient`` (the only Python client on PyPI
   with DescribeMetadataQuorum); the ``*_from_kafka_python`` functions convert that library's
@@ -59,6 +60,11 @@ class KafkaAdmin(Metadata, Protocol):
 
     def cluster_default_keys(self) -> list[str]:
         """The keys set on the cluster default BROKER resource ``""`` (DescribeConfigs), sorted."""
+        ...
+
+    def unregister_broker(self, broker_id: int) -> bool:
+        """UnregisterBroker (KIP-631) of a broker shut down for good: True when it was unregistered now,
+        False when it was not registered (any more)."""
         ...
 
 
@@ -228,6 +234,9 @@ class KafkaPythonAdmin:
         return sorted(k for k, v in described.get("broker", {}).get("", {}).items()
                       if v.get("config_source") == "DYNAMIC_DEFAULT_BROKER_CONFIG")
 
+    def unregister_broker(self, broker_id: int) -> bool:
+        return self._client.unregister_broker(broker_id)
+
 
 # --------------------------------------------------------------------------- simulated
 
@@ -297,3 +306,6 @@ class SimulatedAdmin:
 
     def cluster_default_keys(self) -> list[str]:
         return []
+
+    def unregister_broker(self, broker_id: int) -> bool:
+        return True

@@ -309,6 +309,9 @@ class KafkaClusterStatus(Model):
     refused_config: dict[str, str] = Field(default={}, description=(
         "Dynamic broker keys Kafka refused to change without a restart, with the value it refused: the "
         "brokers are restarted to apply them instead."))
+    removed_brokers: list[int] = Field(default=[], description=(
+        "Node ids of brokers a scale-down removed, to unregister from the controllers (KRaft "
+        "UnregisterBroker) once their pods are gone."))
     bootstrap_servers: str | None = Field(default=None, description="host:port of the first listener.")
     listeners: list[ListenerStatus] = []
     brokers: NodeSetStatus = NodeSetStatus()

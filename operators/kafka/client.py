@@ -10,7 +10,10 @@ Two things the library does not do by itself:
 * **the cluster default BROKER resource** ``""`` (kafka-configs ``--entity-default``): kafka-python 3.0
   sends BROKER resources to the broker they name and refuses a name that is not a number
   (``ConfigAdminMixin._group_config_resources``); :class:`AdminClient` sends it to any broker, which
-  forwards it to the controllers, as for every resource that is not a broker's.
+  forwards it to the controllers, as for every resource that is not a broker's;
+* **UnregisterBroker** (KIP-631, kafka-cluster.sh ``unregister``): kafka-python 3.0 has no request for
+  it; :class:`UnregisterBrokerRequest` is built by kafka-python's own ``ApiMessage`` from Kafka's message
+  schema (operators/kafka/messages/) and sent like its other requests.
 """
 
 from __future__ import annotations
@@ -19,8 +22,10 @@ import contextlib
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from kafka import errors
 from kafka.admin import ConfigResourceType, KafkaAdminClient
 from kafka.net.inet import KafkaNetSocket
+from kafka.protocol.api_message import ApiMessage
 
 SCHEME = "smack-pod-addresses"
 # proxy_url -> {host name: address} of the clients open now (kafka-python builds a socket factory
@@ -40,8 +45,31 @@ class PodAddresses(KafkaNetSocket):
         return super().dns_lookup(self._table.get(host, host), port, raise_error)
 
 
+class UnregisterBrokerRequest(ApiMessage, load_json="operators.kafka.messages"):
+    """UnregisterBroker v0: ``broker_id``."""
+
+
+class UnregisterBrokerResponse(ApiMessage, load_json="operators.kafka.messages"):
+    """UnregisterBroker v0: ``throttle_time_ms``, ``error_code``, ``error_message``."""
+
+
 class AdminClient(KafkaAdminClient):
-    """``KafkaAdminClient`` that also addresses the cluster default BROKER resource ``""``."""
+    """``KafkaAdminClient`` that also addresses the cluster default BROKER resource ``""`` and unregisters
+    brokers."""
+
+    def unregister_broker(self, broker_id: int) -> bool:
+        """UnregisterBroker ``broker_id`` (sent to any broker, which forwards it to the active controller).
+        True when it was unregistered now, False when it was not registered (BROKER_ID_NOT_REGISTERED);
+        raises kafka-python's error for any other refusal."""
+        async def send() -> bool:
+            response = await self._manager.send(UnregisterBrokerRequest(broker_id=broker_id))
+            error = errors.for_code(response.error_code)
+            if error is errors.BrokerIdNotRegisteredError:
+                return False
+            if error is not errors.NoError:
+                raise error(response.error_message)
+            return True
+        return self._manager.run(send)
 
     @staticmethod
     def _group_config_resources(config_resources: Sequence[Any]) -> tuple[Any, list[Any]]:

@@ -346,26 +346,41 @@ class Answers:
         return self.brokers.get("describe the registered brokers")
 
 
-def restart_blockers(admin: Metadata, role: Role, node_id: int, default_min_isr: int,
-                     brokers: Iterable[int] = ()) -> list[str]:
+# The reasons a gate of this module gives (restart_blockers_by_reason; the metric smack_gate_blocked_total).
+MIN_ISR, REGISTRATION, QUORUM = "min-isr", "registration", "quorum"
+
+
+def restart_blockers_by_reason(admin: Metadata, role: Role, node_id: int, default_min_isr: int,
+                               brokers: Iterable[int] = ()) -> dict[str, list[str]]:
     """Ask the cluster whether node ``node_id`` may restart now: the broker or the controller gate.
 
     ``default_min_isr`` is the brokers' configured ``min.insync.replicas``, used for topics
     whose own value is unknown. For a broker, every other broker of ``brokers`` (node ids; none:
     not checked) must also be registered and unfenced (:func:`registration_blockers`), where the
     cluster registers brokers (not None). A cluster with no quorum to describe (None) leaves nothing
-    for the controller gate to protect. Returns the blockers ([] means go). Raises whatever
+    for the controller gate to protect. Returns the blockers by reason (:data:`MIN_ISR`,
+    :data:`REGISTRATION`, :data:`QUORUM`; only reasons that block, so {} means go). Raises whatever
     ``admin`` raises; the caller treats an unanswerable question as a blocker.
     """
+    found: dict[str, list[str]] = {}
     if role == "broker":
         partitions, broker_default = admin.describe_partitions()
-        blockers = broker_restart_blockers(node_id, partitions,
-                                           broker_default if broker_default is not None else default_min_isr)
+        found[MIN_ISR] = broker_restart_blockers(node_id, partitions,
+                                                 broker_default if broker_default is not None else default_min_isr)
         expected = tuple(brokers)
         registered = admin.describe_brokers() if expected else None
-        return blockers + (registration_blockers(node_id, expected, registered) if registered is not None else [])
-    quorum = admin.describe_quorum()
-    return [] if quorum is None else controller_restart_blockers(node_id, quorum)
+        if registered is not None:
+            found[REGISTRATION] = registration_blockers(node_id, expected, registered)
+    elif (quorum := admin.describe_quorum()) is not None:
+        found[QUORUM] = controller_restart_blockers(node_id, quorum)
+    return {reason: blockers for reason, blockers in found.items() if blockers}
+
+
+def restart_blockers(admin: Metadata, role: Role, node_id: int, default_min_isr: int,
+                     brokers: Iterable[int] = ()) -> list[str]:
+    """:func:`restart_blockers_by_reason` as one list, the ISR blockers first ([] means go)."""
+    return [b for blockers in restart_blockers_by_reason(admin, role, node_id, default_min_isr, brokers).values()
+            for b in blockers]
 
 
 # --------------------------------------------------------------------------- scale-down

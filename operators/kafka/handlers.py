@@ -23,7 +23,7 @@ from ..sdk import runtime
 from ..sdk.apply import Client, client_for
 from ..sdk.controller import ChildKind, ReconcileOutcome, Result, register
 from ..sdk.events import Recorder, run_operation
-from ..sdk.metrics import step_started
+from ..sdk.metrics import gate_blocked, step_started
 from ..sdk.recovery import node_failure
 from ..sdk.rollout import RestartReason
 from ..sdk.service import ServiceContext
@@ -33,6 +33,7 @@ from .config import stale_defaults
 from .gates import Answer, Answers
 from .plans import (
     Action,
+    AdminStep,
     ApplyDynamicConfig,
     Next,
     Observed,
@@ -40,6 +41,7 @@ from .plans import (
     RecoverPods,
     RestartPod,
     ScaleDown,
+    UnregisterBrokers,
     decide,
     gated_roles,
     hold_brokers,
@@ -178,6 +180,10 @@ def _act(recorder: Recorder, settings: Settings, cluster: Cluster, decision: Nex
     match action:
         case RecoverPods():
             _recover(recorder, cluster, action)
+        case UnregisterBrokers():
+            if not _admin_step(recorder, settings, cluster, action,
+                               lambda a: [a.unregister_broker(b) for b in action.brokers]):
+                return decision
         case RaiseMetadataVersion():
             if not _admin_step(recorder, settings, cluster, action,
                                lambda a: a.update_features({"metadata.version": action.level})):
@@ -226,7 +232,7 @@ def _recover(recorder: Recorder, cluster: Cluster, action: RecoverPods) -> None:
 
 
 def _admin_step(recorder: Recorder, settings: Settings, cluster: Cluster,
-                step: RaiseMetadataVersion | ApplyDynamicConfig, call: Callable[[KafkaAdmin], object]) -> bool:
+                step: AdminStep, call: Callable[[KafkaAdmin], object]) -> bool:
     def run() -> None:
         with settings.connect(cluster, client()) as admin:
             call(admin)
@@ -249,6 +255,8 @@ def _report(ctx: ServiceContext, previous: KafkaClusterStatus, decision: Next) -
     """Write the status, export the plans and readiness, and say when the cluster became Ready."""
     for waits in decision.waiting:
         log.info("update plan: %s", waits)
+    if decision.held is not None:
+        gate_blocked("kafka", decision.held.blockers)
     ctx.write_status(previous, decision.status)
     ctx.report(previous, decision.status, ready_reason="ClusterReady",
                ready_detail=f"bootstrap {decision.status.bootstrap_servers}")

@@ -6,9 +6,10 @@ the status to write and when to look again. The action is chosen in this order:
 
 1. **recover** the pods the recovery plan acts on (:func:`operators.sdk.recovery.recover`), before
    any update step: the update's gates would wait for those pods forever;
-2. **raise metadata.version** (UpdateFeatures) once every node runs the new version;
-3. **apply the dynamic broker config** (incrementalAlterConfigs) when its values changed;
-4. **restart** the update plan's next pod (delete it; the OnDelete StatefulSet recreates it from the
+2. **unregister** the brokers a scale-down removed, once their pods are gone (UnregisterBroker);
+3. **raise metadata.version** (UpdateFeatures) once every node runs the new version;
+4. **apply the dynamic broker config** (incrementalAlterConfigs) when its values changed;
+5. **restart** the update plan's next pod (delete it; the OnDelete StatefulSet recreates it from the
    new template) once its gates allow: the StatefulSet controller has seen the latest template,
    every other pod is Ready, and Kafka's own gate (operators.kafka.gates) unless the pod itself is
    not Ready (restarting a node that serves nothing cannot lower availability; Strimzi).
@@ -47,7 +48,7 @@ from ..sdk.rollout import PodView, RestartReason, controller_lag, pod_step, rest
 from . import gates
 from .api import METADATA_LEVELS, ROLES, KafkaClusterSpec, KafkaClusterStatus, ListenerStatus, NodeSetStatus, Role
 from .config import broker_min_insync_replicas, cluster_default_config, dynamic_config, per_broker_config
-from .gates import Answer, Answers, PartitionState, Unanswered, replicas_on, restart_blockers
+from .gates import Answer, Answers, PartitionState, Unanswered, replicas_on, restart_blockers_by_reason
 from .resources import (
     CONFIG_HASH_ANNOTATION,
     ROLE_LABEL,
@@ -212,7 +213,8 @@ def derive(cluster: Cluster, generation: int, *, stateful_sets: dict[Role, dict[
            previous: KafkaClusterStatus, plan: Plan | None = None, deploy: Plan | None = None,
            recovery: Plan | None = None, waiting: Sequence[str] = (), scale_down_blocked: str | None = None,
            finalized: str | None = None, applied: str | None = None, target: str | None = None,
-           lost: Mapping[str, str] | None = None, at: str | None = None) -> KafkaClusterStatus:
+           lost: Mapping[str, str] | None = None, removed: Sequence[int] = (),
+           at: str | None = None) -> KafkaClusterStatus:
     """The new status of ``cluster`` from its claim's admission, StatefulSets and pods.
 
     ``admission`` is the ServiceClaim's Admitted condition (None before the meta-controller
@@ -220,7 +222,8 @@ def derive(cluster: Cluster, generation: int, *, stateful_sets: dict[Role, dict[
     is set once every pod runs the current spec, so it names what actually runs. ``plan``,
     ``deploy`` and ``recovery`` are the derived plans, ``waiting`` what the next update step
     waits for (its gates), ``scale_down_blocked`` why brokers to be removed are kept, ``lost`` the pods
-    whose node failed (operators.sdk.recovery.lost_pods): Degraded (NodeLost) names their nodes.
+    whose node failed (operators.sdk.recovery.lost_pods): Degraded (NodeLost) names their nodes;
+    ``removed`` the removed brokers still to unregister (:func:`removed_brokers`).
     Condition transition times are kept when a status does not change.
     """
     sets = {role: node_set_status(cluster, role, stateful_sets.get(role), pods, grants.get(role))
@@ -248,6 +251,7 @@ def derive(cluster: Cluster, generation: int, *, stateful_sets: dict[Role, dict[
             digest(cluster.dynamic_config) if ready else None),
         # A refusal is kept while the spec asks for the refused value; a new value is tried dynamically.
         refused_config={k: v for k, v in cluster.refused_config.items() if dynamic_config(cluster.spec).get(k) == v},
+        removed_brokers=list(removed),
         bootstrap_servers=next(iter(servers.values())),
         listeners=[ListenerStatus(name=n, bootstrap_servers=s) for n, s in servers.items()],
         brokers=sets["broker"],
@@ -515,6 +519,33 @@ class RecoverPods:
 
 
 @dataclass(frozen=True)
+class UnregisterBrokers:
+    """Unregister ``brokers`` (node ids) from the controllers (KRaft UnregisterBroker, KIP-631) once a
+    scale-down removed their pods: a removed broker stays registered (fenced) otherwise, and a later
+    broker of the same id would inherit its registration (Strimzi's reconcile unregisters them too,
+    KafkaReconciler "node unregistration")."""
+
+    brokers: tuple[int, ...]
+
+    reason = "BrokersUnregistered"
+
+    @property
+    def what(self) -> str:
+        return f"unregister brokers {', '.join(map(str, self.brokers))} from the controllers"
+
+
+def removed_brokers(o: Observed) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The brokers a scale-down removed that are still registered as far as the status knows (the last
+    status' ``removedBrokers`` and those whose removal starts this pass), less ids the spec wants again;
+    and of those, the ones whose pods are gone (to unregister now)."""
+    wanted = o.cluster.replicas("broker")
+    removing = o.scale_down.removing if o.scale_down else ()
+    pending = tuple(sorted(b for b in {*o.previous.removed_brokers, *removing} if b >= wanted))
+    names = {p["metadata"]["name"] for p in o.pods}
+    return pending, tuple(b for b in pending if o.cluster.pod_name("broker", b) not in names)
+
+
+@dataclass(frozen=True)
 class RaiseMetadataVersion:
     """Finalize metadata.version at ``target`` (UpdateFeatures, KIP-584) from ``current`` (None: unknown)."""
 
@@ -574,8 +605,8 @@ class RestartPod:
     reason: RestartReason
 
 
-Action = RecoverPods | RaiseMetadataVersion | ApplyDynamicConfig | RestartPod
-AdminStep = RaiseMetadataVersion | ApplyDynamicConfig
+Action = RecoverPods | UnregisterBrokers | RaiseMetadataVersion | ApplyDynamicConfig | RestartPod
+AdminStep = UnregisterBrokers | RaiseMetadataVersion | ApplyDynamicConfig
 
 
 @dataclass(frozen=True)
@@ -583,8 +614,8 @@ class Next:
     """What one pass does and reports.
 
     ``action`` is at most one action, None when there is nothing to do or the next step waits
-    (``waiting`` says for what). ``status`` is the status to write, ``requeue_after`` seconds to
-    look again sooner than the resync (None: on the next event). For an Admin step,
+    (``waiting`` says for what, ``held`` the same by reason). ``status`` is the status to write,
+    ``requeue_after`` seconds to look again sooner than the resync (None: on the next event). For an Admin step,
     ``succeeded`` is the Next once it succeeded (its outcome is recorded in status:
     ``metadataVersion``, ``dynamicConfigHash``); on failure ``status`` keeps the step Pending. For
     :class:`ApplyDynamicConfig`, ``refused`` gives the Next once Kafka took some keys and refused the
@@ -596,6 +627,7 @@ class Next:
     status: KafkaClusterStatus
     requeue_after: float | None
     waiting: tuple[str, ...] = ()
+    held: Waiting | None = None
     succeeded: Next | None = None
     refused: Callable[[Mapping[str, str]], Next] | None = None
 
@@ -614,19 +646,27 @@ def decide(o: Observed, controls: PlanControls, now: datetime) -> Next:
     recoveries = _recoveries(o, deploy, now)
     recovery = recovery_plan(recoveries, o.previous.plans, controls=controls)
     action: Action | None = None
-    waiting: tuple[str, ...] = ()
+    waiting: Waiting | None = None
+    _, gone = removed_brokers(o)
     if not recovery.paused and any(r.action for r in recoveries.values()):
         action = RecoverPods(tuple((n, r) for n, r in sorted(recoveries.items()) if r.action))
+    elif gone:
+        action = UnregisterBrokers(gone)
     elif (METADATA_PHASE, METADATA_STEP) in plan.next_steps:
         action = RaiseMetadataVersion(finalized, o.cluster.spec.target_metadata_version)
     elif (CONFIG_PHASE, CONFIG_STEP) in plan.next_steps:
         action = ApplyDynamicConfig(o.cluster.dynamic_config, tuple(range(o.cluster.replicas("broker"))))
     else:
         action, waiting = _restart_next(o, plan, views)
+        plan = _with_message(plan, waiting)
     next_ = _next(o, action, plan, deploy, recovery, recoveries, waiting, finalized, applied)
+    if isinstance(action, UnregisterBrokers):
+        succeeded = _next(o, None, plan, deploy, recovery, recoveries, None, finalized, applied, action.brokers)
+        return replace(next_, succeeded=succeeded)
     if isinstance(action, RaiseMetadataVersion):
         done, _ = _update(o, controls, now, action.target, applied)
-        return replace(next_, succeeded=_next(o, None, done, deploy, recovery, recoveries, (), action.target, applied))
+        succeeded = _next(o, None, done, deploy, recovery, recoveries, None, action.target, applied)
+        return replace(next_, succeeded=succeeded)
     if isinstance(action, ApplyDynamicConfig):
         def after(refused: Mapping[str, str]) -> Next:
             cluster = replace(o.cluster, refused_config={**o.cluster.refused_config,
@@ -635,7 +675,7 @@ def decide(o: Observed, controls: PlanControls, now: datetime) -> Next:
             taken = replace(o, cluster=cluster)
             applied = digest(cluster.dynamic_config)
             done, _ = _update(taken, controls, now, finalized, applied)
-            return _next(taken, None, done, deploy, recovery, recoveries, (), finalized, applied)
+            return _next(taken, None, done, deploy, recovery, recoveries, None, finalized, applied)
         return replace(next_, succeeded=after({}), refused=after)
     return next_
 
@@ -660,44 +700,86 @@ def _recoveries(o: Observed, deploy: Plan, now: datetime) -> dict[str, Recovery]
                    timeout=o.cluster.spec.recovery.node_failure_timeout_seconds, now=now)
 
 
-def _restart_next(o: Observed, plan: Plan, views: list[PodView]) -> tuple[RestartPod | None, tuple[str, ...]]:
+# Why a restart waits, besides Kafka's own gates (gates.MIN_ISR, REGISTRATION, QUORUM): the label
+# ``reason`` of smack_gate_blocked_total.
+STATEFULSET_LAG, PODS_NOT_READY, UNANSWERED = "statefulset-lag", "pods-not-ready", "unanswered"
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """The update plan's next step held by its gates: ``step`` (phase, step name), ``blockers`` by
+    reason (:data:`STATEFULSET_LAG`, :data:`PODS_NOT_READY`, :data:`UNANSWERED`, gates.MIN_ISR,
+    gates.REGISTRATION, gates.QUORUM) -> their messages."""
+
+    step: tuple[str, str]
+    blockers: Mapping[str, Sequence[str]]
+
+    @property
+    def message(self) -> str:
+        """``waiting: <blocker>; <blocker>``, the step's message while it waits."""
+        return "waiting: " + "; ".join(b for blockers in self.blockers.values() for b in blockers)
+
+
+def _restart_next(o: Observed, plan: Plan, views: list[PodView]) -> tuple[RestartPod | None, Waiting | None]:
     """The restart of the update plan's next pod when its gates allow, else what it waits for."""
     if not plan.next_steps:
-        return None, ()
+        return None, None
     phase, name = plan.next_steps[0]
     status = next(s.status for p in plan.phases if p.name == phase for s in p.steps if s.name == name)
     members = {o.cluster.pod_name(r, i): (r, i) for r in ROLES
                for i in range(o.grants[r].count if r in o.grants else 0)}
     if status != Status.PENDING or name not in members:
-        return None, ()
+        return None, None
     role, ordinal = members[name]
     view = next((v for v in views if v.name == name), None)
     lag = controller_lag(o.stateful_sets.get(role))
-    blockers = [lag] if lag else restart_allowed(name, views)
+    blockers: dict[str, list[str]] = {STATEFULSET_LAG: [lag]} if lag else {}
+    if not blockers and (not_ready := restart_allowed(name, views)):
+        blockers = {PODS_NOT_READY: not_ready}
     if not blockers and view is not None and view.ready:
         try:
-            blockers = restart_blockers(o.answers, role, o.cluster.node_id(role, ordinal),
-                                        broker_min_insync_replicas(o.cluster.spec),
-                                        brokers=range(o.grants["broker"].count if "broker" in o.grants else 0))
+            blockers = restart_blockers_by_reason(
+                o.answers, role, o.cluster.node_id(role, ordinal), broker_min_insync_replicas(o.cluster.spec),
+                brokers=range(o.grants["broker"].count if "broker" in o.grants else 0))
         except Unanswered as exc:
-            blockers = [f"cannot ask the cluster whether {name} may restart: {exc}"]
+            blockers = {UNANSWERED: [f"cannot ask the cluster whether {name} may restart: {exc}"]}
     if blockers:
-        return None, (f"{name} waits: {'; '.join(blockers)}",)
+        return None, Waiting((phase, name), blockers)
     reason = (view.restart_reason if view is not None else None) or RestartReason.OUTDATED
-    return RestartPod(plan.name, phase, name, role, ordinal, view.uid if view else None, reason), ()
+    return RestartPod(plan.name, phase, name, role, ordinal, view.uid if view else None, reason), None
+
+
+def _with_message(plan: Plan, waiting: Waiting | None) -> Plan:
+    """``plan`` with the waiting step's message saying what it waits for."""
+    if waiting is None:
+        return plan
+    phase_name, step_name = waiting.step
+    phases = tuple(replace(ph, steps=tuple(replace(s, message=waiting.message) if s.name == step_name else s
+                                           for s in ph.steps)) if ph.name == phase_name else ph
+                   for ph in plan.phases)
+    return replace(plan, phases=phases)
 
 
 def _next(o: Observed, action: Action | None, plan: Plan, deploy: Plan, recovery: Plan,
-          recoveries: dict[str, Recovery], waiting: tuple[str, ...], finalized: str | None,
-          applied: str | None) -> Next:
+          recoveries: dict[str, Recovery], waiting: Waiting | None, finalized: str | None,
+          applied: str | None, unregistered: tuple[int, ...] = ()) -> Next:
     blocked = o.scale_down.blocked if o.scale_down else None
+    pending, _ = removed_brokers(o)
     status = derive(o.cluster, o.generation, stateful_sets=o.stateful_sets, pods=o.pods, grants=o.grants,
                     admission=o.admission, previous=o.previous, plan=plan, deploy=deploy, recovery=recovery,
-                    waiting=waiting, scale_down_blocked=blocked, finalized=finalized, applied=applied,
-                    target=o.target, lost=lost_pods(o.pods, o.failures))
+                    waiting=waiting_lines(waiting), scale_down_blocked=blocked, finalized=finalized, applied=applied,
+                    target=o.target, lost=lost_pods(o.pods, o.failures),
+                    removed=[b for b in pending if b not in unregistered])
     due = [r.due_in for r in recoveries.values() if r.due_in is not None]
     if get_condition(status.conditions, "Progressing").status == "True":
         due.append(PROGRESSING_REQUEUE_SECONDS)
     if blocked:
         due.append(SCALE_DOWN_REQUEUE_SECONDS)
-    return Next(action, status, min(due, default=None), waiting)
+    return Next(action, status, min(due, default=None), waiting_lines(waiting), waiting)
+
+
+def waiting_lines(waiting: Waiting | None) -> tuple[str, ...]:
+    """``<pod> waits: <blockers>``, the line of the Progressing condition (none when nothing waits)."""
+    if waiting is None:
+        return ()
+    return (f"{waiting.step[1]} waits: {waiting.message.removeprefix('waiting: ')}",)

@@ -73,6 +73,12 @@ STEP_DURATION = Histogram(
     ["kind", "plan", "phase"],
     buckets=(1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
 )
+GATE_BLOCKED = Counter(
+    "smack_gate_blocked_total",
+    "Reconcile passes in which a service's safety gate held the next disruptive step (a restart), by "
+    "service and reason (the service's gate: e.g. kafka min-isr, registration, quorum, pods-not-ready).",
+    ["service", "reason"],
+)
 TENANT_USAGE = Gauge(
     "smack_tenant_usage",
     "What a tenant's admitted claims hold (its subtree's), per resource, in base units: cpu in cores, "
@@ -90,6 +96,12 @@ GATE_BLOCKED = Counter(
 PLAN_STATUSES = ("Pending", "Prepared", "Starting", "Started", "Complete", "Delayed", "Waiting", "InProgress",
                  "Error")
 _steps_started: dict[tuple[str, str, str, str, str, str], float] = {}
+
+
+def gate_blocked(service: str, reasons: Iterable[str]) -> None:
+    """Count one pass held by ``service``'s gates for each of ``reasons`` (smack_gate_blocked_total)."""
+    for reason in reasons:
+        GATE_BLOCKED.labels(service, reason).inc()
 
 
 def step_started(kind: str, namespace: str, name: str, plan: str, phase: str, step: str) -> None:

@@ -249,7 +249,8 @@ def require_real(kube: Kubectl, config: pytest.Config) -> None:
 
 
 # What the real-pod tests run (hack/images.sh names): built by `make test` (hack/e2e.sh) or `make images`.
-REAL_IMAGES = ("kafka-4.1.1", "cassandra-5.0.5", "cassandra-4.1.9", "spark-3.5.3", "client", "operators")
+REAL_IMAGES = ("kafka-4.0.1", "kafka-4.1.1", "cassandra-5.0.5", "cassandra-4.1.9", "spark-3.5.3", "client",
+               "operators")
 
 
 @pytest.fixture(scope="session")
@@ -263,18 +264,16 @@ def real_images(kube: Kubectl, pytestconfig: pytest.Config) -> None:
     assert proc.returncode == 0, f"hack/images.sh load failed (build them: make images):\n{proc.stderr}"
 
 
-@pytest.fixture
-def real_ns(kube: Kubectl, operator: OperatorProcess, real_images: None, pytestconfig: pytest.Config,
-            request: pytest.FixtureRequest) -> Iterator[Kubectl]:
+@contextlib.contextmanager
+def real_namespace(kube: Kubectl, operator: OperatorProcess, failed: Callable[[], bool]) -> Iterator[Kubectl]:
     """A fresh namespace for one service on the real nodes (NodePool ``real`` applied). Afterwards the
-    namespace is deleted and waited for, so the next service finds the nodes free. Prints the operator
-    log if the test failed."""
+    namespace is deleted and waited for, so the next service finds the nodes free; the operator log is
+    printed when ``failed()`` says a test in it failed."""
     kube.run("apply", "-f", str(REAL_POOL))
     k = new_namespace(kube, "real")
     name = k.namespace
     yield k
-    report = getattr(request.node, "rep_call", None)
-    if report is not None and report.failed:
+    if failed():
         print(f"--- operator log ---\n{operator.log_tail(200)}")
         print(k.run("get", "pods", "-o", "wide", check=False).stdout)
     kube.run("delete", "namespace", name, "--wait=false", check=False)
@@ -282,6 +281,17 @@ def real_ns(kube: Kubectl, operator: OperatorProcess, real_images: None, pytestc
     # would wait out its whole grace period (120 s): shorten it for every pod of the namespace.
     k.run("delete", "pods", "--all", "--grace-period=1", "--wait=false", check=False)
     kube.run("wait", "--for=delete", f"namespace/{name}", "--timeout=300s", check=False, timeout=330)
+
+
+@pytest.fixture
+def real_ns(kube: Kubectl, operator: OperatorProcess, real_images: None, pytestconfig: pytest.Config,
+            request: pytest.FixtureRequest) -> Iterator[Kubectl]:
+    """:func:`real_namespace` for one test."""
+    def failed() -> bool:
+        report = getattr(request.node, "rep_call", None)
+        return report is not None and report.failed
+    with real_namespace(kube, operator, failed) as k:
+        yield k
 
 
 def figure(config: pytest.Config, line: str) -> None:

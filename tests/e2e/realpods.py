@@ -16,6 +16,24 @@ CLIENTS = ROOT / "hack" / "clients"
 CLIENT_IMAGE = "smack-client:dev"
 
 
+def condition_true(k: Kubectl, kind: str, name: str, condition: str = "Ready") -> dict | None:
+    obj = k.json("get", kind, name)
+    conds = {c["type"]: c for c in obj.get("status", {}).get("conditions", [])}
+    return obj if conds.get(condition, {}).get("status") == "True" else None
+
+
+def ready_unless_crashing(k: Kubectl, kind: str, name: str, selector: str) -> dict | None:
+    """``condition_true(Ready)``, failing at once with the container's log when one of the service's pods
+    has restarted three times: a service that cannot start is reported as such, not as a timeout."""
+    for pod in k.json("get", "pods", "-l", selector)["items"]:
+        for status in pod["status"].get("containerStatuses", []):
+            if status.get("restartCount", 0) >= 3:
+                log = k.run("logs", pod["metadata"]["name"], "-c", status["name"], "--previous", "--tail=40",
+                            check=False).stdout
+                raise AssertionError(f"{pod['metadata']['name']} restarted {status['restartCount']} times:\n{log}")
+    return condition_true(k, kind, name)
+
+
 def start_client(k: Kubectl, name: str, program: str, *args: str) -> None:
     """Start ``hack/clients/<program>`` with ``args`` in pod ``name`` of the client image on a real node
     (``traffic.py`` mounted beside it); returns once the pod is created."""

@@ -15,30 +15,12 @@ import json
 import pytest
 
 from .conftest import Kubectl, figure, wait_for
-from .realpods import pod_figures, run_client
+from .realpods import pod_figures, ready_unless_crashing, run_client
 
 pytestmark = [pytest.mark.e2e, pytest.mark.real]
 
 POOL = "real"
 STORAGE = {"size": "1Gi", "storageClassName": "real-local"}
-
-
-def condition_true(k: Kubectl, kind: str, name: str, condition: str = "Ready") -> dict | None:
-    obj = k.json("get", kind, name)
-    conds = {c["type"]: c for c in obj.get("status", {}).get("conditions", [])}
-    return obj if conds.get(condition, {}).get("status") == "True" else None
-
-
-def ready_unless_crashing(k: Kubectl, kind: str, name: str, selector: str) -> dict | None:
-    """``condition_true(Ready)``, failing at once with the container's log when one of the service's pods
-    has restarted three times: a service that cannot start is reported as such, not as a timeout."""
-    for pod in k.json("get", "pods", "-l", selector)["items"]:
-        for status in pod["status"].get("containerStatuses", []):
-            if status.get("restartCount", 0) >= 3:
-                log = k.run("logs", pod["metadata"]["name"], "-c", status["name"], "--previous", "--tail=40",
-                            check=False).stdout
-                raise AssertionError(f"{pod['metadata']['name']} restarted {status['restartCount']} times:\n{log}")
-    return condition_true(k, kind, name)
 
 
 def test_kafka_3_controllers_3_brokers_ready_and_10000_messages_round_trip(

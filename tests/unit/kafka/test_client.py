@@ -114,3 +114,17 @@ def test_the_keys_set_on_the_cluster_default_are_those_kafka_reports_as_dynamic_
                 "min.insync.replicas": {"value": "2", "config_source": "DYNAMIC_DEFAULT_BROKER_CONFIG"}}}}
 
     assert KafkaPythonAdmin(Described()).cluster_default_keys() == ["log.retention.ms", "min.insync.replicas"]
+
+
+def test_unregister_broker_is_kafkas_message_64_and_not_registered_is_no_error():
+    from kafka import errors
+
+    from operators.kafka.client import UnregisterBrokerRequest, UnregisterBrokerResponse
+
+    request = UnregisterBrokerRequest(broker_id=3)
+    assert (UnregisterBrokerRequest.API_KEY, UnregisterBrokerRequest.max_version) == (64, 0)
+    assert bytes(request.encode(version=0)) == b"\x00\x00\x00\x03\x00"  # int32 id, no tagged fields
+    # throttle 0, BROKER_ID_NOT_REGISTERED (102), null message, no tagged fields
+    response = UnregisterBrokerResponse.decode(b"\x00\x00\x00\x00\x00\x66\x00\x00", version=0)
+    assert errors.for_code(response.error_code) is errors.BrokerIdNotRegisteredError
+    assert response.error_message is None

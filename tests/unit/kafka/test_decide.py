@@ -18,6 +18,7 @@ from operators.kafka.plans import (
     RecoverPods,
     RestartPod,
     ScaleDown,
+    UnregisterBrokers,
     decide,
     gated_roles,
     hold_brokers,
@@ -134,6 +135,36 @@ def test_the_broker_gate_holds_a_restart_that_would_drop_a_partition_below_min_i
     assert n.waiting == ("prod-broker-0 waits: orders-0: ISR [0, 1] would drop to [1], below min.insync.replicas=2",)
     assert progressing(n.status)[2].endswith(n.waiting[0])
     assert n.requeue_after == PROGRESSING_REQUEUE_SECONDS
+
+
+def test_a_held_restart_says_why_in_its_step_and_by_reason_for_the_metric():
+    # Broker 2 was stopped a moment ago: still in every ISR, then fenced, then out of the ISR.
+    at_min = PartitionState("orders", 3, 1, (0, 1, 2), (0, 1))
+    fenced = Answer((BrokerState(0), BrokerState(1), BrokerState(2, fenced=True)))
+    n = decide(observed(pods(broker_0={"hash_": "old"}), answers=Answers(partitions(at_min), brokers=fenced)),
+               NO_CONTROLS, NOW)
+    assert n.action is None
+    assert dict(n.held.blockers) == {
+        "min-isr": ["orders-3: ISR [0, 1] would drop to [1], below min.insync.replicas=2"],
+        "registration": ["broker 2 is fenced (not heartbeating to the controllers)"]}
+    step = next(s for p in n.status.plans if p.name == "update" for ph in p.phases for s in ph.steps
+                if s.name == "prod-broker-0")
+    assert step.message == ("waiting: orders-3: ISR [0, 1] would drop to [1], below min.insync.replicas=2; "
+                            "broker 2 is fenced (not heartbeating to the controllers)")
+    assert progressing(n.status)[2].endswith("prod-broker-0 waits: " + step.message.removeprefix("waiting: "))
+    assert decide(observed(pods(broker_0={"hash_": "old"}), answers=HEALTHY), NO_CONTROLS, NOW).held is None
+
+
+def test_what_holds_a_restart_besides_kafka_has_its_own_reason():
+    not_ready = decide(observed(pods(broker_0={"hash_": "old"}) + [pod("broker", 3, ready=False)], answers=HEALTHY),
+                       NO_CONTROLS, NOW)
+    assert list(not_ready.held.blockers) == ["pods-not-ready"]
+    unanswered = decide(observed(pods(broker_0={"hash_": "old"}), answers=Answers(Answer(error="timeout"))),
+                        NO_CONTROLS, NOW)
+    assert list(unanswered.held.blockers) == ["unanswered"]
+    lagging = decide(observed(pods(broker_0={"hash_": "old"}), sets={"controller": sts(), "broker": sts(observed=0)}),
+                     NO_CONTROLS, NOW)
+    assert list(lagging.held.blockers) == ["statefulset-lag"]
 
 
 def test_an_unanswered_gate_blocks_and_says_why():
@@ -295,6 +326,25 @@ def test_a_blocked_scale_down_is_reported_and_looked_at_again():
     assert progressing(n.status)[:2] == ("False", "ScaleDownBlocked")
     assert get_condition(n.status.conditions, "ScalingDown").reason == "BrokersNotEmpty"
     assert n.requeue_after == SCALE_DOWN_REQUEUE_SECONDS
+
+
+def test_removed_brokers_are_unregistered_once_their_pods_are_gone():
+    grants = GRANTS
+    removing = Observed(CLUSTER, 2, SETTLED, {"controller": sts(), "broker": sts()}, grants, ADMITTED,
+                        pods() + [pod("broker", 3), pod("broker", 4)], scale_down=ScaleDown(CLUSTER, removing=(3, 4)))
+    n = decide(removing, NO_CONTROLS, NOW)
+    assert n.status.removed_brokers == [3, 4]  # remembered: their pods are still stopping
+    assert not isinstance(n.action, UnregisterBrokers)
+    remembered = SETTLED.model_copy(update={"removed_brokers": [3, 4]})
+    half = decide(observed(pods() + [pod("broker", 4)], previous=remembered), NO_CONTROLS, NOW)
+    assert half.action == UnregisterBrokers((3,)) and half.action.what == "unregister brokers 3 from the controllers"
+    assert half.succeeded.status.removed_brokers == [4] and half.status.removed_brokers == [3, 4]
+    done = decide(observed(previous=remembered), NO_CONTROLS, NOW)
+    assert done.action == UnregisterBrokers((3, 4)) and done.succeeded.status.removed_brokers == []
+    # Scaled up again before the pods were gone: the ids are wanted again, nothing to unregister.
+    five = Cluster("prod", "ns", UID, KafkaClusterSpec.model_validate({"brokers": {"replicas": 5}}))
+    again = decide(observed(cluster=five, previous=remembered), NO_CONTROLS, NOW)
+    assert not isinstance(again.action, UnregisterBrokers) and again.status.removed_brokers == []
 
 
 # --------------------------------------------------------------------------- what a pass reads

@@ -234,3 +234,20 @@ def test_a_broker_that_just_died_blocks_the_others_before_the_isrs_shrink():
                             brokers=range(3)) == []  # a simulated cluster registers no broker
     with pytest.raises(Unanswered, match="the registered brokers were not asked"):
         restart_blockers(Answers(Answer((full, None))), "broker", 0, 2, brokers=range(3))
+
+
+def test_restart_blockers_by_reason_name_the_gate_that_holds():
+    from operators.kafka.gates import Answer, Answers, BrokerState, restart_blockers_by_reason
+    at_min = [PartitionState("orders", 3, 1, (0, 1, 2), (1, 2))]
+    fenced = (BrokerState(0), BrokerState(1), BrokerState(2, fenced=True))
+    answers = Answers(Answer((at_min, None)), brokers=Answer(fenced))
+    assert restart_blockers_by_reason(answers, "broker", 1, 2, brokers=range(3)) == {
+        "min-isr": ["orders-3: ISR [1, 2] would drop to [2], below min.insync.replicas=2"],
+        "registration": ["broker 2 is fenced (not heartbeating to the controllers)"]}
+    assert restart_blockers_by_reason(answers, "broker", 0, 2, brokers=range(3)) == {
+        "registration": ["broker 2 is fenced (not heartbeating to the controllers)"]}
+    behind = QuorumState(1000, 3, 10, (ReplicaState(1000, 10, 9_000, 9_000), ReplicaState(1001, 5, 1_000, 1_000),
+                                       ReplicaState(1002, 10, 9_000, 9_000)))
+    quorum = restart_blockers_by_reason(Answers(quorum=Answer(behind)), "controller", 1002, 2)
+    assert list(quorum) == ["quorum"] and "voter 1001 is 8000 ms behind leader 1000" in quorum["quorum"][0]
+    assert restart_blockers_by_reason(Answers(quorum=Answer(None)), "controller", 1002, 2) == {}
