@@ -25,7 +25,7 @@ from ..sdk import runtime
 from ..sdk.apply import Client, client_for
 from ..sdk.controller import ChildKind, ReconcileOutcome, Result, register
 from ..sdk.events import Recorder, run_operation
-from ..sdk.metrics import GATE_BLOCKED
+from ..sdk.metrics import gate_blocked
 from ..sdk.recovery import node_failure, unready_nodes
 from ..sdk.service import ServiceContext
 from .api import CASSANDRA_DATACENTER, CassandraDatacenterSpec, CassandraDatacenterStatus, owned_config_problems
@@ -184,8 +184,7 @@ def _node_action(probe: Probe, rec: Recorder, dc: Datacenter, action: Action) ->
 def gate_held(wait: Wait) -> None:
     """Log a closed gate and count it in smack_gate_blocked_total{service="cassandra"}, once per reason."""
     log.info("%s: %s waits: %s", wait.where, wait.pod, "; ".join(wait.blockers))
-    for reason in dict.fromkeys(reason_of(b) for b in wait.blockers):
-        GATE_BLOCKED.labels("cassandra", reason).inc()
+    gate_blocked("cassandra", [reason_of(b) for b in wait.blockers])
 
 
 # --------------------------------------------------------------------------- report

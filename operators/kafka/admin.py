@@ -157,7 +157,7 @@ class KafkaPythonAdmin:
     def connect(cls, cluster: Cluster, kube: Client) -> Iterator[KafkaPythonAdmin]:
         """A client on the brokers' REPLICATION listener, closed on exit. ``kube`` lists the cluster's
         pods, whose IPs the advertised names resolve to. Raises on connect errors (no broker pod has
-        an IP yet: kafka-python's NoBrokersAvailable)."""
+        an IP yet, or no broker answers: kafka-python's KafkaError)."""
         from .client import admin_client
 
         pods = kube.list_objects("v1", "Pod", cluster.namespace, f"{CLUSTER_LABEL}={cluster.name}")

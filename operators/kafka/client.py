@@ -79,19 +79,37 @@ class AdminClient(KafkaAdminClient):
         return brokers, others + default
 
 
+# How long one bootstrap broker may take to answer before the next is tried (ms). kafka-python gives the
+# whole bootstrap_timeout_ms to the broker it picks at random, so one hung broker (its port open, its JVM
+# stopped) would spend it all and fail the bootstrap although the others answer.
+BOOTSTRAP_ATTEMPT_MS = 10000
+
+
 @contextlib.contextmanager
 def admin_client(bootstrap: Sequence[str], addresses: Mapping[str, str],
                  request_timeout_ms: int) -> Iterator[AdminClient]:
-    """An :class:`AdminClient` on ``bootstrap`` (``host:port``) whose connections resolve ``addresses``
-    (host name -> IP) first; closed on exit. Raises kafka-python's errors (NoBrokersAvailable)."""
+    """An :class:`AdminClient` on the first of ``bootstrap`` (``host:port``) that answers within
+    :data:`BOOTSTRAP_ATTEMPT_MS`, whose connections resolve ``addresses`` (host name -> IP) first;
+    closed on exit. Once bootstrapped it talks to the brokers the metadata lists (fenced brokers are
+    not listed). Raises the last broker's kafka-python error (KafkaTimeoutError, KafkaConnectionError)
+    when none answers."""
     url = f"{SCHEME}://{id(addresses):x}"
     _TABLES[url] = addresses
     try:
-        client = AdminClient(bootstrap_servers=list(bootstrap), request_timeout_ms=request_timeout_ms,
-                             proxy_url=url)
+        client = _first_answering(bootstrap, request_timeout_ms=request_timeout_ms, proxy_url=url)
         try:
             yield client
         finally:
             client.close()
     finally:
         _TABLES.pop(url, None)
+
+
+def _first_answering(bootstrap: Sequence[str], **config: Any) -> AdminClient:
+    failure: Exception = errors.KafkaConnectionError(f"no bootstrap server in {list(bootstrap)}")
+    for server in bootstrap:
+        try:
+            return AdminClient(bootstrap_servers=[server], bootstrap_timeout_ms=BOOTSTRAP_ATTEMPT_MS, **config)
+        except errors.KafkaError as exc:  # this one does not answer: the next may
+            failure = exc
+    raise failure

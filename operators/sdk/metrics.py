@@ -75,8 +75,8 @@ STEP_DURATION = Histogram(
 )
 GATE_BLOCKED = Counter(
     "smack_gate_blocked_total",
-    "Reconcile passes in which a service's safety gate held the next disruptive step (a restart), by "
-    "service and reason (the service's gate: e.g. kafka min-isr, registration, quorum, pods-not-ready).",
+    "Reconcile passes in which a service's safety gate held its next step, once per distinct reason "
+    "(service: kafka, cassandra; reason: a short word the service documents in docs/metrics.md).",
     ["service", "reason"],
 )
 TENANT_USAGE = Gauge(
@@ -84,12 +84,6 @@ TENANT_USAGE = Gauge(
     "What a tenant's admitted claims hold (its subtree's), per resource, in base units: cpu in cores, "
     "memory and storage in bytes, pods in pods; after the last admission cycle.",
     ["tenant", "resource"],
-)
-GATE_BLOCKED = Counter(
-    "smack_gate_blocked_total",
-    "Passes in which a service's safety gate held its next step, once per reason the gate gave "
-    "(service: kafka, cassandra, …; reason: a short snake_case word the service documents).",
-    ["service", "reason"],
 )
 
 # The statuses smack_plan_status reports (operators.sdk.plans.Status values).
@@ -99,8 +93,9 @@ _steps_started: dict[tuple[str, str, str, str, str, str], float] = {}
 
 
 def gate_blocked(service: str, reasons: Iterable[str]) -> None:
-    """Count one pass held by ``service``'s gates for each of ``reasons`` (smack_gate_blocked_total)."""
-    for reason in reasons:
+    """Count one pass held by ``service``'s gates once for each distinct reason in ``reasons``
+    (smack_gate_blocked_total)."""
+    for reason in dict.fromkeys(reasons):
         GATE_BLOCKED.labels(service, reason).inc()
 
 

@@ -22,15 +22,20 @@ def condition_true(k: Kubectl, kind: str, name: str, condition: str = "Ready") -
     return obj if conds.get(condition, {}).get("status") == "True" else None
 
 
-def ready_unless_crashing(k: Kubectl, kind: str, name: str, selector: str) -> dict | None:
-    """``condition_true(Ready)``, failing at once with the container's log when one of the service's pods
-    has restarted three times: a service that cannot start is reported as such, not as a timeout."""
+def fail_on_crash_loop(k: Kubectl, selector: str) -> None:
+    """Fail at once, with the container's last log, when a pod matching ``selector`` has restarted three
+    times: a service that cannot start is reported as such, not as a timeout."""
     for pod in k.json("get", "pods", "-l", selector)["items"]:
         for status in pod["status"].get("containerStatuses", []):
             if status.get("restartCount", 0) >= 3:
                 log = k.run("logs", pod["metadata"]["name"], "-c", status["name"], "--previous", "--tail=40",
                             check=False).stdout
                 raise AssertionError(f"{pod['metadata']['name']} restarted {status['restartCount']} times:\n{log}")
+
+
+def ready_unless_crashing(k: Kubectl, kind: str, name: str, selector: str) -> dict | None:
+    """``condition_true(Ready)``, after :func:`fail_on_crash_loop`."""
+    fail_on_crash_loop(k, selector)
     return condition_true(k, kind, name)
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from .conftest import REAL_POOL, Kubectl, OperatorProcess, PodWatch, figure, new_namespace, wait_for
-from .realpods import Traffic, rate_figures, roll_figures
+from .realpods import Traffic, fail_on_crash_loop, rate_figures, roll_figures
 
 pytestmark = [pytest.mark.e2e, pytest.mark.real]
 
@@ -71,18 +71,9 @@ def settled(k: Kubectl, version: str | None = None, size: int | None = None) -> 
     return status
 
 
-def fail_on_crash_loop(k: Kubectl) -> None:
-    for pod in k.json("get", "pods", "-l", SELECTOR)["items"]:
-        for cs in pod["status"].get("containerStatuses", []):
-            if cs.get("restartCount", 0) >= 3:
-                log = k.run("logs", pod["metadata"]["name"], "-c", cs["name"], "--previous", "--tail=40",
-                            check=False).stdout
-                raise AssertionError(f"{pod['metadata']['name']} restarted {cs['restartCount']} times:\n{log}")
-
-
 def wait_settled(k: Kubectl, what: str, timeout: float = 900, **want: Any) -> dict[str, Any]:
     def check() -> dict[str, Any] | None:
-        fail_on_crash_loop(k)
+        fail_on_crash_loop(k, SELECTOR)
         return settled(k, **want)
     return wait_for(check, timeout=timeout, interval=3, what=what)
 
@@ -221,7 +212,6 @@ def test_scale_up_with_cleanup_then_down_by_decommission_under_traffic(
                          f"{round(down - up)} s; writes/s {rate_figures(tr.report, start, down)}")
 
 
-@pytest.mark.full  # make test's budget (15 min) holds the three scenarios before it; measured 228 s
 def test_replace_a_node_on_a_new_volume_with_replace_address_first_boot(
         cass: Kubectl, pytestconfig: pytest.Config) -> None:
     wait_settled(cass, "dc1 settled before the replacement", size=3)

@@ -230,7 +230,6 @@ def test_dynamic_config_on_the_cluster_default_with_elr_and_no_restart(live: Liv
              timeout=300, interval=3, what="the cluster default back to the first values")
 
 
-@pytest.mark.full
 def test_a_refused_dynamic_key_rolls_the_brokers_and_does_not_hold_back_the_others(
         live: Live, pytestconfig: pytest.Config) -> None:
     k = live.k
@@ -256,12 +255,6 @@ def test_a_refused_dynamic_key_rolls_the_brokers_and_does_not_hold_back_the_othe
     figure(pytestconfig, f"kafka refused key roll: {json.dumps(roll_figures(watch.outages()))}")
 
 
-@pytest.mark.full
-@pytest.mark.xfail(strict=True, reason=(
-    "measured 2026-12-01: while broker 2's JVM is stopped (its port still accepts), every pass of the operator "
-    "fails to bootstrap kafka-python 3.0.12 (KafkaTimeoutError: Unable to bootstrap from [all three brokers]), so "
-    "the gate holds the roll as it must but says 'cannot ask the cluster' instead of the ISR reason; "
-    "fix operators.kafka.client's bootstrap, then drop this mark"))
 def test_min_isr_gate_holds_the_roll_while_a_broker_is_stopped_then_rolls_brokers_only(
         live: Live, operator: OperatorProcess, pytestconfig: pytest.Config) -> None:
     k = live.k

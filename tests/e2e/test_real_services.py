@@ -23,6 +23,8 @@ POOL = "real"
 STORAGE = {"size": "1Gi", "storageClassName": "real-local"}
 
 
+# Proven again, under traffic and through every lifecycle operation, by test_real_kafka.py: make test-full.
+@pytest.mark.full
 def test_kafka_3_controllers_3_brokers_ready_and_10000_messages_round_trip(
         real_ns: Kubectl, pytestconfig: pytest.Config) -> None:
     node_set = {"replicas": 3, "nodePool": POOL, "storage": STORAGE}
@@ -46,6 +48,8 @@ def test_kafka_3_controllers_3_brokers_ready_and_10000_messages_round_trip(
         figure(pytestconfig, f"kafka {line}")
 
 
+# Proven again, node by node and under LOCAL_QUORUM traffic, by test_real_cassandra.py: make test-full.
+@pytest.mark.full
 def test_cassandra_3_nodes_over_3_racks_ready_all_UN_and_quorum_read_write(
         real_ns: Kubectl, pytestconfig: pytest.Config) -> None:
     real_ns.apply(json.dumps({

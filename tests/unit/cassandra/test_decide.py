@@ -11,6 +11,7 @@ from operators.cassandra.plans import (
     PROGRESS_REQUEUE,
     Bootstrap,
     Decommission,
+    Next,
     NodeOperation,
     Observed,
     RecordReplaceAddress,
@@ -196,13 +197,18 @@ def test_an_outdated_node_is_drained_and_restarted_once_every_other_node_is_up()
                                  why="to run the current version and config"), "a down node is not drained"
 
 
-def test_a_restart_waits_while_another_node_is_down():
+def restart_asked_while_r2_is_down() -> Next:
+    """decide() when dc1-r1-0 is asked to restart and dc1-r2-0 is DN."""
     d = dc(size=3)
     pods = [node(d, n) for n in THREE]
     pods[0]["metadata"]["annotations"]["smack.dev/restart"] = "true"
     seen = seen_of(d, pods, records(THREE))
     seen = replace(seen, ring=seen.ring | {"dc1-r2-0": replace(seen.ring["dc1-r2-0"], status="D")})
-    nxt = decide(seen, NO_CONTROLS, NOW)
+    return decide(seen, NO_CONTROLS, NOW)
+
+
+def test_a_restart_waits_while_another_node_is_down():
+    nxt = restart_asked_while_r2_is_down()
     assert nxt.action == Wait("dc1-r1-0", "update plan, phase r1", ("dc1-r2-0 is DN, not UN",))
 
 
@@ -300,12 +306,7 @@ def test_describecluster_is_asked_only_before_acting_on_a_node():
 
 
 def test_what_a_closed_gate_sees_is_in_the_plan_step_and_the_progressing_condition():
-    d = dc(size=3)
-    pods = [node(d, n) for n in THREE]
-    pods[0]["metadata"]["annotations"]["smack.dev/restart"] = "true"
-    seen = seen_of(d, pods, records(THREE))
-    seen = replace(seen, ring=seen.ring | {"dc1-r2-0": replace(seen.ring["dc1-r2-0"], status="D")})
-    nxt = decide(seen, NO_CONTROLS, NOW)
+    nxt = restart_asked_while_r2_is_down()
     update = next(p for p in nxt.status.plans if p.name == "update")
     step = next(s for ph in update.phases for s in ph.steps if s.name == "dc1-r1-0")
     assert step.message.endswith("waiting: dc1-r2-0 is DN, not UN"), step.message

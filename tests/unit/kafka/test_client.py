@@ -1,15 +1,19 @@
 """kafka-python as the operator opens it: pod addresses for advertised names, the cluster default
-BROKER resource, and the refusals of incrementalAlterConfigs one key at a time."""
+BROKER resource, the refusals of incrementalAlterConfigs one key at a time, and a bootstrap that
+skips a hung broker."""
 
 from __future__ import annotations
 
 import socket
+import threading
 
 import pytest
+from kafka import errors
 from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.net.inet import KafkaNetSocket
 from kafka.protocol.admin import IncrementalAlterConfigsRequest
 
+from operators.kafka import client
 from operators.kafka.admin import KafkaPythonAdmin, brokers_from_kafka_python
 from operators.kafka.client import _TABLES, SCHEME, AdminClient, PodAddresses
 from operators.kafka.gates import BrokerState
@@ -128,3 +132,37 @@ def test_unregister_broker_is_kafkas_message_64_and_not_registered_is_no_error()
     response = UnregisterBrokerResponse.decode(b"\x00\x00\x00\x00\x00\x66\x00\x00", version=0)
     assert errors.for_code(response.error_code) is errors.BrokerIdNotRegisteredError
     assert response.error_message is None
+
+
+def hung_broker() -> tuple[socket.socket, list[socket.socket]]:
+    """A loopback listener that accepts connections and never answers: a broker whose JVM is stopped."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    accepted: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                accepted.append(server.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    return server, accepted
+
+
+def test_each_bootstrap_broker_is_tried_in_turn_with_its_own_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(client, "BOOTSTRAP_ATTEMPT_MS", 300)
+    brokers = [hung_broker() for _ in range(2)]
+    servers = [f"127.0.0.1:{server.getsockname()[1]}" for server, _ in brokers]
+    try:
+        with pytest.raises(errors.KafkaError), client.admin_client(servers, {}, request_timeout_ms=300):
+            pass
+        # Both were asked: the first hung broker did not spend the whole bootstrap.
+        assert all(accepted for _, accepted in brokers), [len(a) for _, a in brokers]
+    finally:
+        for server, accepted in brokers:
+            server.close()
+            for conn in accepted:
+                conn.close()
