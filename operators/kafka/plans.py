@@ -703,6 +703,7 @@ def _recoveries(o: Observed, deploy: Plan, now: datetime) -> dict[str, Recovery]
 # Why a restart waits, besides Kafka's own gates (gates.MIN_ISR, REGISTRATION, QUORUM): the label
 # ``reason`` of smack_gate_blocked_total.
 STATEFULSET_LAG, PODS_NOT_READY, UNANSWERED = "statefulset-lag", "pods-not-ready", "unanswered"
+SHOWN_BLOCKERS = 3  # blockers of one reason a held step's message shows (Waiting.message)
 
 
 @dataclass(frozen=True)
@@ -716,8 +717,17 @@ class Waiting:
 
     @property
     def message(self) -> str:
-        """``waiting: <blocker>; <blocker>``, the step's message while it waits."""
-        return "waiting: " + "; ".join(b for blockers in self.blockers.values() for b in blockers)
+        """``waiting: <blocker>; <blocker>``, the step's message while it waits: the cause first (a broker
+        fenced or not answering, then the quorum), then what it would do to the partitions; at most
+        :data:`SHOWN_BLOCKERS` of each reason, the rest counted (``(+N more)``), so the message stays
+        readable when a stopped broker leaves every partition it held at its minimum ISR."""
+        causes = sorted(self.blockers.items(), key=lambda item: item[0] == gates.MIN_ISR)
+        parts = []
+        for _, blockers in causes:
+            parts += blockers[:SHOWN_BLOCKERS]
+            if len(blockers) > SHOWN_BLOCKERS:
+                parts[-1] += f" (+{len(blockers) - SHOWN_BLOCKERS} more)"
+        return "waiting: " + "; ".join(parts)
 
 
 def _restart_next(o: Observed, plan: Plan, views: list[PodView]) -> tuple[RestartPod | None, Waiting | None]:

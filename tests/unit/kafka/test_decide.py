@@ -149,10 +149,24 @@ def test_a_held_restart_says_why_in_its_step_and_by_reason_for_the_metric():
         "registration": ["broker 2 is fenced (not heartbeating to the controllers)"]}
     step = next(s for p in n.status.plans if p.name == "update" for ph in p.phases for s in ph.steps
                 if s.name == "prod-broker-0")
-    assert step.message == ("waiting: orders-3: ISR [0, 1] would drop to [1], below min.insync.replicas=2; "
-                            "broker 2 is fenced (not heartbeating to the controllers)")
+    assert step.message == ("waiting: broker 2 is fenced (not heartbeating to the controllers); "
+                            "orders-3: ISR [0, 1] would drop to [1], below min.insync.replicas=2")
     assert progressing(n.status)[2].endswith("prod-broker-0 waits: " + step.message.removeprefix("waiting: "))
     assert decide(observed(pods(broker_0={"hash_": "old"}), answers=HEALTHY), NO_CONTROLS, NOW).held is None
+
+
+def test_a_held_restart_shows_the_cause_first_and_counts_the_partitions_beyond_three():
+    # A stopped broker leaves every partition it held at its minimum ISR: 50 of them here.
+    at_min = [PartitionState("orders", i, 1, (0, 1, 2), (0, 1)) for i in range(50)]
+    fenced = Answer((BrokerState(0), BrokerState(1), BrokerState(2, fenced=True)))
+    n = decide(observed(pods(broker_0={"hash_": "old"}), answers=Answers(partitions(*at_min), brokers=fenced)),
+               NO_CONTROLS, NOW)
+    assert n.held.message == (
+        "waiting: broker 2 is fenced (not heartbeating to the controllers); "
+        "orders-0: ISR [0, 1] would drop to [1], below min.insync.replicas=2; "
+        "orders-1: ISR [0, 1] would drop to [1], below min.insync.replicas=2; "
+        "orders-2: ISR [0, 1] would drop to [1], below min.insync.replicas=2 (+47 more)")
+    assert len(n.held.blockers["min-isr"]) == 50, "the metric and the log still see every blocker"
 
 
 def test_what_holds_a_restart_besides_kafka_has_its_own_reason():
@@ -165,6 +179,19 @@ def test_what_holds_a_restart_besides_kafka_has_its_own_reason():
     lagging = decide(observed(pods(broker_0={"hash_": "old"}), sets={"controller": sts(), "broker": sts(observed=0)}),
                      NO_CONTROLS, NOW)
     assert list(lagging.held.blockers) == ["statefulset-lag"]
+
+
+def test_a_requested_restart_held_by_the_gate_says_why_in_progressing():
+    # Broker 2 stopped a moment ago: fenced, out of the ISRs, its pod still Ready (its port accepts).
+    at_min = PartitionState("orders", 3, 1, (0, 1, 2), (0, 1))
+    fenced = Answer((BrokerState(0), BrokerState(1), BrokerState(2, fenced=True)))
+    asked = pods(broker_0={"annotations": {"smack.dev/restart": "true"}})
+    n = decide(observed(asked, answers=Answers(partitions(at_min), brokers=fenced)), NO_CONTROLS, NOW)
+    assert n.action is None and n.held is not None
+    status, reason, message = progressing(n.status)
+    assert (status, reason) == ("True", "RollingUpdate")
+    assert message.endswith("prod-broker-0 waits: " + n.held.message.removeprefix("waiting: ")), message
+    assert "broker 2 is fenced" in n.held.message and "below min.insync.replicas=2" in n.held.message
 
 
 def test_an_unanswered_gate_blocks_and_says_why():
