@@ -230,16 +230,14 @@ def test_dynamic_config_on_the_cluster_default_with_elr_and_no_restart(live: Liv
              timeout=300, interval=3, what="the cluster default back to the first values")
 
 
-def test_a_refused_dynamic_key_rolls_the_brokers_and_does_not_hold_back_the_others(
+def test_a_refused_dynamic_key_and_a_read_only_key_roll_the_brokers_only(
         live: Live, pytestconfig: pytest.Config) -> None:
     k = live.k
     upgrade(k)
     watch = PodWatch(k, SELECTOR)
     try:
         # Kafka refuses num.io.threads above double the current value without a restart (DynamicThreadPool).
-        # With a read-only key only brokers read (group.initial.rebalance.delay.ms): brokers roll, controllers not.
-        patch(k, {"config": {"num.io.threads": 64, "log.retention.ms": 7200000,
-                             "group.initial.rebalance.delay.ms": 1000}})
+        patch(k, {"config": {"num.io.threads": 64, "log.retention.ms": 7200000}})
         refused = wait_for(lambda: cluster(k)["status"].get("refusedConfig"), timeout=300, interval=2,
                            what="num.io.threads refused")
         assert refused == {"num.io.threads": "64"}
@@ -255,6 +253,18 @@ def test_a_refused_dynamic_key_rolls_the_brokers_and_does_not_hold_back_the_othe
     events = k.run("get", "events", "--field-selector", "reason=DynamicConfigRefused", "-o", "name").stdout
     assert events.strip()
     figure(pytestconfig, f"kafka refused key roll: {json.dumps(roll_figures(watch.outages()))}")
+
+    # A read-only key only brokers read (group.initial.rebalance.delay.ms): brokers roll, controllers not.
+    watch = PodWatch(k, SELECTOR)
+    try:
+        patch(k, {"config": {"group.initial.rebalance.delay.ms": 1000}})
+        wait_for(lambda: len(watch.deleted()) >= 3 and settled(k, "4.1.1"), timeout=1200, interval=2,
+                 what="the brokers rolled to apply a read-only key")
+    finally:
+        watch.stop()
+    assert sorted(watch.deleted()) == BROKERS, f"brokers only, each once: {watch.deleted()}"
+    assert "group.initial.rebalance.delay.ms=1000" in tool(
+        k, "kafka-configs.sh {bs} --describe --entity-type brokers --entity-name 0 --all")
 
 
 def test_min_isr_gate_holds_a_restart_while_another_broker_is_stopped_then_restarts_it(
