@@ -117,11 +117,26 @@ class ChildKind:
 def unbuildable(exc: BaseException) -> bool:
     """True when ``exc`` says the object cannot be built as its spec stands (a bug or a spec the models let
     through), False when it is transient (the API server unreachable, a conflict, throttling): only
-    the first kind is reported on the object's status."""
+    the first kind is reported on the object's status. A write into a namespace being deleted is neither
+    (:func:`namespace_terminating`)."""
     if isinstance(exc, ApiException):
-        return exc.status in _REFUSED_STATUSES
+        return exc.status in _REFUSED_STATUSES and not namespace_terminating(exc)
     return not isinstance(exc, (OSError, TimeoutError, ConnectionError)) and \
         type(exc).__module__.split(".")[0] not in ("urllib3", "aiohttp")
+
+
+def namespace_terminating(exc: BaseException) -> bool:
+    """True when the API server refused a write because the object's namespace is being deleted (403,
+    cause ``NamespaceTerminating``): the object goes with its namespace, so there is nothing to build,
+    to report or to log a traceback for."""
+    if not isinstance(exc, ApiException) or exc.status != 403:
+        return False
+    try:
+        import json  # noqa: PLC0415 - only on this path
+        causes = (json.loads(exc.body or "{}").get("details") or {}).get("causes") or []
+    except (ValueError, AttributeError):
+        return False
+    return any(c.get("reason") == "NamespaceTerminating" for c in causes if isinstance(c, dict))
 
 
 def describe(exc: BaseException) -> str:
@@ -229,7 +244,9 @@ def register(resource: CustomResource, reconcile: Callable[[dict[str, Any]], Res
                 except Exception as exc:
                     delay, with_traceback = failures.failed(exc)
                     RECONCILE_TOTAL.labels(kind, "error").inc()
-                    if with_traceback:
+                    if namespace_terminating(exc):
+                        log.info("%s %s/%s: its namespace is being deleted; retrying in %ss", kind, *key, delay)
+                    elif with_traceback:
                         log.exception("reconcile of %s %s/%s failed; retrying in %ss", kind, *key, delay)
                     else:
                         log.warning("reconcile of %s %s/%s failed again (%d in a row): %s; retrying in %ss",

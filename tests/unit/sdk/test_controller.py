@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from kubernetes.client.exceptions import ApiException
 
-from operators.sdk.controller import ERROR_BACKOFF, Failures, describe, invalid_status, unbuildable
+from operators.sdk.controller import (
+    ERROR_BACKOFF,
+    Failures,
+    describe,
+    invalid_status,
+    namespace_terminating,
+    unbuildable,
+)
 
 
 def test_failures_back_off_exponentially_and_log_the_traceback_once_per_distinct_error():
@@ -27,6 +34,18 @@ def test_only_errors_that_cannot_pass_as_sent_are_reported_on_the_object():
     assert not unbuildable(ApiException(status=503, reason="Service Unavailable"))
     assert not unbuildable(ConnectionRefusedError())
     assert not unbuildable(TimeoutError())
+
+
+def test_a_write_into_a_namespace_being_deleted_is_not_an_error_of_the_object():
+    terminating = ApiException(status=403, reason="Forbidden")
+    terminating.body = ('{"message": "configmaps \\"x\\" is forbidden: unable to create new content in namespace '
+                        'e2e because it is being terminated", "details": {"causes": [{"reason": '
+                        '"NamespaceTerminating", "field": "metadata.namespace"}]}}')
+    assert namespace_terminating(terminating) and not unbuildable(terminating)
+    rbac = ApiException(status=403, reason="Forbidden")
+    rbac.body = '{"message": "pods is forbidden: User \\"x\\" cannot create resource"}'
+    assert not namespace_terminating(rbac) and unbuildable(rbac)
+    assert not namespace_terminating(ValueError("no"))
 
 
 def test_describe_gives_the_api_servers_message_not_its_headers():
