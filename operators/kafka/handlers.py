@@ -203,9 +203,14 @@ def _apply_config(recorder: Recorder, settings: Settings, cluster: Cluster, deci
     refused: dict[str, str] = {}
 
     def call(admin: KafkaAdmin) -> None:
-        stale = stale_defaults(admin.cluster_default_keys(), action.values)
+        current = admin.cluster_default_keys()
+        stale = stale_defaults(current, action.values)
         if action.cluster_default or stale:
             refused.update(admin.alter_broker_configs(None, action.cluster_default, delete=stale))
+        # A refused key's old value on the cluster default would override the value the roll writes to
+        # the brokers' files (a dynamic default wins over a static one): delete it.
+        if masking := sorted(k for k in refused if k in current and k not in stale):
+            admin.alter_broker_configs(None, {}, delete=masking)
         for broker in action.brokers if action.per_broker else ():
             for key, why in admin.alter_broker_configs(broker, action.per_broker).items():
                 refused.setdefault(key, f"broker {broker}: {why}")
