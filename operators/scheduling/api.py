@@ -27,11 +27,10 @@ from ..sdk import selectors
 from ..sdk.conditions import Conditions
 from ..sdk.crd import CustomResource, PrinterColumn
 from ..sdk.models import Model, Quantity, cel, validations
+from ..sdk.names import DNS1123_LABEL, DNS1123_SUBDOMAIN
 from ..sdk.quantities import RESOURCE_NAMES, parse_amounts
 from .labels import GROUP
 
-_DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-_DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 # A label key: an optional DNS-subdomain prefix and "/", then a name of up to 63 characters.
 _LABEL_KEY = (r"([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
               r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
@@ -170,7 +169,7 @@ def _guarantee_within_limit(resource: str) -> dict[str, str]:
 class TenantSpec(Model):
     """Desired state of a Tenant: what it owns, what it is guaranteed and what it may use at most."""
 
-    namespaces: Annotated[list[Annotated[str, Field(max_length=63, pattern=_DNS_LABEL)]], Field(
+    namespaces: Annotated[list[Annotated[str, Field(max_length=63, pattern=DNS1123_LABEL)]], Field(
         max_length=256, description="Namespaces the tenant owns, by name.",
         json_schema_extra={"x-kubernetes-list-type": "set"})] = []
     namespace_selector: Annotated[LabelSelector | None, Field(
@@ -192,7 +191,7 @@ class TenantSpec(Model):
         "Never; LowerPriority (preemptible claims of lower priority); LowerOrEqualPriority (the default: "
         "lower or equal, so that tenants can rebalance towards their guarantees). Victims always come "
         "from tenants above their guarantee and are never taken below it."))] = "LowerOrEqualPriority"
-    parent: Annotated[str | None, Field(max_length=253, pattern=_DNS_SUBDOMAIN, description=(
+    parent: Annotated[str | None, Field(max_length=253, pattern=DNS1123_SUBDOMAIN, description=(
         "Parent tenant: its limit caps this tenant's usage too, and its guarantee covers its "
         "children's."))] = None
 
@@ -391,12 +390,12 @@ class PodSet(Model):
             field_path=".minCount", reason="FieldValueInvalid"),
     )}
 
-    name: Annotated[str, Field(max_length=63, pattern=_DNS_LABEL)]
+    name: Annotated[str, Field(max_length=63, pattern=DNS1123_LABEL)]
     count: Annotated[int, Field(ge=1, le=10000, description="Pods wanted.")]
     min_count: Annotated[int | None, Field(ge=1, le=10000, description=(
         "Gang minimum: fewer pods are never admitted. Default: count (all or nothing)."))] = None
     requests: PodRequests = PodRequests()
-    node_pool: Annotated[str | None, Field(max_length=253, pattern=_DNS_SUBDOMAIN, description=(
+    node_pool: Annotated[str | None, Field(max_length=253, pattern=DNS1123_SUBDOMAIN, description=(
         "NodePool the pods run in; default: any node without a taint they would need to tolerate."))] = None
     constraints: Annotated[list[Constraint], Field(max_length=16, description=(
         "Marathon placement constraints, all of which hold for the admitted placement. At most one "
@@ -427,7 +426,7 @@ class ServiceClaimSpec(Model):
     preemptible: Annotated[bool, Field(description=(
         "May be preempted to make room for another tenant's guaranteed claims (batch work). A "
         "non-preemptible claim may itself preempt while its tenant stays within its guarantee."))] = False
-    tenant: Annotated[str | None, Field(max_length=253, pattern=_DNS_SUBDOMAIN, description=(
+    tenant: Annotated[str | None, Field(max_length=253, pattern=DNS1123_SUBDOMAIN, description=(
         "Tenant to charge; it must own the namespace. Default: the tenant that owns the namespace."))] = None
 
     @model_validator(mode="after")

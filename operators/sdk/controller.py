@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import contextvars
 import copy
+import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -132,7 +133,6 @@ def namespace_terminating(exc: BaseException) -> bool:
     if not isinstance(exc, ApiException) or exc.status != 403:
         return False
     try:
-        import json  # noqa: PLC0415 - only on this path
         causes = (json.loads(exc.body or "{}").get("details") or {}).get("causes") or []
     except (ValueError, AttributeError):
         return False
@@ -144,11 +144,8 @@ def describe(exc: BaseException) -> str:
     the API server's message, not its headers)."""
     if isinstance(exc, ApiException):
         text = f"{exc.status} {exc.reason}"
-        try:
-            import json  # noqa: PLC0415 - only on this path
+        with contextlib.suppress(ValueError):
             text += f": {json.loads(exc.body or '{}').get('message', '')}"
-        except ValueError:
-            pass
         return f"the API server refused a child: {text}"[:1024]
     return f"{type(exc).__name__}: {exc}"[:1024]
 

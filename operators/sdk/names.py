@@ -17,6 +17,8 @@ from pydantic.fields import FieldInfo
 _LABEL = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 # Most object kinds (StorageClass, Secret, ConfigMap, ServiceAccount, NodePool): at most 253 characters.
 DNS1123_SUBDOMAIN = rf"^{_LABEL}(\.{_LABEL})*$"
+# Namespaces and most label-like names: a DNS-1123 label, at most 63 characters.
+DNS1123_LABEL = rf"^{_LABEL}$"
 DNS1123_SUBDOMAIN_MAX = 253
 # Services: a DNS-1035 label, at most 63 characters, starting with a letter.
 DNS1035_LABEL_MAX = 63
